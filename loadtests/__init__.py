@@ -1,0 +1,1 @@
+"""Load against the real stack: the last-unit race (asyncio, one barrier) and, later, Locust swarms."""

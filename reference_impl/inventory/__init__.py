@@ -1,0 +1,1 @@
+"""Inventory service: stock per SKU per warehouse and reservations, under a choice of locking strategy."""

@@ -1,0 +1,171 @@
+"""One reservation attempt under each strategy: the code half of what `sql/reserve.sql` holds.
+
+Each strategy tries one warehouse and answers a reservation row, or None when that warehouse has too little;
+`reserve()` walks the SKU's warehouses fullest first. Retries are counted and returned, never hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from importlib import resources
+
+import aiosql
+import asyncpg
+
+from reference_impl.inventory.strategies import (
+    BACKOFF_BASE_S,
+    BACKOFF_CAP_S,
+    LOCK_TIMEOUT_MS,
+    MAX_RETRIES,
+    Strategy,
+)
+
+SQL_DIR = resources.files("reference_impl.inventory") / "sql"
+Q = aiosql.from_path(str(SQL_DIR), "asyncpg", mandatory_parameters=False)
+RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+
+
+class UnknownStock(LookupError):
+    """The SKU (or the named warehouse) has no stock row: a 404, not an out-of-stock."""
+
+
+class Starved(RuntimeError):
+    """Retries ran out on a hot row: the attempt failed without reserving anything."""
+
+    def __init__(self, retries: int, reason: str = "retries_exhausted"):
+        super().__init__(reason)
+        self.retries, self.reason = retries, reason
+
+
+@dataclass
+class Ask:
+    sku: str
+    qty: int
+    strategy: Strategy
+    warehouse: str | None = None
+    attempt_id: str | None = None
+    ttl_s: float = 900.0
+    naive_window_ms: int = 0
+
+
+@dataclass
+class Result:
+    reservation: dict | None      # None: out of stock in every warehouse
+    retries: int
+    replayed: bool = False
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt))
+
+
+def _row(ask: Ask, warehouse: str, retries: int) -> dict:
+    return dict(sku=ask.sku, warehouse=warehouse, qty=ask.qty, strategy=ask.strategy.value,
+                attempt_id=ask.attempt_id, retries=retries, ttl_s=float(ask.ttl_s))
+
+
+async def _naive(conn, ask: Ask, wh: str, _mirror) -> tuple[asyncpg.Record | None, int]:
+    row = await Q.read_counter(conn, sku=ask.sku, warehouse=wh)
+    if row["on_hand"] - row["reserved"] < ask.qty:
+        return None, 0
+    await asyncio.sleep(ask.naive_window_ms / 1000)   # the read-to-write window other buyers fall into
+    await Q.write_back_counter(conn, sku=ask.sku, warehouse=wh, new_reserved=row["reserved"] + ask.qty)
+    return await Q.insert_reservation(conn, **_row(ask, wh, 0)), 0
+
+
+async def _pessimistic(conn, ask: Ask, wh: str, _mirror):
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
+        row = await Q.lock_counter(conn, sku=ask.sku, warehouse=wh)
+        if row["on_hand"] - row["reserved"] < ask.qty:
+            return None, 0
+        await Q.increment_reserved(conn, sku=ask.sku, warehouse=wh, qty=ask.qty)
+        return await Q.insert_reservation(conn, **_row(ask, wh, 0)), 0
+
+
+async def _optimistic(conn, ask: Ask, wh: str, _mirror):
+    for attempt in range(MAX_RETRIES + 1):
+        row = await Q.read_counter(conn, sku=ask.sku, warehouse=wh)
+        if row["on_hand"] - row["reserved"] < ask.qty:
+            return None, attempt
+        async with conn.transaction():
+            won = await Q.increment_if_version(conn, sku=ask.sku, warehouse=wh, qty=ask.qty,
+                                               version=row["version"])
+            if won is not None:
+                return await Q.insert_reservation(conn, **_row(ask, wh, attempt)), attempt
+        await asyncio.sleep(_backoff(attempt))
+    raise Starved(MAX_RETRIES)
+
+
+async def _guarded(conn, ask: Ask, wh: str, _mirror):
+    return await Q.reserve_guarded(conn, **_row(ask, wh, 0)), 0
+
+
+async def _serializable(conn, ask: Ask, wh: str, _mirror):
+    for attempt in range(MAX_RETRIES + 1):
+        try:
+            async with conn.transaction(isolation="serializable"):
+                row = await Q.read_counter(conn, sku=ask.sku, warehouse=wh)
+                if row["on_hand"] - row["reserved"] < ask.qty:
+                    return None, attempt
+                await Q.increment_reserved(conn, sku=ask.sku, warehouse=wh, qty=ask.qty)
+                return await Q.insert_reservation(conn, **_row(ask, wh, attempt)), attempt
+        except RETRYABLE:
+            await asyncio.sleep(_backoff(attempt))
+    raise Starved(MAX_RETRIES)
+
+
+async def _redis(conn, ask: Ask, wh: str, mirror):
+    async def load():
+        row = await Q.read_counter(conn, sku=ask.sku, warehouse=wh)
+        return row["on_hand"], row["reserved"]
+
+    if not await mirror.try_reserve(ask.sku, wh, ask.qty, load):
+        return None, 0
+    try:
+        return await Q.record_redis_grant(conn, **_row(ask, wh, 0)), 0
+    except BaseException:
+        await mirror.adjust(ask.sku, wh, reserved=-ask.qty)   # give the grant back: PostgreSQL said no
+        raise
+
+
+ATTEMPT = {
+    Strategy.NAIVE: _naive,
+    Strategy.PESSIMISTIC: _pessimistic,
+    Strategy.OPTIMISTIC: _optimistic,
+    Strategy.GUARDED: _guarded,
+    Strategy.SERIALIZABLE: _serializable,
+    Strategy.REDIS: _redis,
+}
+
+
+async def reserve(conn, ask: Ask, mirror=None) -> Result:
+    """Reserve `ask.qty` of `ask.sku` in the first warehouse that has it; replay a known attempt_id."""
+    if ask.attempt_id:
+        prior = await Q.reservation_by_attempt(conn, attempt_id=ask.attempt_id)
+        if prior:
+            return Result(dict(prior), prior["retries"], replayed=True)
+    candidates = [r async for r in Q.candidate_warehouses(conn, sku=ask.sku, warehouse=ask.warehouse)]
+    if not candidates:
+        raise UnknownStock(ask.warehouse or ask.sku)
+    retries = 0
+    for cand in candidates:
+        try:
+            row, tries = await ATTEMPT[ask.strategy](conn, ask, cand["warehouse"], mirror)
+        except Starved as exc:
+            raise Starved(retries + exc.retries) from None
+        except asyncpg.LockNotAvailableError:
+            raise Starved(retries, "lock_timeout") from None
+        except asyncpg.UniqueViolationError:
+            prior = await Q.reservation_by_attempt(conn, attempt_id=ask.attempt_id)
+            if prior is None:
+                raise
+            return Result(dict(prior), prior["retries"], replayed=True)
+        retries += tries
+        if row is not None:
+            res = dict(row) | {"sku": ask.sku, "warehouse": cand["warehouse"], "qty": ask.qty,
+                               "state": "held", "retries": retries}
+            return Result(res, retries)
+    return Result(None, retries)

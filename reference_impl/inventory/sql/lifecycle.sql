@@ -1,0 +1,82 @@
+-- What happens to stock and reservations after the race: receipts, reads, the sale, release, expiry.
+
+-- name: ensure_warehouse!
+INSERT INTO warehouses (id) VALUES (:warehouse) ON CONFLICT DO NOTHING;
+
+-- name: receive_stock$
+-- A goods receipt: creates the SKU's row in a warehouse (initial) or adds to it (restock).
+INSERT INTO stock (sku, warehouse, on_hand)
+VALUES (:sku, :warehouse, :qty)
+ON CONFLICT (sku, warehouse) DO UPDATE SET on_hand = stock.on_hand + EXCLUDED.on_hand
+RETURNING CASE WHEN xmax = 0 THEN 'initial' ELSE 'restock' END;
+
+-- name: record_movement!
+INSERT INTO stock_movements (sku, warehouse, kind, qty) VALUES (:sku, :warehouse, :kind, :qty);
+
+-- name: stock_of
+SELECT warehouse, on_hand, reserved, on_hand - reserved AS available, sold
+  FROM stock
+ WHERE sku = :sku
+ ORDER BY warehouse;
+
+-- name: warehouse_exists$
+SELECT EXISTS (SELECT 1 FROM warehouses WHERE id = :warehouse);
+
+-- name: get_reservation^
+SELECT id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at, expires_at, settled_at
+  FROM reservations
+ WHERE id = :id;
+
+-- name: commit_reservation^
+-- The sale: held units leave reserved and on_hand together and are counted as sold, in one statement.
+WITH r AS (
+    UPDATE reservations
+       SET state = 'committed', settled_at = clock_timestamp()
+     WHERE id = :id AND state = 'held'
+    RETURNING sku, warehouse, qty, strategy
+)
+UPDATE stock s
+   SET reserved = s.reserved - r.qty, on_hand = s.on_hand - r.qty, sold = s.sold + r.qty
+  FROM r
+ WHERE s.sku = r.sku AND s.warehouse = r.warehouse
+RETURNING r.sku, r.warehouse, r.qty, r.strategy;
+
+-- name: release_reservation^
+WITH r AS (
+    UPDATE reservations
+       SET state = 'released', settled_at = clock_timestamp()
+     WHERE id = :id AND state = 'held'
+    RETURNING sku, warehouse, qty, strategy
+)
+UPDATE stock s
+   SET reserved = GREATEST(s.reserved - r.qty, 0)
+  FROM r
+ WHERE s.sku = r.sku AND s.warehouse = r.warehouse
+RETURNING r.sku, r.warehouse, r.qty, r.strategy;
+
+-- name: expire_due
+-- The sweeper: held reservations past their TTL give their units back. SKIP LOCKED lets several sweepers
+-- share the work; GREATEST keeps a control's corrupted counter from blocking every other row's expiry (the
+-- auditor still reports the drift, from the rows).
+WITH due AS (
+    SELECT id FROM reservations
+     WHERE state = 'held' AND expires_at <= :as_of
+     ORDER BY expires_at
+     LIMIT :batch
+       FOR UPDATE SKIP LOCKED
+), expired AS (
+    UPDATE reservations t
+       SET state = 'expired', settled_at = clock_timestamp()
+      FROM due
+     WHERE t.id = due.id
+    RETURNING t.sku, t.warehouse, t.qty, t.strategy
+), per_row AS (
+    SELECT sku, warehouse, sum(qty) AS qty FROM expired GROUP BY sku, warehouse
+), counted AS (
+    UPDATE stock s
+       SET reserved = GREATEST(s.reserved - per_row.qty, 0)
+      FROM per_row
+     WHERE s.sku = per_row.sku AND s.warehouse = per_row.warehouse
+    RETURNING 1
+)
+SELECT sku, warehouse, qty, strategy FROM expired;

@@ -1,0 +1,100 @@
+"""`lastunit`: the lab's command line. Parses, dispatches, and turns known failures into one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """examples:
+  lastunit up                                   start PostgreSQL, Redis and the services
+  lastunit race --strategy all --buyers 500     every strategy, 500 buyers, 1 unit
+  lastunit race --strategy naive --buyers 200   the control: watch it oversell (exits 1)
+  lastunit race --strategy guarded --stock 7 --warehouses 3 --buyers 200 --json
+  lastunit audit                                invariants over the databases now
+  lastunit bench reserve                        hot-row throughput vs raw pgbench
+  lastunit down                                 stop what `up` started
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):          # one line, exit 2: no usage dump for a typo
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build() -> Parser:
+    p = Parser(prog="lastunit", description="Does the shop sell the last unit exactly once? "
+               "A concurrency lab for e-commerce checkout.", epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="verb", required=True, parser_class=Parser, metavar="VERB")
+
+    up = sub.add_parser("up", help="start what is missing of the stack and print where it listens")
+    up.add_argument("--fast", action="store_true", help="fsync off: for tests only, a crash may lose commits")
+    up.add_argument("--json", action="store_true")
+    down = sub.add_parser("down", help="stop what `up` started (servers named by DATABASE_URL are left alone)")
+    down.add_argument("--purge", action="store_true", help="also delete .lab/ (data and logs)")
+    st = sub.add_parser("status", help="each server and service: url and state (running, died, stopped)")
+    st.add_argument("--json", action="store_true")
+
+    race = sub.add_parser("race", help="N buyers on K units at one instant; audit; one row per strategy",
+                          description="Seeds a fresh hot SKU, connects every buyer, releases them together "
+                          "at a barrier, waits for every answer, audits the database and writes "
+                          "results/<run_id>/. Exits 1 if a safe strategy breaks an invariant; with "
+                          "--strategy all the naive control's oversell is the expected breach.")
+    race.add_argument("--strategy", default="all", help="naive, pessimistic, optimistic, guarded, "
+                      "serializable, redis, or all (default)")
+    race.add_argument("--buyers", type=int, help="buyers released together (scenario default 500)")
+    race.add_argument("--stock", type=int, help="units of the hot SKU (default 1)")
+    race.add_argument("--warehouses", type=int, help="spread the units over this many warehouses")
+    race.add_argument("--engine", choices=("real", "sim", "both"), default="real")
+    race.add_argument("--scenario", default="last_unit_race", help="scenario file or bundled name")
+    race.add_argument("--set", action="append", metavar="KEY=VALUE",
+                      help="override a scenario field, e.g. inventory.naive_window_ms=50 (repeatable)")
+    race.add_argument("--json", action="store_true", help="print result objects instead of the table")
+    race.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    au = sub.add_parser("audit", help="check the invariants over the real databases now")
+    au.add_argument("--sku", action="append", help="only this SKU (repeatable)")
+    au.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("report", help="summaries of runs side by side")
+    rep.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id under results/")
+    rep.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="measured performance, as ratios to a baseline in the same run")
+    bench.add_argument("name", choices=("reserve", "sim"), help="reserve: hot-row reservations per strategy "
+                       "through the service vs raw pgbench on the same SQL; sim: the model's speed")
+    bench.add_argument("--clients", default="1,16,64", help="concurrent clients, comma separated")
+    bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
+    bench.add_argument("--strategy", default="all", help="one strategy or all")
+    bench.add_argument("--json", action="store_true")
+    return p
+
+
+def _dispatch(args) -> int:
+    from scenarios.commands import audit_cmd, bench, race, report, stack_cmds  # noqa: PLC0415 - fast --help
+
+    table = {"up": stack_cmds.up, "down": stack_cmds.down, "status": stack_cmds.status, "race": race.main,
+             "audit": audit_cmd.main, "report": report.main, "bench": bench.main}
+    return table[args.verb](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build().parse_args(argv)
+    from reference_impl.infra.servers.postgres import PostgresError  # noqa: PLC0415
+    from reference_impl.infra.servers.redis import RedisError  # noqa: PLC0415
+    from reference_impl.stack import StackError  # noqa: PLC0415
+    from scenarios.spec import ScenarioError  # noqa: PLC0415
+
+    known = (ScenarioError, StackError, PostgresError, RedisError, FileNotFoundError, ValueError, TimeoutError)
+    try:
+        return _dispatch(args)
+    except known as exc:
+        print(f"lastunit {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lastunit {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

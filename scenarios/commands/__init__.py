@@ -1,0 +1,1 @@
+"""One module per CLI verb; `scenarios.cli` only parses and dispatches."""

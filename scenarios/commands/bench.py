@@ -1,0 +1,2 @@
+def main(args):
+    raise ValueError("bench is not built yet")

@@ -1,0 +1,127 @@
+"""`lastunit race`: the headline experiment, on the real stack or the model, one strategy or all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from loadtests.race import race, seed, spread
+from reference_impl import stack
+from reference_impl.audit.inventory import audit_inventory
+from reference_impl.inventory.strategies import INFO, Strategy, parse
+from scenarios import plots, results
+from scenarios.loader import load
+from scenarios.progress import Progress
+from scenarios.spec import Scenario, ScenarioError
+from scenarios.tables import print_table
+
+RACE_COLUMNS = ("strategy", "engine", "buyers", "stock", "won", "out_of_stock", "failed", "unknown",
+                "oversold_units", "retries", "p50_ms", "p99_ms", "wall_s")
+
+
+def _rows_real(sc: Scenario, run_id: str, sku: str, released: float, answers) -> list[dict]:
+    return [{"run_id": run_id, "engine": "real", "scenario": sc.name, "strategy": sc.inventory.strategy.value,
+             "attempt_id": f"{sku}-b{i}", "user_id": f"buyer-{i}", "sku": sku, "warehouse": a.warehouse,
+             "qty": sc.load.qty, "t_intended": released, "t_start": a.t_start, "t_end": a.t_end,
+             "outcome": a.outcome.value, "retries": a.retries, "order_id": None}
+            for i, a in enumerate(answers)]
+
+
+def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict]:
+    base = stack.service_url("inventory")
+    sku = f"hot-{run_id}"
+
+    async def go():
+        await seed(base, sku, sc.catalog.hot_stock, sc.catalog.warehouses)
+        return await race(base, sc, sku, progress.count)
+
+    released, answers = asyncio.run(go())
+    wall = max(a.t_end for a in answers) - released
+    audit = audit_inventory(stack.server_url("postgres"), [sku])
+    return _rows_real(sc, run_id, sku, released, answers), wall, audit
+
+
+def _sim(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict]:
+    from sim.engine import simulate  # noqa: PLC0415 - the model loads only when asked for
+
+    out = simulate(sc, run_id)
+    return out.rows, out.wall_s, out.audit
+
+
+def race_one(sc: Scenario, engine: str, progress: Progress) -> dict:
+    """Run one strategy on one engine, write its run directory, return the comparison row."""
+    strategy = sc.inventory.strategy
+    run_id = results.new_run_id("race", f"{strategy.value}-{engine}")
+    progress.step(f"{strategy.value:>12} on {engine}: {sc.load.buyers} buyers, {sc.catalog.hot_stock} unit(s)")
+    rows, wall, audit = (_real if engine == "real" else _sim)(sc, run_id, progress)
+    df = results.frame(rows)
+    summary = results.summarize(df, wall) | {"run_id": run_id, "engine": engine, "scenario": sc.name,
+                                             "strategy": strategy.value, "scenario_spec": sc.to_dict()}
+    path = results.run_dir(run_id)
+    results.write_run(path, df, summary, audit)
+    plots.latency_cdf(df, path / "latency.png", f"{strategy.value} ({engine}): latency by outcome")
+    oversold = audit["oversold_units"] + audit["control_oversold_units"]
+    row = {"strategy": strategy.value, "engine": engine, "buyers": sc.load.buyers, "stock": sc.catalog.hot_stock,
+           "warehouses": sc.catalog.warehouses, **{k: summary[k] for k in
+           ("won", "out_of_stock", "failed", "unknown", "retries", "p50_ms", "p99_ms", "wall_s")},
+           "oversold_units": oversold, "control": INFO[strategy].control, "audit_ok": audit["ok"],
+           "breaches": audit["breaches"] + audit["expected_control_breaches"], "run_dir": str(path)}
+    progress.done(f"won {row['won']}, out of stock {row['out_of_stock']}, oversold {oversold} ({wall:.2f}s)")
+    return row
+
+
+def verdict(rows: list[dict], comparing: bool) -> tuple[int, list[str]]:
+    """Exit code and notes. Comparing all strategies, the control must breach and nobody else may."""
+    code, notes = 0, []
+    for r in rows:
+        breached = bool(r["breaches"]) or r["oversold_units"] > 0
+        if r["control"] and comparing:
+            if breached:
+                notes.append(f"{r['strategy']} ({r['engine']}): oversold {r['oversold_units']}: the expected "
+                             "breach of the control, proving the auditor sees oversell")
+            else:
+                code = 1
+                notes.append(f"{r['strategy']} ({r['engine']}): the control did NOT oversell, so this run "
+                             "proves nothing: raise --buyers or inventory.naive_window_ms")
+        elif breached:
+            code = 1
+            first = r["breaches"][0] if r["breaches"] else {}
+            notes.append(f"BREACH {r['strategy']} ({r['engine']}): {first.get('invariant', 'oversold')} "
+                         f"{first.get('detail', '')} witnesses {first.get('witnesses', [])}")
+    return code, notes
+
+
+def main(args) -> int:
+    names = [s.value for s in Strategy] if args.strategy == "all" else [parse(args.strategy).value]
+    engines = ["real", "sim"] if args.engine == "both" else [args.engine]
+    overrides = list(args.set or [])
+    for flag, key in (("buyers", "load.buyers"), ("stock", "catalog.hot_stock"),
+                      ("warehouses", "catalog.warehouses")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    base = load(args.scenario, overrides)
+    if base.catalog.hot_stock < 1:
+        raise ScenarioError("--stock: a race needs at least 1 unit")
+    if "real" in engines:
+        stack.ensure_up()
+    progress = Progress(enabled=not args.quiet)
+    started = time.monotonic()
+    rows = [race_one(load(args.scenario, [*overrides, f"inventory.strategy={n}"]), e, progress)
+            for n in names for e in engines]
+    code, notes = verdict(rows, comparing=len(names) > 1)
+    if len(rows) > 1:
+        cmp_dir = results.run_dir(results.new_run_id("race", "compare"))
+        (cmp_dir / "comparison.json").write_text(json.dumps(rows, indent=2))
+        plots.race_comparison(rows, cmp_dir / "race.png")
+        notes.append(f"comparison and plot: {cmp_dir}")
+    elif rows:
+        notes.append(f"run written to {rows[0]['run_dir']}")
+    if args.json:
+        print(json.dumps(rows if args.strategy == "all" or len(rows) > 1 else rows[0], indent=2))
+    else:
+        print_table(rows, RACE_COLUMNS)
+        for n in notes:
+            print(n)
+        print(f"total {time.monotonic() - started:.1f}s")
+    return code

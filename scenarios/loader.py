@@ -1,0 +1,137 @@
+"""Turns TOML (plus `--set` overrides) into a validated `Scenario`; every error is one readable line."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from reference_impl.infra.faults import FaultAction, FaultPoint, applies
+from reference_impl.inventory.strategies import Strategy
+from scenarios.spec import LOAD_MODELS, SCENARIO_DIR, Fault, Scenario, ScenarioError, Stage
+
+
+def resolve(name_or_path: str) -> Path:
+    """A path, or the name of a bundled scenario (`last_unit_race` finds scenarios/last_unit_race.toml)."""
+    p = Path(name_or_path)
+    for cand in (p, SCENARIO_DIR / p, SCENARIO_DIR / f"{p}.toml"):
+        if cand.is_file():
+            return cand
+    bundled = ", ".join(sorted(x.stem for x in SCENARIO_DIR.glob("*.toml")))
+    raise ScenarioError(f"no scenario {name_or_path!r} (a .toml path, or one of: {bundled})")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. inventory.strategy=naive")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw   # bare words are strings: strategy=naive
+    return key.strip().split("."), value
+
+
+def _apply(data: dict, path: list[str], value: Any, where: str) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ScenarioError(f"{where}: {'.'.join(path)} is not a table")
+    node[path[-1]] = value
+
+
+def _convert(value: Any, typ: Any, key: str) -> Any:
+    origin = typing.get_origin(typ)
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ScenarioError(f"{key}: expected a list")
+        (item,) = typing.get_args(typ)
+        return [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(typ, type) and issubclass(typ, Enum):
+        try:
+            return typ(str(value).lower())
+        except ValueError:
+            raise ScenarioError(f"{key}: unknown {typ.__name__} {value!r} "
+                                f"(choose from {', '.join(m.value for m in typ)})") from None
+    if typ is bool and not isinstance(value, bool):
+        raise ScenarioError(f"{key}: expected true or false, got {value!r}")
+    if typ in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise ScenarioError(f"{key}: expected a number, got {value!r}")
+    if typ is int and isinstance(value, float) and not value.is_integer():
+        raise ScenarioError(f"{key}: expected a whole number, got {value!r}")
+    if typ is str and not isinstance(value, str):
+        raise ScenarioError(f"{key}: expected text, got {value!r}")
+    return typ(value) if typ in (int, float) else value
+
+
+def _build(cls, data: Any, prefix: str):
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{prefix or 'scenario'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ScenarioError(f"{prefix + '.' if prefix else ''}{unknown[0]}: unknown key "
+                            f"(valid: {', '.join(sorted(names - {'source'}))})")
+    kwargs = {k: _convert(v, hints[k], f"{prefix + '.' if prefix else ''}{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        missing = str(exc).split("argument")[-1].strip(": '")
+        raise ScenarioError(f"{prefix or 'scenario'}: missing {missing}") from None
+
+
+def _check(s: Scenario) -> None:
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ScenarioError(msg)
+
+    c, ld = s.catalog, s.load
+    need(1 <= c.skus <= 10_000_000, "catalog.skus: between 1 and 10,000,000")
+    need(0 <= c.hot_skus <= c.skus, "catalog.hot_skus: between 0 and catalog.skus")
+    need(1 <= c.warehouses <= 1000, "catalog.warehouses: between 1 and 1000")
+    need(c.hot_stock >= 0 and c.stock_per_warehouse >= 0, "catalog: stock cannot be negative")
+    need(c.zipf_s > 0, "catalog.zipf_s: must be positive")
+    need(ld.model in LOAD_MODELS, f"load.model: {ld.model!r} is not one of {', '.join(LOAD_MODELS)}")
+    need(1 <= ld.buyers <= 100_000, "load.buyers: between 1 and 100,000")
+    need(1 <= ld.qty <= 10_000, "load.qty: between 1 and 10,000")
+    need(ld.users >= 1 and ld.duration_s > 0 and ld.think_ms >= 0, "load: users >= 1, duration_s > 0")
+    need(0 <= ld.hot_fraction <= 1, "load.hot_fraction: between 0 and 1")
+    at = [st.at_s for st in ld.shape]
+    need(at == sorted(at) and all(st.rate >= 0 for st in ld.shape),
+         "load.shape: stages in time order with rates >= 0")
+    need(ld.model != "open" or bool(ld.shape), "load.shape: an open model needs at least one stage")
+    need(s.inventory.reservation_ttl_s > 0, "inventory.reservation_ttl_s: must be positive")
+    need(0 <= s.inventory.naive_window_ms <= 5000, "inventory.naive_window_ms: between 0 and 5000")
+    need(0 <= s.payment.decline_rate <= 1, "payment.decline_rate: between 0 and 1")
+    for i, f in enumerate(s.faults):
+        need(0 <= f.probability <= 1, f"faults[{i}].probability: between 0 and 1")
+        need(applies(f.point, f.action), f"faults[{i}]: {f.action} does not apply at {f.point}")
+
+
+def load(name_or_path: str, overrides: list[str] | tuple = ()) -> Scenario:
+    path = resolve(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path.name}: not valid TOML: {exc}") from None
+    for text in overrides:
+        keys, value = parse_override(text)
+        _apply(data, keys, value, f"--set {text}")
+    try:
+        scenario = _build(Scenario, data, "")
+        _check(scenario)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path.name}: {exc}") from None
+    scenario.source = str(path)
+    return scenario
+
+
+__all__ = ["load", "resolve", "parse_override", "ScenarioError", "Scenario", "Fault", "Stage",
+           "Strategy", "FaultPoint", "FaultAction"]

@@ -1,0 +1,63 @@
+"""Pictures where a picture beats a table; Agg backend, PNG files in the run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+OUTCOME_COLORS = {"won": "#2a9d8f", "out_of_stock": "#8ab17d", "declined": "#e9c46a", "failed": "#f4a261",
+                  "unknown": "#e76f51"}
+
+
+def race_comparison(results: list[dict], path: Path) -> Path:
+    """Outcomes (stacked, with oversold units marked) and p50/p99 latency per strategy."""
+    labels = [f"{r['strategy']}\n({r['engine']})" if r.get("engine") != "real" else r["strategy"]
+              for r in results]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    stock = results[0]["stock"]
+    won = np.array([r["won"] for r in results], dtype=float)
+    within = np.minimum(won, stock)
+    ax1.bar(labels, within, color=OUTCOME_COLORS["won"], label="won (within stock)")
+    ax1.bar(labels, won - within, bottom=within, color="#c1121f", label="won beyond stock: oversold")
+    ax1.axhline(stock, color="black", lw=1, ls="--", label=f"stock = {stock}")
+    for i, r in enumerate(results):
+        others = ", ".join(f"{r.get(o, 0)} {o.replace('_', ' ')}" for o in ("out_of_stock", "failed", "unknown")
+                           if r.get(o))
+        ax1.annotate(others, (i, won[i]), ha="center", va="bottom", fontsize=7, rotation=90,
+                     xytext=(0, 3), textcoords="offset points")
+    ax1.set_ylim(0, max(won.max(), stock) * 1.6 + 1)
+    ax1.set_ylabel("buyers who won a unit")
+    ax1.set_title(f"{results[0]['buyers']} buyers, {results[0]['stock']} unit(s): who got what")
+    ax1.legend(fontsize=8)
+    x = np.arange(len(results))
+    ax2.bar(x - 0.2, [r["p50_ms"] or 0 for r in results], 0.4, label="p50", color="#457b9d")
+    ax2.bar(x + 0.2, [r["p99_ms"] or 0 for r in results], 0.4, label="p99", color="#1d3557")
+    ax2.set_xticks(x, labels)
+    ax2.set_ylabel("latency from release (ms)")
+    ax2.set_title("latency")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def latency_cdf(df, path: Path, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for outcome, part in df.groupby("outcome"):
+        ms = np.sort((part["t_end"] - part["t_intended"]).to_numpy() * 1000)
+        ax.step(ms, np.arange(1, len(ms) + 1) / len(ms), where="post", label=f"{outcome} ({len(ms)})",
+                color=OUTCOME_COLORS.get(outcome))
+    ax.set_xlabel("latency from intended start (ms)")
+    ax.set_ylabel("fraction of attempts")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
