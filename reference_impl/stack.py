@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import psycopg
 import redis as redis_client
 
 from reference_impl.infra import db
-from reference_impl.infra.procs import free_port, pid_alive, port_open, stop_pid, wait_for
+from reference_impl.infra.procs import free_port, pid_alive, port_open, spawn_detached, stop_pid, wait_for
 from reference_impl.infra.servers import postgres as pg
 from reference_impl.infra.servers import redis as rd
 from reference_impl.infra.settings import lab_home
@@ -108,9 +107,8 @@ def _services_up(state: dict) -> dict:
     config = {"services": services, "logs": str(home / "logs"), "status": str(home / "services.json")}
     (home / "supervisor.json").write_text(json.dumps(config))
     (home / "supervisor.json").chmod(0o600)
-    log = open(home / "supervisor.log", "ab")  # noqa: SIM115 - the child owns it
-    proc = subprocess.Popen([sys.executable, "-m", "reference_impl.supervisor", str(home / "supervisor.json")],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    proc = spawn_detached([sys.executable, "-m", "reference_impl.supervisor", str(home / "supervisor.json")],
+                          home / "supervisor.log")
     urls = {n: f"http://127.0.0.1:{s['port']}" for n, s in services.items()}
     for name, spec in services.items():
         try:

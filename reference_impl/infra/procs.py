@@ -5,7 +5,22 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
+from pathlib import Path
+
+#: Detached servers outlive the Popen object that started them; holding it here keeps Python from warning
+#: that a child is "still running" when the object would be collected. `lastunit down` stops them by pid.
+_DETACHED: list[subprocess.Popen] = []
+
+
+def spawn_detached(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start a long-lived server in its own session (so Ctrl-C on the CLI does not reach it)."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                start_new_session=True)
+    _DETACHED.append(proc)
+    return proc
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from loadtests.race import race, seed, spread
+from loadtests.race import race, seed
 from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.inventory.strategies import INFO, Strategy, parse

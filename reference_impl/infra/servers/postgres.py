@@ -162,7 +162,7 @@ def init(home: Path, bindir: Path, source: str) -> Cluster:
 def start(cluster: Cluster, fast: bool = False) -> Cluster:
     """Start on a free port; durable unless `fast`. Returns the cluster with its port filled in."""
     cluster.port = free_port()
-    opts = [f"-c listen_addresses=127.0.0.1", f"-p {cluster.port}", f"-k {cluster.sockdir}",
+    opts = ["-c listen_addresses=127.0.0.1", f"-p {cluster.port}", f"-k {cluster.sockdir}",
             f"-c max_connections={MAX_CONNECTIONS}", "-c unix_socket_permissions=0700"]
     if fast:
         opts += [f"-c {s}" for s in FAST_SETTINGS]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from reference_impl.infra.procs import free_port, pid_alive, port_open, wait_for
+from reference_impl.infra.procs import free_port, pid_alive, port_open, spawn_detached, wait_for
 
 
 class RedisError(RuntimeError):
@@ -61,8 +60,7 @@ def start(home: Path, binary: Path, source: str, fast: bool = False) -> RedisSer
     cmd = [str(binary), "--port", str(server.port), "--bind", "127.0.0.1", "--protected-mode", "yes",
            "--requirepass", server.password, "--save", "", "--dir", str(home), "--daemonize", "no",
            "--logfile", str(home / "redis.log"), *persistence]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = spawn_detached(cmd, home / "redis.stdout.log")
     server.pid = proc.pid
     try:
         wait_for(lambda: port_open(server.port) or proc.poll() is not None, 15, "redis")

@@ -1,0 +1,67 @@
+"""Fixtures shared by every test folder: one real stack per session, unique data per test.
+
+The stack lives in a private LAB_HOME (or the one `make test` already started), with fsync off. When the
+servers cannot start, tests that need them skip locally and FAIL in CI (LAB_REQUIRE_SERVICES=1), so an
+empty run never passes silently.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from reference_impl.infra.settings import require_services
+
+
+def _isolate_home() -> None:
+    if not os.environ.get("LAB_HOME"):
+        root = Path(tempfile.mkdtemp(prefix="lastunit-test-"))
+        root.chmod(0o755)
+        os.environ["LAB_HOME"] = str(root / ".lab")
+        os.environ.setdefault("LAB_RESULTS", str(root / "results"))
+    os.environ.setdefault("LAB_RESULTS", str(Path(os.environ["LAB_HOME"]).parent / "results"))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+_isolate_home()
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The running stack's status: starts it if needed and stops it only if this session started it."""
+    from reference_impl import stack
+
+    before = stack.status()
+    started = not all(s["state"] == "running" for s in before.values())
+    try:
+        status = stack.up(fast=True) if started else before
+    except Exception as exc:   # noqa: BLE001 - any reason the servers cannot run
+        if require_services():
+            pytest.fail(f"the stack could not start (LAB_REQUIRE_SERVICES=1): {exc}")
+        pytest.skip(f"no PostgreSQL/Redis here: {exc}")
+    yield status
+    if started:
+        stack.down()
+
+
+@pytest.fixture
+def inventory_url(lab) -> str:
+    return lab["inventory"]["url"]
+
+
+@pytest.fixture
+def pg_url(lab) -> str:
+    return lab["postgres"]["url"]
+
+
+@pytest.fixture
+def unique():
+    """A fresh name per call: tests never share rows, so they never clean up in order."""
+    return lambda prefix="t": f"{prefix}-{secrets.token_hex(5)}"
+
+
+STACK = [pytest.mark.requires_pg, pytest.mark.requires_redis, pytest.mark.usefixtures("lab")]
