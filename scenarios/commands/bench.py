@@ -1,2 +1,81 @@
-def main(args):
-    raise ValueError("bench is not built yet")
+"""`lastunit bench NAME`: measured performance as ratios to a baseline run in the same process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pandas as pd
+
+from loadtests import bench_reserve as br
+from loadtests.race import seed
+from reference_impl import stack
+from reference_impl.infra.settings import results_home
+from reference_impl.inventory.strategies import Strategy, parse
+from scenarios import results
+from scenarios.progress import Progress
+from scenarios.tables import print_table
+
+COLUMNS = ("name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms", "baseline", "baseline_ops_s", "ratio")
+
+
+def _clients(text: str) -> list[int]:
+    try:
+        vals = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--clients {text!r}: expected numbers like 1,16,64") from None
+    if not vals or any(v < 1 or v > 512 for v in vals):
+        raise ValueError("--clients: between 1 and 512 each")
+    return vals
+
+
+def reserve(args, progress: Progress) -> list[dict]:
+    clients = _clients(args.clients)
+    strategies = list(Strategy) if args.strategy == "all" else [parse(args.strategy)]
+    stack.ensure_up()
+    base, server = stack.service_url("inventory"), stack.server_url("postgres")
+    pgb = br.pgbench_binary(stack.load_state().get("postgres", {}).get("bindir"))
+    run = results.new_run_id("bench")
+    rows = []
+    for c in clients:
+        progress.step(f"pgbench {br.BASELINE_BLOCK}, {c} clients")
+        sku = f"bench-{run}-pgbench-{c}"
+        asyncio.run(seed(base, sku, br.BENCH_STOCK, 1))
+        baseline = br.pgbench(server, pgb, sku, c, args.seconds) if pgb else None
+        progress.done(f"{baseline['ops_s']:.0f} ops/s" if baseline else "no pgbench here: no baseline")
+        for s in strategies:
+            progress.step(f"service {s.value}, {c} clients")
+            sku = f"bench-{run}-{s.value}-{c}"
+            asyncio.run(seed(base, sku, br.BENCH_STOCK, 1))
+            m = asyncio.run(br.service(base, sku, s.value, c, args.seconds))
+            b_ops = baseline["ops_s"] if baseline else None
+            rows.append({"name": "reserve", "strategy": s.value, "clients": c, **m,
+                         "baseline": f"pgbench {br.BASELINE_BLOCK}" if baseline else None,
+                         "baseline_ops_s": b_ops, "baseline_p50_ms": baseline and baseline["p50_ms"],
+                         "baseline_p99_ms": baseline and baseline["p99_ms"],
+                         "ratio": round(m["ops_s"] / b_ops, 3) if b_ops else None})
+            progress.done(f"{m['ops_s']:.0f} ops/s, p99 {m['p99_ms']:.1f} ms")
+    return rows
+
+
+def main(args) -> int:
+    if args.seconds <= 0 or args.seconds > 600:
+        raise ValueError("--seconds: between 0 and 600")
+    progress = Progress(enabled=not args.json)
+    if args.name == "sim":
+        from sim.bench import run as sim_bench  # noqa: PLC0415
+
+        rows = sim_bench(args.seconds)
+    else:
+        rows = reserve(args, progress)
+    out = results_home() / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = results.new_run_id(args.name)
+    pd.DataFrame(rows).to_csv(out / f"{stem}.csv", index=False)
+    (out / f"{stem}.json").write_text(json.dumps(rows, indent=2))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(rows, COLUMNS if args.name == "reserve" else tuple(rows[0]))
+        print(f"written to {out / stem}.csv and .json")
+    return 0
