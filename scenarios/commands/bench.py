@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pandas as pd
@@ -13,6 +12,7 @@ from reference_impl import stack
 from reference_impl.infra.settings import results_home
 from reference_impl.inventory.strategies import Strategy, parse
 from scenarios import results
+from scenarios.aio import run_sync
 from scenarios.progress import Progress
 from scenarios.tables import print_table
 
@@ -40,14 +40,14 @@ def reserve(args, progress: Progress) -> list[dict]:
     for c in clients:
         progress.step(f"pgbench {br.BASELINE_BLOCK}, {c} clients")
         sku = f"bench-{run}-pgbench-{c}"
-        asyncio.run(seed(base, sku, br.BENCH_STOCK, 1))
+        run_sync(seed(base, sku, br.BENCH_STOCK, 1))
         baseline = br.pgbench(server, pgb, sku, c, args.seconds) if pgb else None
         progress.done(f"{baseline['ops_s']:.0f} ops/s" if baseline else "no pgbench here: no baseline")
         for s in strategies:
             progress.step(f"service {s.value}, {c} clients")
             sku = f"bench-{run}-{s.value}-{c}"
-            asyncio.run(seed(base, sku, br.BENCH_STOCK, 1))
-            m = asyncio.run(br.service(base, sku, s.value, c, args.seconds))
+            run_sync(seed(base, sku, br.BENCH_STOCK, 1))
+            m = run_sync(br.service(base, sku, s.value, c, args.seconds))
             b_ops = baseline["ops_s"] if baseline else None
             rows.append({"name": "reserve", "strategy": s.value, "clients": c, **m,
                          "baseline": f"pgbench {br.BASELINE_BLOCK}" if baseline else None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -11,6 +10,7 @@ from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.inventory.strategies import INFO, Strategy, parse
 from scenarios import plots, results
+from scenarios.aio import run_sync
 from scenarios.loader import load
 from scenarios.progress import Progress
 from scenarios.spec import Scenario, ScenarioError
@@ -36,7 +36,7 @@ def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], fl
         await seed(base, sku, sc.catalog.hot_stock, sc.catalog.warehouses)
         return await race(base, sc, sku, progress.count)
 
-    released, answers = asyncio.run(go())
+    released, answers = run_sync(go())
     wall = max(a.t_end for a in answers) - released
     audit = audit_inventory(stack.server_url("postgres"), [sku])
     return _rows_real(sc, run_id, sku, released, answers), wall, audit
