@@ -99,7 +99,7 @@ with psycopg.connect(INV) as watcher:
     waits = watcher.execute(
         "SELECT pid, pg_blocking_pids(pid) AS blocked_by, wait_event_type, left(query, 60) AS query "
         "FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0").fetchall()
-display(pd.DataFrame(waits, columns=["pid", "blocked_by", "wait_event_type", "query"]))  # noqa: F821
+display(pd.DataFrame(waits, columns=["pid", "blocked_by", "wait_event_type", "query"]))
 a.commit()
 t.join(10)
 b.commit()
