@@ -25,6 +25,8 @@ from reference_impl.infra.procs import free_port, pid_alive
 MAX_CONNECTIONS = 300
 #: Tests only: a crash may lose the last commits, which a test's throwaway cluster does not mind.
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+#: The catalog's search index is fed by change data capture: logical decoding needs these.
+LOGICAL_DECODING = ("-c wal_level=logical", "-c max_replication_slots=16", "-c max_wal_senders=16")
 OS_USER = "postgres"
 LAB_ROLE = "lab"
 
