@@ -104,7 +104,7 @@ def _check(s: Scenario) -> None:
     need(ld.users >= 1 and ld.duration_s > 0 and ld.think_ms >= 0, "load: users >= 1, duration_s > 0")
     need(0 <= ld.hot_fraction <= 1, "load.hot_fraction: between 0 and 1")
     at = [st.at_s for st in ld.shape]
-    need(at == sorted(at) and all(st.rate >= 0 for st in ld.shape),
+    need(at == sorted(at) and all(st.rate >= 0 and st.at_s >= 0 for st in ld.shape),
          "load.shape: stages in time order with rates >= 0")
     need(ld.model != "open" or bool(ld.shape), "load.shape: an open model needs at least one stage")
     need(s.inventory.reservation_ttl_s > 0, "inventory.reservation_ttl_s: must be positive")

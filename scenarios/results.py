@@ -45,6 +45,10 @@ def run_dir(run_id: str) -> Path:
 
 def frame(rows: list[dict]) -> pd.DataFrame:
     """Attempt rows as a DataFrame in schema order; a missing or extra column is a bug, raised here."""
+    for r in rows[:1] + rows[-1:]:
+        if set(r) != set(ATTEMPT_COLUMNS):
+            raise ValueError(f"attempt row keys differ from the schema: missing "
+                             f"{sorted(set(ATTEMPT_COLUMNS) - set(r))}, extra {sorted(set(r) - set(ATTEMPT_COLUMNS))}")
     df = pd.DataFrame(rows, columns=list(ATTEMPT_COLUMNS))
     bad = set(df["outcome"].dropna()) - {o.value for o in Outcome}
     if bad:

@@ -30,7 +30,9 @@ class StockRow:
 
 
 def _control_only(strategies: set[str]) -> bool:
-    return bool(strategies) and all(INFO[Strategy(s)].control for s in strategies)
+    """Only a row every one of whose reservations came from a control is excused; an unknown name is not."""
+    known = {s.value for s in Strategy}
+    return bool(strategies) and all(s in known and INFO[Strategy(s)].control for s in strategies)
 
 
 def check_stock(rows: list[StockRow]) -> dict:

@@ -95,7 +95,8 @@ async def _optimistic(conn, ask: Ask, wh: str, _mirror):
                                                version=row["version"])
             if won is not None:
                 return await Q.insert_reservation(conn, **_row(ask, wh, attempt)), attempt
-        await asyncio.sleep(_backoff(attempt))
+        if attempt < MAX_RETRIES:
+            await asyncio.sleep(_backoff(attempt))
     raise Starved(MAX_RETRIES)
 
 
@@ -113,7 +114,8 @@ async def _serializable(conn, ask: Ask, wh: str, _mirror):
                 await Q.increment_reserved(conn, sku=ask.sku, warehouse=wh, qty=ask.qty)
                 return await Q.insert_reservation(conn, **_row(ask, wh, attempt)), attempt
         except RETRYABLE:
-            await asyncio.sleep(_backoff(attempt))
+            if attempt < MAX_RETRIES:
+                await asyncio.sleep(_backoff(attempt))
     raise Starved(MAX_RETRIES)
 
 
@@ -152,6 +154,8 @@ async def reserve(conn, ask: Ask, mirror=None) -> Result:
         raise UnknownStock(ask.warehouse or ask.sku)
     retries = 0
     for cand in candidates:
+        if cand["available"] < ask.qty:
+            continue                   # seen empty: stock only falls during a burst, so skip its row lock
         try:
             row, tries = await ATTEMPT[ask.strategy](conn, ask, cand["warehouse"], mirror)
         except Starved as exc:

@@ -77,3 +77,12 @@ class TestOnTheStack:
     def test_audit_json(self):
         r = lastunit("audit", "--json", "--sku", "no-such-sku")
         assert r.returncode == 0 and json.loads(r.stdout)["audit"]["oversold_units"] == 0
+
+
+def test_race_on_the_model_needs_no_servers(tmp_path):
+    r = lastunit("race", "--engine", "sim", "--strategy", "all", "--buyers", "50", "--json", "--quiet",
+                 env={"LAB_HOME": "/nonexistent/never-started", "LAB_RESULTS": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    rows = {row["strategy"]: row for row in json.loads(r.stdout)}
+    assert rows["naive"]["oversold_units"] > 0 and rows["naive"]["engine"] == "sim"
+    assert all(rows[s]["won"] == 1 and rows[s]["oversold_units"] == 0 for s in rows if s != "naive")

@@ -1,0 +1,64 @@
+"""How fast the model runs: a Prime-Day peak at full rate over a big catalog, for a wall-clock budget.
+
+Covers: simulated attempts and SimPy events per wall-clock second, per strategy.
+Scenario: PEAK_RATE checkouts per second (HOT_FRACTION of them on HOT_SKUS last-unit races, the rest Zipf
+    over a CATALOG_SKUS catalog) in WAREHOUSES warehouses, run until the wall-clock budget is spent.
+"""
+
+from __future__ import annotations
+
+import time
+
+from reference_impl.inventory.strategies import Strategy
+from scenarios.spec import Catalog, Inventory, Load, Scenario, Stage
+from sim.engine import start
+from sim.runner import events_scheduled, no_cyclic_gc
+from sim.service import Shop
+
+SEED = 2024
+CATALOG_SKUS = 1_000_000       # SKUs in the catalog (cold ones are created only when someone buys one)
+HOT_SKUS = 20                  # the doorbusters everyone races for
+HOT_STOCK = 500                # units of each doorbuster, over all warehouses
+WAREHOUSES = 3
+PEAK_RATE = 12_000.0           # checkouts per second: ~75% of the modelled pool's capacity
+HOT_FRACTION = 0.3
+DURATION_S = 3600.0            # an hour of peak; the wall-clock budget ends the run long before
+CHUNK_S = 0.05                 # simulated seconds between wall-clock checks
+
+
+def prime_day(strategy: Strategy = Strategy.GUARDED) -> Scenario:
+    return Scenario(
+        name="bench_prime_day_peak", seed=SEED,
+        catalog=Catalog(skus=CATALOG_SKUS, hot_skus=HOT_SKUS, warehouses=WAREHOUSES, hot_stock=HOT_STOCK,
+                        stock_per_warehouse=50),
+        load=Load(model="open", duration_s=DURATION_S, hot_fraction=HOT_FRACTION,
+                  shape=[Stage(0.0, PEAK_RATE)]),
+        inventory=Inventory(strategy=strategy))
+
+
+def measure(scenario: Scenario, seconds: float) -> dict:
+    t0 = time.perf_counter()
+    shop = Shop(scenario)
+    start(shop)
+    shop.env.run(until=CHUNK_S)              # first chunk pays for the Zipf table: part of setup
+    setup_s = time.perf_counter() - t0
+    attempts0, events0, sim0 = len(shop.records), events_scheduled(shop.env), shop.env.now
+    t1 = time.perf_counter()
+    until = sim0
+    while time.perf_counter() - t1 < seconds:
+        until += CHUNK_S
+        shop.env.run(until=until)
+    wall_s = time.perf_counter() - t1
+    attempts, events = len(shop.records) - attempts0, events_scheduled(shop.env) - events0
+    return {"name": "sim.prime_day_peak", "strategy": scenario.inventory.strategy.value,
+            "simulated_attempts": attempts, "simulated_s": round(shop.env.now - sim0, 3),
+            "wall_s": round(wall_s, 3), "setup_s": round(setup_s, 3),
+            "attempts_per_wall_s": round(attempts / wall_s), "events_per_wall_s": round(events / wall_s),
+            "events_per_attempt": round(events / max(attempts, 1), 2),
+            "speedup": round((shop.env.now - sim0) / wall_s, 3)}
+
+
+def run(seconds: float = 3.0, strategies: tuple[Strategy, ...] = (Strategy.GUARDED,)) -> list[dict]:
+    """One row per strategy; `seconds` of wall clock is shared between them."""
+    with no_cyclic_gc():
+        return [measure(prime_day(s), seconds / len(strategies)) for s in strategies]

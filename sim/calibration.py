@@ -1,0 +1,57 @@
+"""Service times of the model: one number per step, in milliseconds, saved as JSON so they can be fitted.
+
+The defaults are PLACEHOLDERS until `lastunit calibrate` fits them from real runs on this machine. They are
+what a 2-core box with PostgreSQL (synchronous_commit off) and a uvicorn service on loopback usually shows;
+a figure the model gets wrong by 2x still shows who queues where, but not the absolute throughput.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Every step's time is its mean times a lognormal factor with mean 1 and this coefficient of variation:
+#: loopback latencies are right-skewed, never negative, and rarely more than 3x the median.
+DEFAULT_CV = 0.3
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Mean time of each step the model charges. Placeholders until calibrated (see module docstring)."""
+    http_ms: float = 0.5       # uvicorn: parse, validate, route the request and serialize the reply (0.3-1 ms)
+    network_ms: float = 0.05   # one loopback hop, one way: client->service, service->PostgreSQL or Redis
+    sql_ms: float = 0.3        # PostgreSQL executing one statement on a hot row by primary key (0.2-0.4 ms)
+    commit_ms: float = 0.1     # COMMIT with synchronous_commit off: no fsync wait, just the WAL insert
+    redis_ms: float = 0.02     # one command or Lua script on Redis's single thread (EVALSHA of 4 calls ~20 us)
+    cv: float = DEFAULT_CV     # spread of every step (see DEFAULT_CV); 0 makes the model deterministic
+    source: str = "defaults"   # where the numbers came from: "defaults", or the calibrate run's id
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("float", float) and not (isinstance(v, int | float) and v >= 0):
+                raise ValueError(f"calibration {f.name}: expected a number >= 0, got {v!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        """Read a saved calibration; a missing field keeps its default, an unknown one is an error."""
+        data = json.loads(Path(path).read_text())
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{path}: unknown calibration field {unknown[0]!r} (valid: {', '.join(sorted(names))})")
+        return cls(**data)
+
+
+DEFAULT = Calibration()

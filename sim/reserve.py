@@ -1,0 +1,131 @@
+"""The six strategies as SimPy generators: the model half of reference_impl/inventory/reserve.py.
+
+Covers: row locks as capacity-1 Resources, lock-wait timeouts (`req | env.timeout`), compare-and-set,
+    first-updater-wins aborts, bounded retries with full-jitter backoff (redis: sim/redis_lua.py).
+Scenario: one buyer holding a pooled connection tries one warehouse row. Each generator returns
+    (reserved?, retries) or raises Starved, exactly where the real function does. A row's counters change
+    at the writer's commit instant; a reader without the lock sees the last committed values.
+"""
+
+from __future__ import annotations
+
+from reference_impl.inventory.strategies import LOCK_TIMEOUT_MS, MAX_RETRIES, Strategy
+from sim.redis_lua import redis
+from sim.rowlock import commit, granted
+
+LOCK_TIMEOUT_S = LOCK_TIMEOUT_MS / 1000
+
+
+class Starved(RuntimeError):
+    """Retries ran out (or the lock wait timed out): the attempt failed without reserving anything."""
+
+    def __init__(self, retries: int, reason: str = "retries_exhausted"):
+        super().__init__(reason)
+        self.retries, self.reason = retries, reason
+
+
+def naive(shop, row, qty):
+    """read_counter, check, sleep the window, write_back_counter, insert_reservation: all autocommit."""
+    env = shop.env
+    available, reserved = row.available(), row.reserved     # what the read returns
+    yield env.timeout(shop.stmt_s * shop.jitter() + (shop.naive_window_s if available >= qty else 0.0))
+    if available < qty:
+        return False, 0
+    with row.lock.request() as req:                          # the UPDATE takes the row lock briefly
+        if not req.triggered:
+            yield from granted(shop, row, req)
+        yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+        row.reserved = reserved + qty                        # the lost update: computed from a stale read
+        row.writes += 1
+    yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+    shop.stock.promise(row, qty, shop.strategy_name)         # recorded although the counter may be wrong
+    return True, 0
+
+
+def pessimistic(shop, row, qty):
+    """BEGIN; SET LOCAL lock_timeout; SELECT ... FOR UPDATE; check; increment; insert; COMMIT."""
+    env = shop.env
+    yield env.timeout(2 * shop.rtt_s * shop.jitter())
+    with row.lock.request() as req:
+        if not req.triggered:
+            t0 = env.now
+            yield req | env.timeout(LOCK_TIMEOUT_S)
+            if not req.triggered:                            # 55P03 lock_not_available
+                shop.counters["lock_timeouts"] += 1
+                raise Starved(0, "lock_timeout")
+            shop.waited_for_lock(env.now - t0)
+        if row.available() < qty:
+            yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+            return False, 0
+        yield env.timeout((3 * shop.stmt_s + shop.commit_s) * shop.jitter())
+        commit(shop, row, qty)
+    return True, 0
+
+
+def optimistic(shop, row, qty):
+    """read_counter; BEGIN; UPDATE ... WHERE version = read version; on a miss back off and re-read."""
+    env = shop.env
+    for attempt in range(MAX_RETRIES + 1):
+        available, version = row.available(), row.version
+        yield env.timeout((shop.stmt_s + (shop.rtt_s if available >= qty else 0.0)) * shop.jitter())
+        if available < qty:
+            return False, attempt
+        if row.version == version:     # else the UPDATE's snapshot already fails the WHERE: no lock, no row
+            with row.lock.request() as req:
+                if not req.triggered:
+                    yield from granted(shop, row, req)
+                if row.version == version:                   # re-checked on the newest row version
+                    yield env.timeout((2 * shop.stmt_s + shop.commit_s) * shop.jitter())
+                    row.version += 1
+                    commit(shop, row, qty)
+                    return True, attempt
+        shop.counters["cas_misses"] += 1
+        yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter() + shop.backoff(attempt))
+    raise Starved(MAX_RETRIES)
+
+
+def guarded(shop, row, qty):
+    """One UPDATE ... WHERE on_hand - reserved >= qty (plus the reservation insert), autocommit."""
+    env = shop.env
+    if row.available() >= qty:        # a snapshot row failing the WHERE is skipped without waiting
+        with row.lock.request() as req:
+            if not req.triggered:
+                yield from granted(shop, row, req)
+            if row.available() >= qty:                        # EvalPlanQual on the winner's row
+                yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+                commit(shop, row, qty)
+                return True, 0
+    yield env.timeout(shop.stmt_s * shop.jitter())
+    return False, 0
+
+
+def serializable(shop, row, qty):
+    """BEGIN SERIALIZABLE; read; check; increment; insert; COMMIT; retry on 40001, bounded."""
+    env = shop.env
+    for attempt in range(MAX_RETRIES + 1):
+        available, seen = row.available(), row.writes         # the snapshot (taken as the read starts)
+        yield env.timeout((shop.rtt_s + shop.stmt_s + (0.0 if available >= qty else shop.commit_s))
+                          * shop.jitter())
+        if available < qty:
+            return False, attempt
+        if row.writes == seen:
+            with row.lock.request() as req:
+                if not req.triggered:
+                    yield from granted(shop, row, req)
+                if row.writes == seen:                       # nobody committed a write since our snapshot
+                    yield env.timeout((2 * shop.stmt_s + shop.commit_s) * shop.jitter())
+                    commit(shop, row, qty)
+                    return True, attempt
+        shop.counters["aborts"] += 1                         # 40001: could not serialize access
+        yield env.timeout((shop.stmt_s + shop.rtt_s) * shop.jitter() + shop.backoff(attempt))
+    raise Starved(MAX_RETRIES)
+
+
+ATTEMPT = {
+    Strategy.NAIVE: naive,
+    Strategy.PESSIMISTIC: pessimistic,
+    Strategy.OPTIMISTIC: optimistic,
+    Strategy.GUARDED: guarded,
+    Strategy.SERIALIZABLE: serializable,
+    Strategy.REDIS: redis,
+}

@@ -1,0 +1,105 @@
+"""The inventory service: HTTP in, a pooled connection, the warehouse walk, HTTP out.
+
+Covers: a connection pool as a Station, step times drawn per step, per-attempt records.
+Scenario: each checkout attempt reaches the service after one network hop and the HTTP overhead, waits
+    for one of POOL_SIZE PostgreSQL connections, asks for the SKU's warehouses fullest first (one
+    statement), and tries them in that order with the scenario's strategy, as `reserve.py` does.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from reference_impl.inventory.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, Strategy
+from scenarios.results import Outcome
+from scenarios.spec import Scenario
+from sim.calibration import DEFAULT, Calibration
+from sim.queueing import Station
+from sim.reserve import ATTEMPT, Starved
+from sim.stock import Stockroom
+from sim.streams import Jitter, Uniform, spawn
+
+#: The real inventory service's default pool (reference_impl/inventory/app.py, LAB_INVENTORY_POOL=16).
+POOL_SIZE = 16
+#: Redis runs scripts on one thread: one Lua check at a time, whoever sent it.
+REDIS_THREADS = 1
+
+WON, OUT_OF_STOCK, FAILED = Outcome.WON.value, Outcome.OUT_OF_STOCK.value, Outcome.FAILED.value
+
+
+class Shop:
+    """The model's state: clock, pool, Redis, stock rows, random streams, step times and counters."""
+
+    def __init__(self, scenario: Scenario, calibration: Calibration | None = None):
+        cal = calibration or DEFAULT
+        self.scenario, self.calibration = scenario, cal
+        self.env = env = simpy.Environment()
+        self.pool = Station(env, POOL_SIZE)
+        self.redis = Station(env, REDIS_THREADS)
+        self.stock = Stockroom(env, scenario)
+        self.rng = spawn(scenario.seed)
+        self.jitter = Jitter(self.rng["service"], cal.cv)
+        self.uniform = Uniform(self.rng["backoff"])
+        self.strategy: Strategy = scenario.inventory.strategy
+        self.strategy_name = self.strategy.value
+        self.qty = scenario.load.qty
+        self.naive_window_s = scenario.inventory.naive_window_ms / 1000
+        ms, net = 1e-3, cal.network_ms * 2   # a round trip is two hops
+        self.rtt_s = net * ms                 # BEGIN, ROLLBACK, a Redis call's network part
+        self.inbound_s = (cal.network_ms + cal.http_ms) * ms
+        self.outbound_s = cal.network_ms * ms
+        self.stmt_s = (net + cal.sql_ms) * ms
+        self.commit_s = (net + cal.commit_ms) * ms
+        self.redis_s = cal.redis_ms * ms
+        self.records: list[tuple] = []
+        self.counters = dict.fromkeys(("lock_waits", "lock_timeouts", "cas_misses", "aborts",
+                                       "mirror_loads", "starved"), 0)
+        self.lock_wait_s = 0.0
+
+    def waited_for_lock(self, seconds: float) -> None:
+        self.counters["lock_waits"] += 1
+        self.lock_wait_s += seconds
+
+    def backoff(self, attempt: int) -> float:
+        """reserve.py's full jitter: uniform(0, min(cap, base * 2**attempt))."""
+        return self.uniform() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)
+
+
+def _fullest_first(rows):
+    """candidate_warehouses: ORDER BY on_hand - reserved DESC, warehouse."""
+    return sorted(rows, key=lambda r: (r.reserved - r.on_hand, r.warehouse))
+
+
+def reserve(shop: Shop, sku: int):
+    """Try the SKU's warehouses fullest first; (outcome, row or None, retries), as reserve.reserve()."""
+    rows = shop.stock.of(sku)
+    order = _fullest_first(rows) if len(rows) > 1 else rows   # the statement's snapshot, at its start
+    yield shop.env.timeout(shop.stmt_s * shop.jitter())
+    attempt, retries = ATTEMPT[shop.strategy], 0
+    for row in order:
+        try:
+            won, tries = yield from attempt(shop, row, shop.qty)
+        except Starved as exc:
+            shop.counters["starved"] += 1
+            return FAILED, None, retries + exc.retries
+        retries += tries
+        if won:
+            return WON, row, retries
+    return OUT_OF_STOCK, None, retries
+
+
+def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_s: float):
+    """One attempt already inside the service (HTTP in charged): pool, walk, record; returns t_end.
+
+    The reply's trip back touches nothing shared, so it is added to the clock arithmetically instead of
+    costing a scheduled event.
+    """
+    env = shop.env
+    with shop.pool.request() as conn:
+        if not conn.triggered:
+            yield conn
+        outcome, row, retries = yield from reserve(shop, sku)
+    t_end = env.now + outbound_s
+    shop.records.append((attempt_id, sku, row.warehouse if row is not None else None,
+                         t_intended, t_end, outcome, retries))
+    return t_end
