@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import sys
 import time
 from contextlib import contextmanager
@@ -97,13 +98,28 @@ def _redis_up(state: dict, fast: bool) -> dict:
             "binary": str(binary)}
 
 
+def service_env(state: dict, urls: dict[str, str]) -> dict[str, str]:
+    """What every service process is told: the servers, each other's URLs, the shared webhook secret."""
+    secrets_ = state.setdefault("secrets", {})
+    secrets_.setdefault("psp_webhook", secrets.token_hex(32))
+    env = {"LAB_DATABASE_URL": state["postgres"]["url"], "LAB_REDIS_URL": state["redis"]["url"],
+           "LAB_PSP_WEBHOOK_SECRET": secrets_["psp_webhook"]}
+    env |= {f"LAB_{name.upper()}_URL": url for name, url in urls.items()}
+    if "payment" in urls:
+        env["LAB_PSP_WEBHOOK_URL"] = urls["payment"] + "/webhooks/psp"
+    return env
+
+
 def _services_up(state: dict) -> dict:
     cur = state.get("services", {})
-    if pid_alive(cur.get("supervisor_pid")) and set(cur.get("urls", {})) == set(SERVICES):
-        return cur
+    if pid_alive(cur.get("supervisor_pid")):
+        if set(cur.get("urls", {})) == set(SERVICES):
+            return cur
+        stop_pid(cur["supervisor_pid"])     # the set of services changed: restart them all, same env
     home = lab_home()
-    env = {"LAB_DATABASE_URL": state["postgres"]["url"], "LAB_REDIS_URL": state["redis"]["url"]}
-    services = {n: {"app": app, "port": free_port(), "env": env} for n, app in SERVICES.items()}
+    ports = {n: free_port() for n in SERVICES}
+    env = service_env(state, {n: f"http://127.0.0.1:{p}" for n, p in ports.items()})
+    services = {n: {"app": app, "port": ports[n], "env": env} for n, app in SERVICES.items()}
     config = {"services": services, "logs": str(home / "logs"), "status": str(home / "services.json")}
     (home / "supervisor.json").write_text(json.dumps(config))
     (home / "supervisor.json").chmod(0o600)

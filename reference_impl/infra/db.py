@@ -12,7 +12,7 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
-from reference_impl.infra.settings import DB_PREFIX, SERVICE_DATABASES, database_url
+from reference_impl.infra.settings import DB_PREFIX, EVENT_DATABASES, SERVICE_DATABASES, database_url
 
 #: Any fixed number works; it only has to be the same for every `up`.
 MIGRATION_LOCK = 0x1A57_0417
@@ -30,11 +30,21 @@ def ensure_databases(server_url: str) -> None:
                     pass  # another `up` won the race
 
 
-def schema_of(service: str) -> str | None:
+#: Databases whose service package is named differently from the database.
+PACKAGE_OF = {"payments": "payment", "notifications": "notification"}
+
+
+def schema_of(database: str) -> str | None:
+    """The DDL of one database: its service's schema.sql, plus the outbox where events flow."""
+    parts = []
+    if database in EVENT_DATABASES:
+        parts.append((resources.files("reference_impl.infra") / "outbox.sql").read_text())
     try:
-        return (resources.files(f"reference_impl.{service}") / "schema.sql").read_text()
+        parts.append((resources.files(f"reference_impl.{PACKAGE_OF.get(database, database)}")
+                      / "schema.sql").read_text())
     except (ModuleNotFoundError, FileNotFoundError):
-        return None
+        pass
+    return "\n".join(parts) or None
 
 
 def migrate(server_url: str) -> list[str]:

@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from reference_impl.infra.db import create_pool
-from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.faults import FaultPoint
+from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
+from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
 from reference_impl.inventory.redis_mirror import RedisMirror
@@ -69,6 +71,7 @@ async def lifespan(app: FastAPI):
     app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), POOL_SIZE)
     app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
     app.state.mirror = RedisMirror(app.state.redis)
+    app.state.faults = RunConfig(app.state.redis, "inventory")
     app.state.default_strategy = parse(os.environ.get("LAB_INVENTORY_STRATEGY", "guarded"))
     sweeper = asyncio.create_task(_sweep_forever(app))
     try:
@@ -161,6 +164,7 @@ async def get_reservation(reservation_id: str):
 
 async def _settle(reservation_id: str, action: str):
     rid = _uuid(reservation_id)
+    drop = action == "commit" and await app.state.faults.at(FaultPoint.INVENTORY_BEFORE_COMMIT, defer_drop=True)
     async with app.state.pool.acquire() as conn:
         try:
             done = await lifecycle.settle(conn, rid, action, app.state.mirror)
@@ -171,6 +175,8 @@ async def _settle(reservation_id: str, action: str):
         row = await lifecycle.Q.get_reservation(conn, id=rid)
     if row is None:
         raise ApiError(404, "unknown_reservation", f"no reservation {reservation_id}")
+    if drop:
+        raise DropReply(reservation_id)   # sold, but the caller never hears it: its retry must be harmless
     want = "committed" if action == "commit" else "released"
     if done is None and row["state"] != want:   # idempotent: repeating the same settlement is fine
         raise ApiError(409, "not_held", f"reservation is {row['state']}, cannot {action}", state=row["state"])

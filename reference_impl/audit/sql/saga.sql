@@ -1,0 +1,28 @@
+-- The auditor's questions about checkouts, one database at a time (the services' databases are separate,
+-- as they would be in production; the auditor joins the answers in Python).
+
+-- name: orders_in_scope
+-- Orders of one run (idempotency keys start with the run id) or, with no prefix, every order.
+SELECT id::text, status, amount, reservation_id::text, payment_id::text, cancel_reason,
+       extract(epoch FROM clock_timestamp() - updated_at) AS idle_s
+  FROM orders
+ WHERE CAST(:prefix AS text) IS NULL OR starts_with(idempotency_key, CAST(:prefix AS text))
+ ORDER BY created_at;
+
+-- name: money_by_reference
+-- Per order (the charge's reference): live charges, captures, and net money moved, from the provider's
+-- own ledger: the ground truth of what the customer paid.
+SELECT c.reference,
+       count(*) FILTER (WHERE c.status IN ('authorized', 'captured')) AS live_charges,
+       count(*) AS charges,
+       coalesce(sum(l.captured), 0)::bigint AS captures,
+       coalesce(sum(l.net), 0)::bigint AS net,
+       array_agg(c.id ORDER BY c.created_at) AS charge_ids
+  FROM charges c
+  LEFT JOIN (SELECT charge_id, count(*) FILTER (WHERE kind = 'capture') AS captured, sum(amount) AS net
+               FROM ledger_entries GROUP BY charge_id) l ON l.charge_id = c.id
+ WHERE c.reference = ANY(CAST(:refs AS text[]))
+ GROUP BY c.reference;
+
+-- name: reservation_states
+SELECT id::text, state FROM reservations WHERE id = ANY(CAST(:ids AS uuid[]));

@@ -1,0 +1,20 @@
+-- The transactional outbox and the consumer's de-duplication table, in every database that has events.
+-- An event is written in the same transaction as the change it announces; the relay publishes it later.
+-- A crash between commit and publish loses nothing: the row waits. A crash after publish and before the
+-- row is marked publishes it twice: consumers de-duplicate by event id.
+
+CREATE TABLE IF NOT EXISTS outbox (
+    id           bigserial PRIMARY KEY,
+    topic        text  NOT NULL,
+    payload      jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    published_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS processed_events (
+    consumer     text NOT NULL,
+    event_id     text NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (consumer, event_id)
+);

@@ -1,0 +1,78 @@
+"""The running scenario as services see it: its knobs, and the named fault points fired as it asks.
+
+`lastunit run` writes the scenario (faults and knobs such as payment.idempotency) to one Redis key; each
+service reads it (cached briefly) at its fault points and decisions. `crash` is a real process exit (the supervisor restarts us); `drop_reply` lets the work finish and
+then never answers, so the caller sees what a lost reply looks like: a timeout, effect unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+
+from reference_impl.infra.faults import FaultAction, FaultPoint
+from reference_impl.infra.http import ApiError, DropReply
+
+RUN_KEY = "lastunit:run"
+FIRED_KEY = "lastunit:faults:fired"
+#: Faults change between runs, not within a request: re-reading Redis this often is plenty.
+CACHE_S = 0.25
+#: Exit code of an injected crash, so logs tell it apart from a real one.
+CRASH_EXIT = 86
+
+
+class RunConfig:
+    def __init__(self, redis, service: str):
+        self.redis, self.service = redis, service
+        self._cache: tuple[float, dict] = (-1e9, {})
+
+    async def current(self) -> dict:
+        at, run = self._cache
+        if time.monotonic() - at > CACHE_S:
+            raw = await self.redis.get(RUN_KEY)
+            run = json.loads(raw) if raw else {}
+            self._cache = (time.monotonic(), run)
+        return run
+
+    async def knob(self, section: str, name: str, default):
+        return (await self.current()).get(section, {}).get(name, default)
+
+    async def _faults(self) -> list[dict]:
+        return (await self.current()).get("faults", [])
+
+    async def at(self, point: FaultPoint, defer_drop: bool = False) -> bool:
+        """Fire `point` if a fault is set there and its dice say so. Returns True when a reply is to be
+        dropped and `defer_drop` asked to decide later (the work must finish first)."""
+        for f in await self._faults():
+            if f["point"] != point.value or random.random() >= f.get("probability", 1.0):
+                continue
+            action = FaultAction(f["action"])
+            await self.redis.hincrby(FIRED_KEY, f"{point.value}:{action.value}", 1)
+            if action is FaultAction.CRASH:
+                os._exit(CRASH_EXIT)
+            if action is FaultAction.ERROR:
+                raise ApiError(503, "injected_fault", f"fault {point.value}: error")
+            if action is FaultAction.DELAY:
+                await asyncio.sleep(f.get("delay_ms", 0) / 1000)
+            if action is FaultAction.DROP_REPLY:
+                if defer_drop:
+                    return True
+                raise DropReply(point.value)
+        return False
+
+
+def set_run(redis, run: dict | None) -> None:
+    """Install a scenario's faults and knobs for every service (None clears them). Sync: the CLI's side."""
+    redis.delete(FIRED_KEY)
+    if run:
+        redis.set(RUN_KEY, json.dumps(run, default=str))
+    else:
+        redis.delete(RUN_KEY)
+
+
+def fired(redis) -> dict[str, int]:
+    """How often each fault fired since `set_run`, keyed `point:action`."""
+    return {k.decode(): int(v) for k, v in redis.hgetall(FIRED_KEY).items()}

@@ -1,0 +1,1 @@
+"""Notification: records what the buyer would be told, once per event."""

@@ -1,0 +1,147 @@
+"""The orders service: `POST /checkouts` runs the saga up to confirmed; events and recovery do the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from reference_impl.infra import bus
+from reference_impl.infra.client import ServiceClient, Unknown
+from reference_impl.infra.db import create_pool
+from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.run_config import RunConfig
+from reference_impl.infra.settings import database_url
+from reference_impl.orders import recovery
+from reference_impl.orders.events import OrderEvents
+from reference_impl.orders.saga import LEASE_S, Q, Saga, Stop
+
+POOL_SIZE = 16
+RECOVERY_INTERVAL_S = 0.5
+#: Until the catalog prices SKUs for checkout, every unit costs this (cents).
+DEFAULT_UNIT_PRICE = 1999
+#: A lost reply from payment costs the caller this long before it retries with the same key.
+PAYMENT_TIMEOUT_S = 2.0
+
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class CheckoutBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: Sku
+    qty: int = Field(ge=1, le=100)
+    card: str = Field(default="4242424242424242", min_length=4, max_length=32, pattern=r"^[0-9]+$")
+    unit_price: int = Field(default=DEFAULT_UNIT_PRICE, gt=0, le=10**7)
+
+
+async def _forever(fn, interval: float):
+    while True:
+        with contextlib.suppress(Exception):
+            await fn()
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "orders"), POOL_SIZE)
+    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+    app.state.config = RunConfig(app.state.redis, "orders")
+    inventory, payment = ServiceClient("inventory"), ServiceClient("payment", timeout_s=PAYMENT_TIMEOUT_S)
+    app.state.saga = Saga(app.state.pool, inventory, payment, app.state.config)
+    events = OrderEvents(app.state.pool, inventory)
+    tasks = [asyncio.create_task(bus.relay_forever(app.state.pool, app.state.redis, "orders")),
+             asyncio.create_task(bus.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers())),
+             asyncio.create_task(_forever(lambda: recovery.recover_once(app.state.pool, app.state.saga,
+                                                                        app.state.config), RECOVERY_INTERVAL_S))]
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await inventory.close()
+        await payment.close()
+        await app.state.pool.close()
+        await app.state.redis.aclose()
+
+
+app = FastAPI(title="lastunit orders", lifespan=lifespan)
+install_error_handlers(app)
+
+
+def _public(order) -> dict:
+    keep = ("id", "user_id", "sku", "qty", "amount", "status", "cancel_reason", "reservation_id", "payment_id",
+            "shipment_id", "created_at", "updated_at")
+    return {k: (str(order[k]) if order[k] is not None and k.endswith(("id", "_at")) and k != "user_id"
+                else order[k]) for k in keep}
+
+
+@app.get("/healthz")
+async def healthz():
+    return {"ok": True, "service": "orders", "pid": os.getpid()}
+
+
+@app.post("/checkouts")
+async def checkout(body: CheckoutBody,
+                   idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+                   x_user_id: Annotated[str | None, Header(max_length=100)] = None):
+    if not idempotency_key:
+        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header: one per checkout")
+    if not x_user_id:
+        raise ApiError(401, "unauthenticated", "X-User-Id missing (the gateway sets it)")
+    async with app.state.pool.acquire() as conn:
+        order = await Q.insert_order(conn, id=uuid.uuid4(), key=idempotency_key, user_id=x_user_id, sku=body.sku,
+                                     qty=body.qty, amount=body.qty * body.unit_price, card=body.card,
+                                     lease_s=LEASE_S)
+        if order is None:                          # a retry of a checkout we already know
+            order = await Q.order_by_key(conn, key=idempotency_key)
+            if (order["sku"], order["qty"], order["user_id"]) != (body.sku, body.qty, x_user_id):
+                raise ApiError(409, "idempotency_key_reused", "this key was used for a different checkout")
+            if order["status"] != "pending":
+                return JSONResponse(_public(order), status_code=200)
+            order = await Q.take_lease(conn, id=order["id"], lease_s=LEASE_S)
+            if order is None:
+                raise ApiError(409, "checkout_in_progress", "this checkout is still running; retry shortly")
+    try:
+        order = await app.state.saga.drive(order, app.state.config)
+    except Stop as stop:
+        async with app.state.pool.acquire() as conn:
+            now = await Q.get_order(conn, id=order["id"])
+        return JSONResponse({"error": stop.error, "detail": stop.detail, "order": _public(now)},
+                            status_code=stop.code)
+    except Unknown as exc:
+        return JSONResponse({"error": "pending", "detail": str(exc)}, status_code=202)
+    return JSONResponse(_public(order), status_code=201)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"order id {value!r} is not a UUID") from None
+
+
+@app.get("/orders/{order_id}")
+async def get_order(order_id: str):
+    async with app.state.pool.acquire() as conn:
+        order = await Q.get_order(conn, id=_uuid(order_id))
+    if order is None:
+        raise ApiError(404, "unknown_order", f"no order {order_id}")
+    return _public(order)
+
+
+@app.get("/orders/{order_id}/saga")
+async def saga_log(order_id: str):
+    async with app.state.pool.acquire() as conn:
+        rows = [dict(r) async for r in Q.saga_of(conn, order_id=_uuid(order_id))]
+    if not rows:
+        raise ApiError(404, "unknown_order", f"no saga for order {order_id}")
+    return {"order_id": order_id, "steps": [{**r, "at": r["at"].isoformat()} for r in rows]}

@@ -1,0 +1,38 @@
+"""The recovery worker: every saga a crash or a lost answer left pending is driven again, or compensated.
+
+It takes the order's lease (only once the live request's lease ran out), then runs the same idempotent
+steps the request would have run. A saga that still cannot finish after MAX_DRIVES is cancelled, which
+releases its units and voids whatever its payment authorized.
+"""
+
+from __future__ import annotations
+
+from reference_impl.infra.client import Unknown
+from reference_impl.orders.saga import LEASE_S, Q, Stop, cancel, log
+
+#: After this many drives without an answer the saga gives up and compensates, so nothing stays stranded.
+MAX_DRIVES = 8
+
+
+async def recover_once(pool, saga, faults) -> int:
+    async with pool.acquire() as conn:
+        ids = [r["id"] async for r in Q.stale_pending(conn)]
+    moved = 0
+    for oid in ids:
+        async with pool.acquire() as conn:
+            order = await Q.take_lease(conn, id=oid, lease_s=LEASE_S)
+        if order is None:
+            continue
+        if order["drives"] > MAX_DRIVES:
+            await saga._release(order) if order["reservation_id"] else None
+            async with pool.acquire() as conn:
+                await log(conn, oid, "release_stock", "compensated", reason="saga_abandoned")
+                await cancel(conn, order, "saga_abandoned", order["payment_id"] is not None)
+            moved += 1
+            continue
+        try:
+            await saga.drive(order, faults)
+            moved += 1
+        except (Stop, Unknown):
+            pass                       # still no answer, or it ended: the next round sees which
+    return moved

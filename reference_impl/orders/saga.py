@@ -1,0 +1,134 @@
+"""The checkout saga's forward path: reserve → authorize → confirm, each step idempotent and logged.
+
+Every call carries an idempotency key derived from the order (`order-<id>`), so the live request, a
+client's retry and the recovery worker can all drive the same saga without doing a step twice. A call whose
+answer is lost leaves the order pending; recovery finishes it or compensates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from importlib import resources
+
+import aiosql
+
+from reference_impl.infra import bus
+from reference_impl.infra.client import Unknown
+from reference_impl.infra.faults import FaultPoint
+
+Q = aiosql.from_path(str(resources.files("reference_impl.orders") / "sql"), "asyncpg", mandatory_parameters=False)
+#: The live request's claim on its saga; recovery waits this long before it takes over.
+LEASE_S = 10.0
+#: Retries of one lost call inside one drive; past this the saga waits for recovery.
+CALL_RETRIES = 3
+RETRY_PAUSE_S = 0.2
+
+
+class Stop(Exception):
+    """The saga ended (cancelled) or must wait (an answer was lost); carries what to tell the client."""
+
+    def __init__(self, code: int, error: str, detail: str):
+        super().__init__(detail)
+        self.code, self.error, self.detail = code, error, detail
+
+
+async def log(conn, order_id, step: str, status: str, **detail) -> None:
+    await Q.log_step(conn, order_id=order_id, step=step, status=status, detail=json.dumps(detail, default=str))
+
+
+async def cancel(conn, order, reason: str, payment_made: bool) -> None:
+    """Mark the order cancelled and announce it (payment voids or refunds, notification tells the buyer),
+    in the caller's transaction or a savepoint of it. Cancelling a cancelled order changes nothing."""
+    async with conn.transaction():
+        moved = await Q.move(conn, id=order["id"], to_status="cancelled", reason=reason, shipment_id=None,
+                             from_statuses=["pending", "confirmed", "paid"])
+        if moved is None:
+            return
+        await log(conn, order["id"], "cancel", "compensated", reason=reason)
+        await bus.publish(conn, "OrderCancelled", {"order_id": str(order["id"]), "user_id": order["user_id"],
+                                                  "reason": reason, "payment_made": payment_made,
+                                                  "reservation_id": order["reservation_id"]})
+
+
+class Saga:
+    def __init__(self, pool, inventory, payment, config):
+        self.pool, self.inventory, self.payment, self.config = pool, inventory, payment, config
+
+    async def _call(self, client, method, path, body, key_of):
+        """Call with retries on a lost answer; `key_of(attempt)` gives the Idempotency-Key of each try."""
+        for attempt in range(CALL_RETRIES):
+            try:
+                status, out = await client.call(method, path, json=body,
+                                                headers={"Idempotency-Key": key_of(attempt)})
+                if status == 409 and out.get("error") == "idempotency_key_in_use":
+                    raise Unknown("in use")
+                return status, out
+            except Unknown:
+                await asyncio.sleep(RETRY_PAUSE_S * (attempt + 1))
+        raise Stop(202, "pending", f"{path}: no answer after {CALL_RETRIES} tries; recovery will finish it")
+
+    async def _reserve(self, order) -> uuid.UUID:
+        inv = (await self.config.current()).get("inventory", {})
+        body = {"sku": order["sku"], "qty": order["qty"], "attempt_id": f"order-{order['id']}",
+                "ttl_s": inv.get("reservation_ttl_s", 900), "strategy": inv.get("strategy"),
+                "naive_window_ms": inv.get("naive_window_ms", 0)}
+        status, r = await self._call(self.inventory, "POST", "/reservations",
+                                     {k: v for k, v in body.items() if v is not None},
+                                     lambda _: f"order-{order['id']}-reserve")
+        if status in (200, 201):
+            return uuid.UUID(r["id"])
+        async with self.pool.acquire() as conn:
+            await cancel(conn, order, "out_of_stock" if status == 409 else f"reserve_{status}", False)
+        raise Stop(409 if status == 409 else 422, r.get("error", "reserve_failed"), r.get("detail", ""))
+
+    async def _authorize(self, order) -> uuid.UUID:
+        keyed = await self.config.knob("payment", "idempotency", True)
+        fresh = uuid.uuid4().hex          # the control: a new key per try, so a retry can charge again
+
+        def key_of(attempt: int) -> str:
+            return f"order-{order['id']}-authorize" if keyed else f"order-{order['id']}-{fresh}-{attempt}"
+
+        status, p = await self._call(self.payment, "POST", "/payments/authorize",
+                                     {"order_id": str(order["id"]), "amount": order["amount"], "card": order["card"]},
+                                     key_of)
+        if status == 201:
+            return uuid.UUID(p["payment_id"])
+        await self._release(order)
+        async with self.pool.acquire() as conn:
+            await log(conn, order["id"], "release_stock", "compensated")
+            await cancel(conn, order, "declined" if status == 402 else f"authorize_{status}", status == 402)
+        raise Stop(402 if status == 402 else 422, p.get("error", "declined"), p.get("decline_code") or "")
+
+    async def _release(self, order) -> None:
+        rid = order["reservation_id"]
+        if rid is not None:
+            await self.inventory.call("POST", f"/reservations/{rid}/release")
+
+    async def drive(self, order, faults) -> dict:
+        """Run the remaining forward steps of a pending order; returns the order as it stands."""
+        if order["reservation_id"] is None:
+            rid = await self._reserve(order)
+            async with self.pool.acquire() as conn:
+                await Q.set_reservation(conn, id=order["id"], reservation_id=rid)
+                await log(conn, order["id"], "reserve", "done", reservation_id=rid)
+            order = dict(order) | {"reservation_id": rid}
+            await faults.at(FaultPoint.ORDERS_AFTER_RESERVE)
+        if order["payment_id"] is None:
+            pid = await self._authorize(order)
+            async with self.pool.acquire() as conn:
+                await Q.set_payment(conn, id=order["id"], payment_id=pid)
+                await log(conn, order["id"], "authorize", "done", payment_id=pid)
+            order = dict(order) | {"payment_id": pid}
+            await faults.at(FaultPoint.ORDERS_AFTER_PAYMENT)
+        async with self.pool.acquire() as conn, conn.transaction():
+            moved = await Q.move(conn, id=order["id"], to_status="confirmed", reason=None, shipment_id=None,
+                                 from_statuses=["pending"])
+            if moved is not None:
+                await log(conn, order["id"], "confirm", "done")
+                await bus.publish(conn, "OrderConfirmed", {k: str(order[k]) if k.endswith("id") else order[k]
+                                                           for k in ("id", "user_id", "sku", "qty", "amount",
+                                                                     "reservation_id", "payment_id")}
+                                  | {"order_id": str(order["id"])})
+            return dict(moved or await Q.get_order(conn, id=order["id"]))

@@ -1,0 +1,34 @@
+-- Orders and the saga log. An order's status only moves along
+-- pending → confirmed → paid → shipped, or to cancelled from any status before shipped.
+
+CREATE TABLE IF NOT EXISTS orders (
+    id               uuid PRIMARY KEY,
+    idempotency_key  text NOT NULL UNIQUE,            -- the client's checkout key: a retry finds its order
+    user_id          text NOT NULL,
+    sku              text NOT NULL,
+    qty              int  NOT NULL CHECK (qty > 0),
+    amount           bigint NOT NULL CHECK (amount > 0),
+    card             text NOT NULL,
+    status           text NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'confirmed', 'paid', 'shipped', 'cancelled')),
+    cancel_reason    text,
+    reservation_id   uuid,
+    payment_id       uuid,
+    shipment_id      text,
+    drives           int  NOT NULL DEFAULT 0,         -- how many times the saga was driven (recovery)
+    lease_until      timestamptz,                     -- who may drive it now: the request, or recovery
+    created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS orders_in_flight ON orders (updated_at) WHERE status = 'pending';
+
+CREATE TABLE IF NOT EXISTS saga_log (
+    id        bigserial PRIMARY KEY,
+    order_id  uuid NOT NULL REFERENCES orders (id),
+    step      text NOT NULL CHECK (step IN ('reserve', 'authorize', 'confirm', 'paid', 'ship', 'sell_stock',
+                                            'release_stock', 'refund_or_void', 'cancel')),
+    status    text NOT NULL CHECK (status IN ('started', 'done', 'failed', 'compensated')),
+    detail    jsonb NOT NULL DEFAULT '{}',
+    at        timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, id);

@@ -1,0 +1,108 @@
+"""The payment service's HTTP face: authorize with an Idempotency-Key, and the provider's webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from reference_impl.infra import bus
+from reference_impl.infra.client import ServiceClient
+from reference_impl.infra.db import create_pool
+from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.run_config import RunConfig
+from reference_impl.infra.settings import database_url
+from reference_impl.payment import authorize as auth
+from reference_impl.payment import webhooks
+from reference_impl.payment.events import PaymentEvents
+
+POOL_SIZE = 8
+#: How often keys left mid-flight by a crash are looked for.
+COMPLETER_INTERVAL_S = 0.5
+#: The provider answers fast; beyond this its reply is as good as lost (and the key's lock covers it).
+PSP_TIMEOUT_S = 2.0
+
+
+class AuthorizeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str = Field(min_length=1, max_length=100)
+    amount: int = Field(gt=0, le=10**9)
+    card: str = Field(min_length=4, max_length=32, pattern=r"^[0-9]+$")
+
+
+async def _forever(fn, interval: float):
+    while True:
+        with contextlib.suppress(Exception):
+            await fn()
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "payments"), POOL_SIZE)
+    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+    app.state.faults = RunConfig(app.state.redis, "payment")
+    app.state.psp = ServiceClient("psp", timeout_s=PSP_TIMEOUT_S)
+    events = PaymentEvents(app.state.psp)
+    tasks = [asyncio.create_task(bus.relay_forever(app.state.pool, app.state.redis, "payment")),
+             asyncio.create_task(bus.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers())),
+             asyncio.create_task(_forever(lambda: auth.complete_abandoned(app.state.pool, app.state.psp,
+                                                                         app.state.faults), COMPLETER_INTERVAL_S))]
+    try:
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.state.psp.close()
+        await app.state.pool.close()
+        await app.state.redis.aclose()
+
+
+app = FastAPI(title="lastunit payment", lifespan=lifespan)
+install_error_handlers(app)
+
+
+@app.get("/healthz")
+async def healthz():
+    return {"ok": True, "service": "payment", "pid": os.getpid()}
+
+
+@app.post("/payments/authorize")
+async def authorize(body: AuthorizeBody,
+                    idempotency_key: Annotated[str | None, Header(max_length=200)] = None):
+    if not idempotency_key:
+        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header: one per attempt")
+    got = await auth.begin(app.state.pool, idempotency_key, body.model_dump())
+    if isinstance(got[0], int):                 # stored response: a replay
+        return JSONResponse(got[1], status_code=got[0])
+    code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got)
+    return JSONResponse(payload, status_code=code)
+
+
+@app.get("/payments/{payment_id}")
+async def get_payment(payment_id: str):
+    import uuid  # noqa: PLC0415
+
+    try:
+        pid = uuid.UUID(payment_id)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"payment id {payment_id!r} is not a UUID") from None
+    async with app.state.pool.acquire() as conn:
+        p = await auth.Q.get_payment(conn, id=pid)
+    if p is None:
+        raise ApiError(404, "unknown_payment", f"no payment {payment_id}")
+    return {k: str(v) if k == "id" else v for k, v in dict(p).items() if k != "card"}
+
+
+@app.post("/webhooks/psp")
+async def psp_webhook(request: Request):
+    event = webhooks.verify(await request.body(), request.headers.get("psp-signature"))
+    return await webhooks.apply(app.state.pool, event)

@@ -1,0 +1,53 @@
+-- The idempotency key's phases. Each phase is one transaction; the provider call sits alone between them.
+
+-- name: insert_key^
+-- A new key starts here; ON CONFLICT means the key exists and the caller loads it instead.
+INSERT INTO idempotency_keys (key, fingerprint, locked_at, payment_id)
+VALUES (:key, :fingerprint, clock_timestamp(), :payment_id)
+ON CONFLICT (key) DO NOTHING
+RETURNING key, recovery_point, payment_id;
+
+-- name: lock_key^
+SELECT key, fingerprint, recovery_point, locked_at, payment_id, response_code, response_body,
+       locked_at > clock_timestamp() - make_interval(secs => :lock_timeout_s) AS in_flight
+  FROM idempotency_keys
+ WHERE key = :key
+   FOR UPDATE;
+
+-- name: take_lock!
+UPDATE idempotency_keys SET locked_at = clock_timestamp(), updated_at = clock_timestamp() WHERE key = :key;
+
+-- name: release_lock!
+UPDATE idempotency_keys SET locked_at = NULL, updated_at = clock_timestamp() WHERE key = :key;
+
+-- name: insert_payment!
+INSERT INTO payments (id, order_id, amount, card) VALUES (:id, :order_id, :amount, :card)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: get_payment^
+SELECT id, order_id, amount, currency, card, status, psp_charge_id, decline_code FROM payments WHERE id = :id;
+
+-- name: record_provider_result!
+-- Phase 3: what the provider said, and the key moves on, in one transaction.
+WITH p AS (
+    UPDATE payments SET status = :status, psp_charge_id = :charge_id, decline_code = :decline_code,
+                        updated_at = clock_timestamp()
+     WHERE id = :payment_id AND status = 'authorizing'
+    RETURNING id
+)
+UPDATE idempotency_keys SET recovery_point = 'provider_called', updated_at = clock_timestamp()
+ WHERE key = :key;
+
+-- name: finish_key!
+UPDATE idempotency_keys
+   SET recovery_point = 'finished', response_code = :code, response_body = :body, locked_at = NULL,
+       updated_at = clock_timestamp()
+ WHERE key = :key;
+
+-- name: abandoned_keys
+-- The completer's work: keys a crashed request left mid-flight (locked long ago, or never finished).
+SELECT key FROM idempotency_keys
+ WHERE recovery_point <> 'finished'
+   AND (locked_at IS NULL OR locked_at < clock_timestamp() - make_interval(secs => :lock_timeout_s))
+ ORDER BY created_at
+ LIMIT 50;

@@ -1,0 +1,127 @@
+"""`lastunit run SCENARIO`: checkouts through the whole saga on the real stack, faults on, then the audit."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+
+from loadtests.checkouts import run_load
+from loadtests.race import seed
+from reference_impl import stack
+from reference_impl.audit.inventory import audit_inventory
+from reference_impl.audit.saga import audit_saga
+from reference_impl.infra.client import ServiceClient
+from reference_impl.infra.run_config import fired, set_run
+from scenarios import plots, results
+from scenarios.aio import run_sync
+from scenarios.loader import load
+from scenarios.progress import Progress
+from scenarios.spec import Scenario, ScenarioError
+from scenarios.tables import print_table
+
+#: How often the settle phase looks whether every order has reached a final state.
+SETTLE_POLL_S = 0.5
+SUMMARY_COLUMNS = ("engine", "strategy", "attempts", "won", "out_of_stock", "declined", "failed", "unknown",
+                   "p50_ms", "p99_ms", "oversold_units", "double_charges", "money_conserved", "stranded")
+
+
+def psp_config(sc: Scenario) -> dict:
+    """The provider's knobs for this scenario: decline rate, and webhook faults (`psp.webhook`)."""
+    cfg = {"decline_rate": sc.payment.decline_rate, "webhook_delay_ms": sc.webhooks.delay_ms,
+           "webhook_duplicate": sc.webhooks.duplicate, "webhook_reorder": sc.webhooks.reorder,
+           "webhook_drop": 0.0, "seed": sc.seed}
+    for f in sc.faults:
+        if f.point.value == "psp.webhook":
+            key = {"duplicate": "webhook_duplicate", "reorder": "webhook_reorder", "error": "webhook_drop",
+                   "delay": "webhook_delay_ms"}.get(f.action.value)
+            if key is None:
+                raise ScenarioError(f"faults: psp.webhook {f.action.value} is not supported by the provider fake")
+            cfg[key] = f.delay_ms if key == "webhook_delay_ms" else f.probability
+    return cfg
+
+
+async def _prepare(sc: Scenario, run_id: str) -> list[str]:
+    skus = [f"{run_id}-hot-{i}" for i in range(sc.catalog.hot_skus)]
+    skus += [f"{run_id}-sku-{i}" for i in range(sc.catalog.skus - sc.catalog.hot_skus)]
+    base = stack.service_url("inventory")
+    for i, sku in enumerate(skus):
+        units = sc.catalog.hot_stock if i < sc.catalog.hot_skus else sc.catalog.stock_per_warehouse
+        await seed(base, sku, units * (1 if i < sc.catalog.hot_skus else sc.catalog.warehouses),
+                   sc.catalog.warehouses)
+    psp = ServiceClient("psp", stack.service_url("psp"))
+    status, body = await psp.call("POST", "/admin/config", json=psp_config(sc))
+    await psp.close()
+    if status != 200:
+        raise ScenarioError(f"the payment provider refused the scenario's settings: {body.get('detail')}")
+    return skus
+
+
+def settle(sc: Scenario, run_id: str, progress: Progress) -> dict:
+    """Wait until every order of the run is final (or settle_s passes); return the saga audit."""
+    deadline = time.monotonic() + sc.settle_s
+    progress.step(f"settling (up to {sc.settle_s:.0f}s)")
+    while True:
+        audit = audit_saga(stack.server_url("postgres"), run_id + "-")
+        if (not audit["stranded"] and audit["money_conserved"]) or time.monotonic() > deadline:
+            progress.done(f"{audit['by_status']}")
+            return audit
+        time.sleep(SETTLE_POLL_S)
+
+
+def execute(sc: Scenario, progress: Progress) -> tuple[dict, int]:
+    if sc.load.model == "closed":
+        raise ScenarioError("load.model: `run` drives race and open models; closed users come with `swarm`")
+    stack.ensure_up()
+    run_id = results.new_run_id("run", sc.name)
+    r = redis.from_url(stack.server_url("redis"))
+    run_cfg = {"faults": [{"point": f.point.value, "action": f.action.value, "probability": f.probability,
+                           "delay_ms": f.delay_ms} for f in sc.faults],
+               "payment": {"idempotency": sc.payment.idempotency},
+               "inventory": {"strategy": sc.inventory.strategy.value, "naive_window_ms": sc.inventory.naive_window_ms,
+                             "reservation_ttl_s": sc.inventory.reservation_ttl_s}}
+    try:
+        skus = run_sync(_prepare(sc, run_id))
+        set_run(r, run_cfg)
+        progress.step(f"{sc.name}: checkouts ({sc.load.model} load, {len(sc.faults)} fault(s))")
+        t0 = time.time()
+        rows = run_sync(run_load(sc, stack.service_url("orders"), run_id, skus, progress.count))
+        wall = time.time() - t0
+        progress.done(f"{len(rows)} attempts in {wall:.1f}s")
+        faults_fired = fired(r)
+        set_run(r, {**run_cfg, "faults": []})   # faults off while the stack settles
+        saga = settle(sc, run_id, progress)
+    finally:
+        set_run(r, None)
+        r.close()
+    inv = audit_inventory(stack.server_url("postgres"), skus)
+    audit = {**saga, "oversold_units": inv["oversold_units"] + inv["control_oversold_units"],
+             "stock_conserved": inv["stock_conserved"], "inventory": inv, "faults_fired": faults_fired,
+             "ok": saga["ok"] and inv["ok"] and inv["control_oversold_units"] == 0}
+    df = results.frame(rows)
+    summary = results.summarize(df, wall) | {"run_id": run_id, "engine": "real", "scenario": sc.name,
+                                             "strategy": sc.inventory.strategy.value, "scenario_spec": sc.to_dict()}
+    path = results.run_dir(run_id)
+    results.write_run(path, df, summary, audit)
+    plots.latency_cdf(df, path / "latency.png", f"{sc.name}: checkout latency by outcome")
+    return summary | {"audit": audit, "run_dir": str(path)}, 0 if audit["ok"] else 1
+
+
+def main(args) -> int:
+    sc = load(args.scenario, args.set or [])
+    if args.engine != "real":
+        raise ScenarioError("--engine: the saga runs on the real stack; the model covers races for now "
+                            "(`lastunit race --engine sim`)")
+    out, code = execute(sc, Progress(enabled=not args.quiet))
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return code
+    a = out["audit"]
+    print_table([out | {k: a[k] for k in ("oversold_units", "double_charges", "money_conserved", "stranded")}],
+                SUMMARY_COLUMNS)
+    print(f"orders by status: {a['by_status']}; faults fired: {a['faults_fired'] or 'none'}")
+    for b in a["breaches"] + a["inventory"]["breaches"] + a["inventory"]["expected_control_breaches"]:
+        print(f"BREACH {b['invariant']}: {b.get('detail', '')} witnesses {b['witnesses'][:3]}")
+    print(f"run written to {out['run_dir']}" + ("" if code == 0 else "  (invariant broken: exit 1)"))
+    return code
