@@ -2,4 +2,9 @@
 
 SERVICES: dict[str, str] = {
     "inventory": "reference_impl.inventory.app:app",
+    "psp": "reference_impl.psp.app:app",
+    "payment": "reference_impl.payment.app:app",
+    "orders": "reference_impl.orders.app:app",
+    "shipping": "reference_impl.shipping.app:app",
+    "notification": "reference_impl.notification.app:app",
 }

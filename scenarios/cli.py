@@ -10,6 +10,8 @@ EPILOG = """examples:
   lastunit race --strategy all --buyers 500     every strategy, 500 buyers, 1 unit
   lastunit race --strategy naive --buyers 200   the control: watch it oversell (exits 1)
   lastunit race --strategy guarded --stock 7 --warehouses 3 --buyers 200 --json
+  lastunit run payment_crash                    checkouts while the payment service crashes; audit
+  lastunit run payment_crash --set payment.idempotency=false   the control: double charges
   lastunit audit                                invariants over the databases now
   lastunit bench reserve                        hot-row throughput vs raw pgbench
   lastunit down                                 stop what `up` started
@@ -52,6 +54,18 @@ def build() -> Parser:
     race.add_argument("--json", action="store_true", help="print result objects instead of the table")
     race.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
+    run = sub.add_parser("run", help="a scenario's checkouts through the whole saga, faults on; settle; audit",
+                         description="Seeds the scenario's SKUs, installs its faults and knobs in every service, "
+                         "runs its checkouts against the orders service, waits until every order is final (or "
+                         "settle_s passes), audits stock, charges and money, writes results/<run_id>/. Exits 1 "
+                         "on any breach.")
+    run.add_argument("scenario", help="scenario file or bundled name (payment_crash, shipping_failure, ...)")
+    run.add_argument("--engine", choices=("real", "sim", "both"), default="real")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a scenario field, e.g. payment.idempotency=false (repeatable)")
+    run.add_argument("--json", action="store_true", help="print the summary with the audit under `audit`")
+    run.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
     au = sub.add_parser("audit", help="check the invariants over the real databases now")
     au.add_argument("--sku", action="append", help="only this SKU (repeatable)")
     au.add_argument("--json", action="store_true")
@@ -67,25 +81,30 @@ def build() -> Parser:
     bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
     bench.add_argument("--strategy", default="all", help="one strategy or all")
     bench.add_argument("--json", action="store_true")
+
     return p
 
 
 def _dispatch(args) -> int:
-    from scenarios.commands import audit_cmd, bench, race, report, stack_cmds  # noqa: PLC0415 - fast --help
+    from scenarios.commands import audit_cmd, bench, race, report, run, stack_cmds  # noqa: PLC0415
 
-    table = {"up": stack_cmds.up, "down": stack_cmds.down, "status": stack_cmds.status, "race": race.main,
+    table = {"up": stack_cmds.up, "down": stack_cmds.down, "status": stack_cmds.status, "race": race.main, "run": run.main,
              "audit": audit_cmd.main, "report": report.main, "bench": bench.main}
     return table[args.verb](args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build().parse_args(argv)
+    import psycopg  # noqa: PLC0415
+    import redis  # noqa: PLC0415
+
     from reference_impl.infra.servers.postgres import PostgresError  # noqa: PLC0415
     from reference_impl.infra.servers.redis import RedisError  # noqa: PLC0415
     from reference_impl.stack import StackError  # noqa: PLC0415
     from scenarios.spec import ScenarioError  # noqa: PLC0415
 
-    known = (ScenarioError, StackError, PostgresError, RedisError, FileNotFoundError, ValueError, TimeoutError)
+    known = (ScenarioError, StackError, PostgresError, RedisError, FileNotFoundError, ValueError, TimeoutError,
+             psycopg.OperationalError, redis.ConnectionError)
     try:
         return _dispatch(args)
     except known as exc:

@@ -8,10 +8,13 @@ releases its units and voids whatever its payment authorized.
 from __future__ import annotations
 
 from reference_impl.infra.client import Unknown
-from reference_impl.orders.saga import LEASE_S, Q, Stop, cancel, log
+from reference_impl.infra.http import ApiError, DropReply
+from reference_impl.orders.saga import Q, Stop, cancel, log
 
 #: After this many drives without an answer the saga gives up and compensates, so nothing stays stranded.
 MAX_DRIVES = 8
+#: Recovery holds a saga only briefly: it drives in the background and nobody waits on it.
+RECOVERY_LEASE_S = 3.0
 
 
 async def recover_once(pool, saga, faults) -> int:
@@ -20,7 +23,7 @@ async def recover_once(pool, saga, faults) -> int:
     moved = 0
     for oid in ids:
         async with pool.acquire() as conn:
-            order = await Q.take_lease(conn, id=oid, lease_s=LEASE_S)
+            order = await Q.take_lease(conn, id=oid, lease_s=RECOVERY_LEASE_S)
         if order is None:
             continue
         if order["drives"] > MAX_DRIVES:
@@ -33,6 +36,6 @@ async def recover_once(pool, saga, faults) -> int:
         try:
             await saga.drive(order, faults)
             moved += 1
-        except (Stop, Unknown):
-            pass                       # still no answer, or it ended: the next round sees which
+        except (Stop, Unknown, ApiError, DropReply):
+            pass                       # still no answer, a fault fired, or it ended: the next round sees which
     return moved

@@ -17,6 +17,7 @@ import aiosql
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.faults import FaultPoint
+from reference_impl.infra.http import DropReply
 
 Q = aiosql.from_path(str(resources.files("reference_impl.orders") / "sql"), "asyncpg", mandatory_parameters=False)
 #: The live request's claim on its saga; recovery waits this long before it takes over.
@@ -107,21 +108,23 @@ class Saga:
             await self.inventory.call("POST", f"/reservations/{rid}/release")
 
     async def drive(self, order, faults) -> dict:
-        """Run the remaining forward steps of a pending order; returns the order as it stands."""
+        """Run the remaining forward steps of a pending order; returns the order as it stands. A `drop_reply`
+        fault lets the saga finish and then withholds the answer (DropReply)."""
+        drop = False
         if order["reservation_id"] is None:
             rid = await self._reserve(order)
             async with self.pool.acquire() as conn:
                 await Q.set_reservation(conn, id=order["id"], reservation_id=rid)
                 await log(conn, order["id"], "reserve", "done", reservation_id=rid)
             order = dict(order) | {"reservation_id": rid}
-            await faults.at(FaultPoint.ORDERS_AFTER_RESERVE)
+            drop |= await faults.at(FaultPoint.ORDERS_AFTER_RESERVE, defer_drop=True)
         if order["payment_id"] is None:
             pid = await self._authorize(order)
             async with self.pool.acquire() as conn:
                 await Q.set_payment(conn, id=order["id"], payment_id=pid)
                 await log(conn, order["id"], "authorize", "done", payment_id=pid)
             order = dict(order) | {"payment_id": pid}
-            await faults.at(FaultPoint.ORDERS_AFTER_PAYMENT)
+            drop |= await faults.at(FaultPoint.ORDERS_AFTER_PAYMENT, defer_drop=True)
         async with self.pool.acquire() as conn, conn.transaction():
             moved = await Q.move(conn, id=order["id"], to_status="confirmed", reason=None, shipment_id=None,
                                  from_statuses=["pending"])
@@ -131,4 +134,7 @@ class Saga:
                                                            for k in ("id", "user_id", "sku", "qty", "amount",
                                                                      "reservation_id", "payment_id")}
                                   | {"order_id": str(order["id"])})
-            return dict(moved or await Q.get_order(conn, id=order["id"]))
+            final = dict(moved or await Q.get_order(conn, id=order["id"]))
+        if drop:
+            raise DropReply(str(order["id"]))
+        return final

@@ -1,0 +1,169 @@
+"""The psp's HTTP API (a stateful stripe-mock). Pools and the webhook worker start in `lifespan`.
+
+Every mutating endpoint needs an Idempotency-Key and goes through `idempotency.run`; reads and the admin
+knobs do not. Amounts are integer cents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from reference_impl.infra.db import create_pool
+from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.settings import database_url
+from reference_impl.psp import charges, config, idempotency
+from reference_impl.psp.queries import Q
+from reference_impl.psp.webhooks import Deliverer
+
+log = logging.getLogger("lastunit.psp")
+
+#: Every request is one short transaction; the worker holds one more connection while it delivers.
+POOL_SIZE = int(os.environ.get("LAB_PSP_POOL", "8"))
+#: The contract's bound: a billion cents is more than any basket, and far inside bigint.
+MAX_AMOUNT = 10**9
+
+Card = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_ -]+$")]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
+KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+class ChargeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
+    currency: Literal["usd"]
+    card: Card
+    reference: Reference
+    webhook_url: Url | None = None
+
+
+class FlushBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    all: bool = False
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "psp"), POOL_SIZE)
+    async with app.state.pool.acquire() as conn:
+        app.state.knobs = await config.load(conn)
+    app.state.deliverer = Deliverer(app.state.pool, config.webhook_secret(log), lambda: app.state.knobs,
+                                    config.default_webhook_url())
+    worker = asyncio.create_task(app.state.deliverer.run_forever())
+    try:
+        yield
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        await app.state.pool.close()
+
+
+app = FastAPI(title="lastunit psp (payment provider fake)", lifespan=lifespan)
+install_error_handlers(app)
+
+
+def _answer(reply: idempotency.Reply) -> JSONResponse:
+    app.state.deliverer.wake.set()   # a new outbox event may be waiting
+    headers = {"Idempotent-Replayed": "true"} if reply.replayed else {}
+    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+@app.get("/healthz")
+async def healthz():
+    async with app.state.pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")
+    return {"ok": True, "service": "psp", "pid": os.getpid()}
+
+
+@app.post("/v1/charges")
+async def create_charge(body: ChargeBody, idempotency_key: KeyHeader = None):
+    key = idempotency.check_key(idempotency_key)
+    fp = idempotency.fingerprint("POST", "/v1/charges", body.model_dump())
+    knobs = app.state.knobs
+
+    async def work(conn):
+        return await charges.authorize(conn, knobs, key, body.amount, body.currency, body.card,
+                                       body.reference, body.webhook_url)
+
+    return _answer(await idempotency.run(app.state.pool, key, fp, work))
+
+
+async def _move(charge_id: str, action: str, idempotency_key: str | None) -> JSONResponse:
+    key = idempotency.check_key(idempotency_key)
+    fp = idempotency.fingerprint("POST", f"/v1/charges/{charge_id}/{action}", None)
+    knobs = app.state.knobs
+
+    async def work(conn):
+        return await charges.move(conn, knobs, charge_id, action)
+
+    return _answer(await idempotency.run(app.state.pool, key, fp, work))
+
+
+@app.post("/v1/charges/{charge_id}/capture")
+async def capture(charge_id: str, idempotency_key: KeyHeader = None):
+    return await _move(charge_id, "capture", idempotency_key)
+
+
+@app.post("/v1/charges/{charge_id}/void")
+async def void(charge_id: str, idempotency_key: KeyHeader = None):
+    return await _move(charge_id, "void", idempotency_key)
+
+
+@app.post("/v1/charges/{charge_id}/refund")
+async def refund(charge_id: str, idempotency_key: KeyHeader = None):
+    return await _move(charge_id, "refund", idempotency_key)
+
+
+@app.get("/v1/charges/{charge_id}")
+async def get_charge(charge_id: str):
+    async with app.state.pool.acquire() as conn:
+        row = await Q.get_charge(conn, id=charge_id)
+    if row is None:
+        raise ApiError(404, "unknown_charge", f"no charge {charge_id!r}")
+    return charges.charge_json(row)
+
+
+@app.get("/v1/charges")
+async def list_charges(reference: Annotated[str, Query(min_length=1, max_length=200)]):
+    """How the payment service finds a charge whose reply it never got: by its own reference."""
+    async with app.state.pool.acquire() as conn:
+        rows = [r async for r in Q.charges_by_reference(conn, reference=reference)]
+    return {"data": [charges.charge_json(r) for r in rows]}
+
+
+@app.get("/admin/config")
+async def get_config():
+    return app.state.knobs.model_dump()
+
+
+@app.post("/admin/config")
+async def set_config(patch: config.KnobsPatch):
+    async with app.state.pool.acquire() as conn:
+        app.state.knobs = await config.save(conn, app.state.knobs, patch)
+    return app.state.knobs.model_dump()
+
+
+@app.post("/admin/flush_webhooks")
+async def flush_webhooks(body: FlushBody | None = None):
+    claimed = await app.state.deliverer.flush(everything=bool(body and body.all))
+    async with app.state.pool.acquire() as conn:
+        pending = await Q.pending_count(conn)
+    return {"claimed": claimed, "pending": pending}
+
+
+@app.get("/admin/webhooks")
+async def webhook_log(charge_id: Annotated[str, Query(min_length=1, max_length=200)]):
+    """Every delivery attempt of one charge's events, in order: what tests and notebooks inspect."""
+    async with app.state.pool.acquire() as conn:
+        rows = [dict(r) async for r in Q.event_log(conn, charge_id=charge_id)]
+    return {"data": [r | {"at": r["at"].isoformat()} for r in rows]}

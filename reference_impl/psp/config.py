@@ -1,0 +1,75 @@
+"""The psp's run-time knobs and its seeded dice.
+
+The knobs live in the psp database (`psp_config`, one row) so a scenario's settings survive a crash of the
+psp process; the app keeps a copy and rewrites both on `POST /admin/config`.
+
+Every random choice (decline, drop, duplicate, reorder) is `draw(seed, what, id)`: a hash, not a shared
+RNG stream, so a given idempotency key or event gets the same fate whatever order concurrent requests
+arrive in, and a scenario with the same seed and keys declines the same charges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from reference_impl.psp.queries import Q
+
+Rate = Field(default=None, ge=0.0, le=1.0)
+
+#: An hour: any longer and a test or scenario is waiting on the knob rather than exercising it.
+MAX_WEBHOOK_DELAY_MS = 3_600_000
+
+
+class Knobs(BaseModel):
+    """The full config, as stored and as `GET /admin/config` shows it."""
+
+    decline_rate: float = 0.0
+    webhook_delay_ms: int = 0
+    webhook_duplicate: float = 0.0
+    webhook_reorder: float = 0.0
+    webhook_drop: float = 0.0
+    seed: int = 0
+
+
+class KnobsPatch(BaseModel):
+    """`POST /admin/config`: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+    decline_rate: float | None = Rate
+    webhook_delay_ms: int | None = Field(default=None, ge=0, le=MAX_WEBHOOK_DELAY_MS)
+    webhook_duplicate: float | None = Rate
+    webhook_reorder: float | None = Rate
+    webhook_drop: float | None = Rate
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+
+
+def draw(seed: int, what: str, ident: str) -> float:
+    """A uniform number in [0, 1) fixed by (seed, what, ident)."""
+    digest = hashlib.sha256(f"{seed}:{what}:{ident}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+async def load(conn) -> Knobs:
+    return Knobs(**dict(await Q.get_config(conn)))
+
+
+async def save(conn, current: Knobs, patch: KnobsPatch) -> Knobs:
+    merged = current.model_copy(update=patch.model_dump(exclude_none=True))
+    return Knobs(**dict(await Q.set_config(conn, **merged.model_dump())))
+
+
+def webhook_secret(log) -> str:
+    """LAB_PSP_WEBHOOK_SECRET, or a per-process random one (nobody can verify it: said loudly)."""
+    secret = os.environ.get("LAB_PSP_WEBHOOK_SECRET", "")
+    if not secret:
+        secret = os.urandom(24).hex()
+        log.warning("LAB_PSP_WEBHOOK_SECRET is not set: signing webhooks with a random per-process secret")
+    return secret
+
+
+def default_webhook_url() -> str | None:
+    """Where events of charges without a webhook_url go; None: they wait undelivered."""
+    return os.environ.get("LAB_PSP_WEBHOOK_URL") or None

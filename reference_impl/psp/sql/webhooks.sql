@@ -1,0 +1,51 @@
+-- The webhook outbox's delivery protocol: claim due events under a lease, then record each attempt.
+-- Delivery is at-least-once by design: a crash after the POST but before `mark_delivered` resends it.
+
+-- name: claim_due
+-- Due events in seq order, leased so a second worker (or a restarted process) does not send them at once.
+-- An event the reorder knob held back waits until some later event is delivered (or the hold expires).
+UPDATE events e
+   SET leased_until = clock_timestamp() + make_interval(secs => :lease_s)
+ WHERE e.id IN (
+        SELECT c.id FROM events c
+         WHERE c.delivered_at IS NULL
+           AND coalesce(c.webhook_url, :default_url) IS NOT NULL
+           AND c.next_attempt_at <= clock_timestamp() + make_interval(secs => :horizon_s)
+           AND (c.leased_until IS NULL OR c.leased_until < clock_timestamp())
+           AND (c.held_at IS NULL OR :ignore_hold
+                OR c.held_at < clock_timestamp() - make_interval(secs => :max_hold_s)
+                OR EXISTS (SELECT 1 FROM events l WHERE l.seq > c.seq AND l.delivered_at IS NOT NULL))
+         ORDER BY c.seq
+         LIMIT :batch
+           FOR UPDATE SKIP LOCKED)
+RETURNING e.id, e.seq, e.type, e.charge_id, e.data, e.webhook_url, e.created_at, e.attempts, e.held_at;
+
+-- name: holding_any$
+SELECT EXISTS (SELECT 1 FROM events WHERE held_at IS NOT NULL AND delivered_at IS NULL);
+
+-- name: hold_back!
+UPDATE events SET held_at = clock_timestamp(), leased_until = NULL WHERE id = :id;
+
+-- name: record_attempt!
+INSERT INTO webhook_attempts (event_id, url, outcome, status_code, error)
+VALUES (:event_id, :url, :outcome, :status_code, :error);
+
+-- name: mark_delivered!
+UPDATE events SET delivered_at = clock_timestamp(), attempts = attempts + 1, leased_until = NULL
+ WHERE id = :id;
+
+-- name: schedule_retry!
+UPDATE events
+   SET attempts = attempts + 1, leased_until = NULL,
+       next_attempt_at = clock_timestamp() + make_interval(secs => :backoff_s)
+ WHERE id = :id;
+
+-- name: pending_count$
+SELECT count(*) FROM events WHERE delivered_at IS NULL;
+
+-- name: event_log
+-- What a test or a notebook wants to see: every attempt of a charge's events, in order.
+SELECT e.id AS event_id, e.seq, e.type, e.charge_id, a.url, a.outcome, a.status_code, a.error, a.at
+  FROM events e JOIN webhook_attempts a ON a.event_id = e.id
+ WHERE e.charge_id = :charge_id
+ ORDER BY a.id;

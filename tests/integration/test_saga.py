@@ -1,0 +1,136 @@
+"""The checkout saga on the real stack: the happy path, shipping failing after payment, a retried checkout,
+and the provider's webhook refusing forgeries and applying duplicates once."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from reference_impl import stack
+from reference_impl.audit.saga import audit_saga
+from reference_impl.infra.run_config import set_run
+from reference_impl.infra.settings import database_url
+from reference_impl.psp.signing import sign
+from tests.conftest import STACK
+
+pytestmark = STACK
+
+
+@pytest.fixture
+def urls(lab):
+    return {n: s["url"] for n, s in lab.items()}
+
+
+@pytest.fixture
+def faults(lab):
+    r = redis.from_url(lab["redis"]["url"])
+    yield lambda run: set_run(r, run)
+    set_run(r, None)
+    r.close()
+
+
+def _stock(urls, sku, qty=2):
+    assert httpx.post(f"{urls['inventory']}/stock/receipts",
+                      json={"sku": sku, "warehouse": "wh-1", "qty": qty}).status_code == 201
+
+
+def _checkout(urls, sku, key, user="u1"):
+    return httpx.post(f"{urls['orders']}/checkouts", json={"sku": sku, "qty": 1},
+                      headers={"Idempotency-Key": key, "X-User-Id": user}, timeout=30)
+
+
+def _until_final(urls, oid, timeout=40.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        order = httpx.get(f"{urls['orders']}/orders/{oid}").json()
+        if order["status"] in ("shipped", "cancelled"):
+            return order
+        time.sleep(0.2)
+    raise AssertionError(f"order {oid} not final: {order}")
+
+
+def test_happy_path_ships_a_paid_order(urls, pg_url, unique):
+    sku, key = unique("saga"), unique("key")
+    _stock(urls, sku)
+    r = _checkout(urls, sku, key)
+    assert r.status_code == 201 and r.json()["status"] == "confirmed"
+    order = _until_final(urls, r.json()["id"])
+    assert order["status"] == "shipped"
+    steps = [(s["step"], s["status"]) for s in httpx.get(f"{urls['orders']}/orders/{order['id']}/saga").json()["steps"]]
+    assert steps == [("reserve", "done"), ("authorize", "done"), ("confirm", "done"), ("paid", "done"),
+                     ("sell_stock", "done"), ("ship", "done")]
+    assert audit_saga(pg_url, key)["ok"]
+    again = _checkout(urls, sku, key)                    # the client retries: same order, nothing new
+    assert again.status_code == 200 and again.json()["id"] == order["id"]
+    other = _checkout(urls, unique("other-sku"), key)
+    assert other.status_code == 409 and other.json()["error"] == "idempotency_key_reused"
+
+
+def test_shipping_failure_after_payment_refunds_releases_cancels_and_notifies(urls, pg_url, unique, faults):
+    faults({"faults": [{"point": "shipping.create_label", "action": "error", "probability": 1.0}]})
+    sku, key = unique("shipfail"), unique("key")
+    _stock(urls, sku, 1)
+    r = _checkout(urls, sku, key)
+    assert r.status_code == 201
+    order = _until_final(urls, r.json()["id"])
+    assert (order["status"], order["cancel_reason"]) == ("cancelled", "shipping_failed")
+    deadline = time.monotonic() + 30
+    while not (audit := audit_saga(pg_url, key))["ok"] and time.monotonic() < deadline:
+        time.sleep(0.3)                                  # the refund's webhook is on its way
+    assert audit["ok"] and audit["money_conserved"] and audit["double_charges"] == 0
+    with psycopg.connect(database_url(pg_url, "psp")) as conn:
+        status = conn.execute("SELECT status FROM charges WHERE reference = %s", (order["id"],)).fetchone()[0]
+    assert status == "refunded"
+    stock = httpx.get(f"{urls['inventory']}/stock/{sku}").json()["warehouses"][0]
+    assert (stock["available"], stock["reserved"], stock["sold"]) == (1, 0, 0)
+    steps = [s["step"] for s in httpx.get(f"{urls['orders']}/orders/{order['id']}/saga").json()["steps"]]
+    assert {"release_stock", "cancel"} <= set(steps)
+    kinds = [n["kind"] for n in httpx.get(f"{urls['notification']}/notifications/{order['id']}").json()[
+        "notifications"]]
+    assert "OrderCancelled" in kinds and kinds.count("OrderCancelled") == 1
+
+
+def test_out_of_stock_checkout_is_cancelled_without_a_charge(urls, pg_url, unique):
+    sku, key = unique("oos"), unique("key")
+    _stock(urls, sku, 1)
+    assert _checkout(urls, sku, key + "-a").status_code == 201
+    r = _checkout(urls, sku, key + "-b")
+    assert r.status_code == 409 and r.json()["error"] == "out_of_stock"
+    assert audit_saga(pg_url, key + "-b")["double_charges"] == 0
+
+
+def _signed(secret: str, event: dict, t: int | None = None) -> tuple[bytes, dict]:
+    raw = json.dumps(event).encode()
+    return raw, {"Psp-Signature": sign(secret, t or int(time.time()), raw), "content-type": "application/json"}
+
+
+def test_webhook_rejects_forged_and_stale_and_applies_duplicates_once(urls, unique):
+    secret = stack.load_state()["secrets"]["psp_webhook"]
+    event = {"id": unique("evt"), "type": "payment.captured", "data": {"id": unique("ch_none")}}
+    raw, headers = _signed("not-the-secret", event)
+    assert httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers).status_code == 400
+    raw, headers = _signed(secret, event, t=int(time.time()) - 3600)
+    assert httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers).status_code == 400
+    assert httpx.post(f"{urls['payment']}/webhooks/psp", content=raw,
+                      headers={"content-type": "application/json"}).status_code == 400
+    raw, headers = _signed(secret, event)
+    first = httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers).json()
+    second = httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers).json()
+    assert first["received"] and not first.get("duplicate") and second["duplicate"]
+
+
+@pytest.mark.parametrize(("headers", "body", "status"), [
+    ({}, {"sku": "x", "qty": 1}, 400),
+    ({"Idempotency-Key": "k"}, {"sku": "x", "qty": 1}, 401),
+    ({"Idempotency-Key": "k", "X-User-Id": "u"}, {"sku": "x", "qty": 0}, 422),
+    ({"Idempotency-Key": "k", "X-User-Id": "u"}, {"sku": "x y", "qty": 1}, 422),
+    ({"Idempotency-Key": "k", "X-User-Id": "u"}, {"sku": "x", "qty": 1, "card": "abc"}, 422),
+])
+def test_bad_checkouts_are_4xx(urls, headers, body, status):
+    r = httpx.post(f"{urls['orders']}/checkouts", json=body, headers=headers)
+    assert r.status_code == status and r.json()["detail"]
