@@ -2,6 +2,11 @@
 
 SERVICES: dict[str, str] = {
     "inventory": "reference_impl.inventory.app:app",
+    "catalog": "reference_impl.catalog.app:app",
+    "catalog_relay": "reference_impl.catalog.relay_app:app",
+    "cart": "reference_impl.cart.app:app",
+    "recommendation": "reference_impl.recommendation.app:app",
+    "gateway": "reference_impl.gateway.app:app",
     "psp": "reference_impl.psp.app:app",
     "payment": "reference_impl.payment.app:app",
     "orders": "reference_impl.orders.app:app",

@@ -10,6 +10,7 @@ EPILOG = """examples:
   lastunit race --strategy all --buyers 500     every strategy, 500 buyers, 1 unit
   lastunit race --strategy naive --buyers 200   the control: watch it oversell (exits 1)
   lastunit race --strategy guarded --stock 7 --warehouses 3 --buyers 200 --json
+  lastunit swarm prime_day_burst --processes 2  a Prime-Day deal drop from Locust, then audit
   lastunit run payment_crash                    checkouts while the payment service crashes; audit
   lastunit run payment_crash --set payment.idempotency=false   the control: double charges
   lastunit audit                                invariants over the databases now
@@ -74,6 +75,38 @@ def build() -> Parser:
     rep.add_argument("runs", nargs="+", metavar="RUN", help="run directory or run id under results/")
     rep.add_argument("--json", action="store_true")
 
+    sw = sub.add_parser("swarm", help="a Locust swarm on the real stack (open-model arrivals), then audit",
+                        description="Starts the stack if needed, seeds the scenario's SKUs, runs Locust headless "
+                        "in a subprocess (--processes N local workers), waits settle_s, audits the run's SKUs and "
+                        "writes results/<run_id>/ (attempts, summary, audit, Locust's CSV and HTML, swarm.png). "
+                        "Exits 1 on a breach, the naive control's included.")
+    sw.add_argument("scenario", help="scenario file or bundled name (prime_day_burst, last_unit_race)")
+    sw.add_argument("--users", type=int, help="concurrent Locust users (default: from the scenario)")
+    sw.add_argument("--spawn-rate", type=float, help="users started per second")
+    sw.add_argument("--duration", type=float, help="seconds of load (overrides load.duration_s)")
+    sw.add_argument("--processes", type=int, default=1, help="local Locust worker processes")
+    sw.add_argument("--expect-workers", type=int, default=0,
+                    help="run as master only and wait for N workers started elsewhere (see README)")
+    sw.add_argument("--master-bind", default="127.0.0.1", help="address the master listens on for workers")
+    sw.add_argument("--via", choices=("http", "sql"), default="http",
+                    help="http: through the service; sql: the same SQL blocks over psycopg")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field")
+    sw.add_argument("--json", action="store_true", help="print the summary with the audit under `audit`")
+    sw.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    seed = sub.add_parser("seed", help="generate a catalog and order history, load it, build recommendations")
+    seed.add_argument("--size", type=int, default=10_000, help="SKUs in the catalog (default 10000)")
+    seed.add_argument("--orders", type=int, default=20_000, help="orders in the history (default 20000)")
+    seed.add_argument("--seed", type=int, default=1, help="random seed: same seed, same data")
+    seed.add_argument("--wait-s", type=float, default=600, help="wait this long for search to catch up")
+    seed.add_argument("--no-recs", action="store_true", help="do not build recommendations")
+    seed.add_argument("--json", action="store_true")
+    recs = sub.add_parser("recs", help="recommendations: build the batch from order history, or its status")
+    recs.add_argument("action", choices=("build", "status"))
+    recs.add_argument("--history", help="order lines (Parquet or CSV: order_id, sku); default: the seed's")
+    recs.add_argument("--top", type=int, default=50, help="partners kept per SKU (default 50)")
+    recs.add_argument("--json", action="store_true")
+
     bench = sub.add_parser("bench", help="measured performance, as ratios to a baseline in the same run")
     bench.add_argument("name", choices=("reserve", "sim"), help="reserve: hot-row reservations per strategy "
                        "through the service vs raw pgbench on the same SQL; sim: the model's speed")
@@ -86,10 +119,12 @@ def build() -> Parser:
 
 
 def _dispatch(args) -> int:
-    from scenarios.commands import audit_cmd, bench, race, report, run, stack_cmds  # noqa: PLC0415
+    from scenarios.commands import audit_cmd, bench, race, report, run, stack_cmds, swarm  # noqa: PLC0415
 
     table = {"up": stack_cmds.up, "down": stack_cmds.down, "status": stack_cmds.status, "race": race.main, "run": run.main,
-             "audit": audit_cmd.main, "report": report.main, "bench": bench.main}
+             "audit": audit_cmd.main, "report": report.main, "bench": bench.main, "swarm": swarm.main}
+    from scenarios.commands import recs, seed  # noqa: PLC0415
+    table |= {"seed": seed.main, "recs": recs.main}
     return table[args.verb](args)
 
 

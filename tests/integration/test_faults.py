@@ -46,3 +46,12 @@ def test_with_idempotency_the_same_lost_replies_charge_once():
     audit = _run('faults=[{point="payment.before_reply", action="drop_reply", probability=1.0}]')
     assert audit["double_charges"] == 0 and audit["ok"], audit["breaches"]
     assert audit["faults_fired"].get("payment.before_reply:drop_reply", 0) > 0
+
+
+def test_reservation_expiring_before_payment_finality_refunds_and_never_oversells():
+    """The unit may be resold once the reservation's TTL runs out: the late payment is refunded instead."""
+    out, _ = execute(load("payment_crash", [*SMALL, "faults=[]", "inventory.reservation_ttl_s=0.5",
+                                            "webhooks.delay_ms=2500"]), Progress(enabled=False))
+    audit = out["audit"]
+    assert audit["ok"] and audit["oversold_units"] == 0 and audit["money_conserved"], audit["breaches"]
+    assert audit["by_status"]["cancelled"] > 0 and audit["by_status"]["shipped"] == 0

@@ -165,7 +165,7 @@ def start(cluster: Cluster, fast: bool = False) -> Cluster:
     """Start on a free port; durable unless `fast`. Returns the cluster with its port filled in."""
     cluster.port = free_port()
     opts = ["-c listen_addresses=127.0.0.1", f"-p {cluster.port}", f"-k {cluster.sockdir}",
-            f"-c max_connections={MAX_CONNECTIONS}", "-c unix_socket_permissions=0700"]
+            f"-c max_connections={MAX_CONNECTIONS}", "-c unix_socket_permissions=0700", *LOGICAL_DECODING]
     if fast:
         opts += [f"-c {s}" for s in FAST_SETTINGS]
     log = cluster.home / "postgres.log"

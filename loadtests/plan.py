@@ -1,0 +1,105 @@
+"""The swarm's plan: everything a Locust process needs, as one small JSON document.
+
+Why a plan and not the scenario file: `lastunit swarm` resolves the scenario once (file, `--set`, CLI flags)
+and every Locust process (local workers, or workers on other machines that never saw the file) reads the
+same resolved values. The master sends it to each worker with the shared start instant. No locust import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from scenarios.spec import Scenario
+
+#: `LASTUNIT_PLAN` names the plan file for the Locust process the CLI starts.
+PLAN_ENV = "LASTUNIT_PLAN"
+#: The inventory database for SQL-level users (never written into the plan: it carries a password).
+DATABASE_ENV = "LASTUNIT_DATABASE_URL"
+#: Protocols a user can speak; `gateway` (POST /checkout) joins when the checkout saga exists.
+TARGETS = ("inventory",)
+VIAS = ("http", "sql")
+#: An open-model pool this size per arrival/s at the peak: Little's law with a checkout of ~0.25 s under
+#: load, so the pool is rarely the bottleneck; what it cannot start on time is counted late, not hidden.
+POOL_S_PER_ARRIVAL = 0.25
+MAX_DEFAULT_POOL = 200
+
+
+@dataclass
+class Plan:
+    run_id: str
+    scenario: str
+    seed: int
+    model: str                    # race | open | closed
+    strategy: str
+    qty: int
+    ttl_s: float
+    naive_window_ms: int
+    duration_s: float
+    think_ms: float
+    hot_fraction: float
+    zipf_s: float
+    hot_skus: int
+    cold_skus: int
+    sku_prefix: str
+    users: int
+    spawn_rate: float
+    shape: list[tuple[float, float]] = field(default_factory=list)
+    target: str = "inventory"
+    via: str = "http"
+    base_url: str = ""
+    out_dir: str = ""
+
+    def sku_name(self, index: int) -> str:
+        return sku_name(self.sku_prefix, index, self.hot_skus)
+
+    def all_skus(self) -> list[str]:
+        return [self.sku_name(i) for i in range(self.hot_skus + self.cold_skus)]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        data = dict(data)
+        data["shape"] = [tuple(x) for x in data.get("shape", [])]
+        return cls(**data)
+
+    @classmethod
+    def from_env(cls) -> Plan | None:
+        path = os.environ.get(PLAN_ENV)
+        return cls.from_dict(json.loads(Path(path).read_text())) if path else None
+
+
+def sku_name(prefix: str, index: int, hot: int) -> str:
+    """Hot SKUs first (`<prefix>-hot-0`...), then the catalog by popularity rank (`<prefix>-c1` is the top)."""
+    return f"{prefix}-hot-{index}" if index < hot else f"{prefix}-c{index - hot + 1}"
+
+
+def default_users(sc: Scenario) -> int:
+    if sc.load.model == "race":
+        return sc.load.buyers
+    if sc.load.model == "closed":
+        return sc.load.users
+    peak = max((st.rate for st in sc.load.shape), default=1.0)
+    return max(1, min(MAX_DEFAULT_POOL, math.ceil(peak * POOL_S_PER_ARRIVAL)))
+
+
+def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: float | None = None,
+              via: str = "http", base_url: str = "", out_dir: str = "") -> Plan:
+    if via not in VIAS:
+        raise ValueError(f"--via {via!r}: choose from {', '.join(VIAS)}")
+    n = users or default_users(sc)
+    if n < 1:
+        raise ValueError("--users: at least 1")
+    c = sc.catalog
+    return Plan(run_id=run_id, scenario=sc.name, seed=sc.seed, model=sc.load.model,
+                strategy=sc.inventory.strategy.value, qty=sc.load.qty, ttl_s=sc.inventory.reservation_ttl_s,
+                naive_window_ms=sc.inventory.naive_window_ms, duration_s=sc.load.duration_s,
+                think_ms=sc.load.think_ms, hot_fraction=sc.load.hot_fraction, zipf_s=c.zipf_s,
+                hot_skus=c.hot_skus, cold_skus=c.skus - c.hot_skus, sku_prefix=run_id, users=n,
+                spawn_rate=float(spawn_rate or n), shape=[(st.at_s, st.rate) for st in sc.load.shape],
+                via=via, base_url=base_url, out_dir=out_dir)

@@ -1,0 +1,80 @@
+"""The checkout protocol a swarm user speaks, and how its answers become DESIGN.md outcomes.
+
+Today a checkout is the inventory's reserve-then-commit; when the saga's gateway exists, a `GatewayCheckout`
+with the same `checkout()` maps POST /checkout's answers, and `CLIENTS` is the one place that changes.
+A sold-out answer is a Locust *success*: the shop answered correctly, and a failure there would fail CI for
+the wrong reason. No locust import: the client is handed Locust's session (duck-typed) by the user.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from loadtests.race import classify
+from scenarios.results import Outcome
+
+#: Outcomes that mean the shop behaved: a Locust success. Anything else is marked a failure in its report.
+GOOD = (Outcome.WON, Outcome.OUT_OF_STOCK)
+
+
+@dataclass
+class Answer:
+    outcome: Outcome
+    retries: int = 0
+    warehouse: str | None = None
+    order_id: str | None = None
+    detail: str = ""
+
+
+def body_of(text: str | bytes | None) -> dict:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def commit_outcome(status: int, body: dict) -> Outcome:
+    """The sale after a won reservation: done, refused (the hold stays until its TTL), or unknown."""
+    if status in (200, 201):
+        return Outcome.WON
+    if 400 <= status < 500:
+        return Outcome.FAILED          # not_held / stock_inconsistent: the sale did not happen
+    return Outcome.UNKNOWN             # 5xx or no answer: the sale may have happened
+
+
+class InventoryCheckout:
+    """POST /reservations, then POST /reservations/{id}/commit: the checkout before the saga exists."""
+
+    def __init__(self, client, plan):
+        self.client, self.plan = client, plan
+
+    def _post(self, path: str, body: dict | None, name: str) -> tuple[int, dict]:
+        with self.client.post(path, json=body, name=name, catch_response=True) as resp:
+            status = resp.status_code or 0
+            payload = body_of(resp.text if status else None)
+            outcome = classify(status, payload) if name == "reserve" else commit_outcome(status, payload)
+            if outcome in GOOD:
+                resp.success()
+            else:
+                resp.failure(f"{outcome.value}: {payload.get('error') or status}")
+        return status, payload
+
+    def checkout(self, sku: str, attempt_id: str) -> Answer:
+        p = self.plan
+        status, body = self._post("/reservations", {
+            "sku": sku, "qty": p.qty, "strategy": p.strategy, "attempt_id": attempt_id, "ttl_s": p.ttl_s,
+            "naive_window_ms": p.naive_window_ms}, "reserve")
+        outcome = classify(status, body)
+        retries = int(body.get("retries", 0) or 0)
+        if outcome != Outcome.WON:
+            return Answer(outcome, retries, detail=str(body.get("error") or status))
+        c_status, c_body = self._post(f"/reservations/{body['id']}/commit", None, "commit")
+        outcome = commit_outcome(c_status, c_body)
+        return Answer(outcome, retries, body.get("warehouse"),
+                      detail="" if outcome == Outcome.WON else str(c_body.get("error") or c_status))
+
+
+#: target -> protocol client class. The gateway's POST /checkout goes here when it exists.
+CLIENTS = {"inventory": InventoryCheckout}

@@ -1,0 +1,134 @@
+"""The catalog service: products from the source of truth, search from the index, the relay's lag.
+
+Reads of one product go to the source (a shopper must see the real price); search goes to the index
+(eventually consistent, and `/cdc/lag` says how far behind it is).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import asynccontextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import FastAPI, Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from reference_impl.catalog import search as S
+from reference_impl.catalog.relay import CDC, SLOT
+from reference_impl.infra.db import create_pool
+from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.settings import database_url
+
+POOL_SIZE = int(os.environ.get("LAB_CATALOG_POOL", "8"))
+SKU_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+Filter = Annotated[str | None, Query(min_length=1, max_length=100)]
+
+
+class ProductBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
+    description: str = Field(default="", max_length=10_000)
+    brand: Name
+    category: Name
+    price: Decimal = Field(ge=0, le=10_000_000, decimal_places=2)
+    rating: Decimal = Field(default=Decimal(0), ge=0, le=5, decimal_places=1)
+    images: list[Annotated[str, StringConstraints(pattern=r"^https?://\S{1,500}$")]] = Field(default=[],
+                                                                                             max_length=20)
+    popularity: float = Field(default=0, ge=0, le=1e9)
+
+
+class PriceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    price: Decimal = Field(ge=0, le=10_000_000, decimal_places=2)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "catalog"), POOL_SIZE)
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = FastAPI(title="lastunit catalog", lifespan=lifespan)
+install_error_handlers(app)
+
+
+def _sku(sku: str) -> str:
+    if not re.match(SKU_PATTERN, sku):
+        raise ApiError(422, "invalid_request", f"SKU {sku[:40]!r} is not 1-128 of A-Z a-z 0-9 . _ : -")
+    return sku
+
+
+def _jsonable(row) -> dict:
+    conv = {Decimal: float, datetime: lambda v: v.isoformat()}
+    return {k: conv.get(type(v), lambda x: x)(v) for k, v in dict(row).items()}
+
+
+@app.get("/healthz")
+async def healthz():
+    return {"ok": True, "service": "catalog", "pid": os.getpid()}
+
+
+@app.get("/products/{sku}")
+async def get_product(sku: str):
+    async with app.state.pool.acquire() as conn:
+        row = await S.Q.get_product(conn, sku=_sku(sku))
+    if row is None:
+        raise ApiError(404, "unknown_sku", f"no product {sku!r}")
+    return _jsonable(row)
+
+
+@app.put("/products/{sku}")
+async def put_product(sku: str, body: ProductBody):
+    async with app.state.pool.acquire() as conn:
+        row = await S.Q.upsert_product(conn, sku=_sku(sku), **body.model_dump())
+    return _jsonable(row)
+
+
+@app.put("/products/{sku}/price")
+async def put_price(sku: str, body: PriceBody):
+    async with app.state.pool.acquire() as conn:
+        row = await S.Q.set_price(conn, sku=_sku(sku), price=body.price)
+    if row is None:
+        raise ApiError(404, "unknown_sku", f"no product {sku!r}")
+    return _jsonable(row)
+
+
+@app.delete("/products/{sku}")
+async def delete_product(sku: str):
+    async with app.state.pool.acquire() as conn:
+        n = await S.Q.delete_product(conn, sku=_sku(sku))
+    if not n:
+        raise ApiError(404, "unknown_sku", f"no product {sku!r}")
+    return {"deleted": sku}
+
+
+@app.get("/search")
+async def search(q: Annotated[str | None, Query(max_length=200)] = None, brand: Filter = None,
+                 category: Filter = None, price_min: Annotated[float | None, Query(ge=0, le=1e7)] = None,
+                 price_max: Annotated[float | None, Query(ge=0, le=1e7)] = None,
+                 rating_min: Annotated[float | None, Query(ge=0, le=5)] = None,
+                 page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=1, le=100)] = S.PAGE_SIZE):
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise ApiError(400, "invalid_request", f"price_min {price_min} is above price_max {price_max}")
+    if page * size > S.MAX_RESULT_WINDOW:
+        raise ApiError(400, "invalid_request", f"page*size may not pass {S.MAX_RESULT_WINDOW}: refine the query")
+    query = S.Query(q, brand, category, price_min, price_max, rating_min, page, size)
+    async with app.state.pool.acquire() as conn:
+        return await S.search(conn, query)
+
+
+@app.get("/cdc/lag")
+async def lag():
+    """How far the index trails the source: WAL bytes unconsumed, and commit-to-index delay."""
+    async with app.state.pool.acquire() as conn:
+        row = await CDC.lag(conn, slot=SLOT)
+    if row is None:
+        raise ApiError(503, "unavailable", f"no replication slot {SLOT!r} yet: is the relay running?")
+    return _jsonable(row)

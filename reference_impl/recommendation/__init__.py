@@ -1,0 +1,1 @@
+"""Recommendations: "customers who bought X also bought Y", precomputed in batch, blended with clicks live."""

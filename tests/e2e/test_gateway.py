@@ -1,0 +1,101 @@
+"""The gateway, as a client sees it: request ids, tokens, ownership of carts and orders, errors as 4xx.
+
+Ownership is the point: a token for one user never reads or changes another's cart (403) or order (404).
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import STACK
+
+pytestmark = STACK
+
+
+@pytest.fixture
+def gw(lab):
+    with httpx.Client(base_url=lab["gateway"]["url"], timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def product(lab, unique):
+    sku = unique("gw")
+    doc = {"title": "gateway test lamp", "brand": "acme", "category": "home", "price": "12.50"}
+    assert httpx.put(f"{lab['catalog']['url']}/products/{sku}", json=doc).status_code == 200
+    return sku
+
+
+def login(gw, user: str) -> dict:
+    r = gw.post("/auth/token", json={"user_id": user})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_request_id_is_echoed_or_made(gw):
+    assert gw.get("/products/nope-x", headers={"X-Request-Id": "abc-123"}).headers["x-request-id"] == "abc-123"
+    made = gw.get("/products/nope-x").headers["x-request-id"]
+    assert len(made) >= 16
+    assert gw.get("/healthz", headers={"X-Request-Id": "bad id with spaces"}).headers["x-request-id"] != \
+        "bad id with spaces"
+
+
+def test_a_user_cannot_read_or_change_anothers_cart(gw, unique, product):
+    alice, bob = unique("alice"), unique("bob")
+    ha, hb = login(gw, alice), login(gw, bob)
+    r = gw.put(f"/carts/{alice}/items/{product}", json={"qty": 2}, headers=ha)
+    assert r.status_code == 200 and r.json()["items"] == [{"sku": product, "qty": 2}]
+    assert gw.get(f"/carts/{alice}", headers=hb).status_code == 403
+    assert gw.put(f"/carts/{alice}/items/{product}", json={"qty": 9}, headers=hb).status_code == 403
+    assert gw.delete(f"/carts/{alice}/items/{product}", headers=hb).status_code == 403
+    assert gw.delete(f"/carts/{alice}", headers=hb).status_code == 403
+    assert gw.get(f"/carts/{alice}").status_code == 401
+    assert gw.get(f"/carts/{alice}", headers={"Authorization": "Bearer v1.x.1.y"}).status_code == 401
+    forged = ha["Authorization"][:-4] + ("AAAA" if not ha["Authorization"].endswith("AAAA") else "BBBB")
+    assert gw.get(f"/carts/{alice}", headers={"Authorization": forged}).status_code == 401
+    assert gw.get(f"/carts/{alice}/items/../../{bob}", headers=ha).status_code in (403, 404)
+    assert gw.get(f"/carts/{alice}", headers=ha).json()["items"] == [{"sku": product, "qty": 2}]
+
+
+def test_a_user_cannot_read_anothers_order(gw, unique, product):
+    alice, bob = unique("alice"), unique("bob")
+    ha, hb = login(gw, alice), login(gw, bob)
+    r = gw.post("/checkout", json={"sku": product, "qty": 1}, headers=ha | {"Idempotency-Key": unique("k")})
+    body = r.json()
+    order = body if "id" in body else body.get("order")
+    assert order and order["user_id"] == alice, r.text
+    assert gw.get(f"/orders/{order['id']}", headers=ha).status_code == 200
+    r = gw.get(f"/orders/{order['id']}", headers=hb)
+    assert r.status_code == 404 and r.json()["error"]
+    assert gw.get(f"/orders/{order['id']}").status_code == 401
+    assert gw.post("/checkout", json={"sku": product, "qty": 1}).status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("POST", "/auth/token", {}),
+    ("POST", "/auth/token", {"user_id": "has space"}),
+    ("POST", "/auth/token", {"user_id": "u", "admin": True}),
+    ("POST", "/auth/token", [1]),
+    ("GET", "/recommendations?limit=0", None),
+    ("GET", "/recommendations?sku=a%20b", None),
+    ("GET", "/search?page=-1", None),
+    ("GET", "/search?price_min=abc", None),
+    ("GET", "/products/a%20b", None),
+])
+def test_malformed_requests_are_4xx_with_a_message(gw, method, path, body):
+    r = gw.request(method, path, json=body)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["detail"]
+
+
+def test_bad_bodies_behind_auth_are_4xx(gw, unique, product):
+    user = unique("u")
+    h = login(gw, user)
+    for bad in ({"qty": 0}, {"qty": 1000}, {"qty": "two"}, {}, {"qty": 1, "x": 1}):
+        r = gw.put(f"/carts/{user}/items/{product}", json=bad, headers=h)
+        assert r.status_code == 422 and r.json()["detail"], bad
+    r = gw.put(f"/carts/{user}/items/{unique('ghost')}", json={"qty": 1}, headers=h)
+    assert (r.status_code, r.json()["error"]) == (422, "unknown_sku")
+    assert gw.post("/clicks", json={"sku": ""}, headers=h).status_code == 422
+    assert gw.post("/clicks", content=b"{nope", headers=h | {"content-type": "application/json"}).status_code == 422

@@ -1,0 +1,38 @@
+"""`lastunit seed` and `lastunit recs` as a user types them, on a small catalog (the 100,000-SKU run is
+`lastunit seed --size 100000`, by hand)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import STACK
+from tests.e2e.test_cli import lastunit
+
+
+@pytest.mark.parametrize("args", [("seed", "--size", "0"), ("seed", "--size", "many"), ("recs", "rebuild"),
+                                  ("recs", "build", "--history", "/nonexistent/history.parquet")])
+def test_bad_input_is_one_line_and_exit_2(args):
+    r = lastunit(*args)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("verb", ["seed", "recs"])
+def test_help(verb):
+    r = lastunit(verb, "--help")
+    assert r.returncode == 0 and "usage" in r.stdout
+
+
+@pytest.mark.requires_pg
+@pytest.mark.requires_redis
+@pytest.mark.usefixtures(*STACK[2].args)
+def test_seed_loads_indexes_and_builds_recs():
+    r = lastunit("seed", "--size", "300", "--orders", "600", "--seed", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["products"] == 300 and out["index_behind"] == 0 and out["recs"]["skus"] > 0
+    r = lastunit("recs", "status", "--json")
+    fresh = json.loads(r.stdout)["freshness"]
+    assert fresh["batch"] == out["recs"]["batch"] and fresh["age_s"] >= 0
