@@ -1,0 +1,85 @@
+"""The swarm as a user types it: `lastunit swarm` in a subprocess (Locust never loads in this process).
+
+The CI gate: a safe strategy sells the last unit once under a Locust race, the naive control's oversell is
+caught (exit 1), and an open-model burst over two local worker processes is audited clean with every
+arrival accounted for (started or dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scenarios.results import read_run
+
+SWARM = [sys.executable, "-m", "scenarios.cli", "swarm"]
+
+
+def swarm(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([*SWARM, *args], capture_output=True, text=True, timeout=timeout,
+                          env=os.environ | (env or {}))
+
+
+@pytest.mark.parametrize("args", [
+    ("no_such_scenario",),
+    ("last_unit_race", "--via", "sql", "--set", "inventory.strategy=redis"),
+    ("last_unit_race", "--set", "catalog.hot_skus=0"),
+    ("last_unit_race", "--users", "many"),
+])
+def test_bad_input_is_one_line_and_exit_2(args):
+    r = swarm(*args, env={"LAB_HOME": "/nonexistent/never-started"})
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_help_teaches():
+    r = swarm("--help")
+    assert r.returncode == 0 and "--processes" in r.stdout and "--set" in r.stdout
+
+
+@pytest.mark.usefixtures("lab")
+@pytest.mark.requires_pg
+@pytest.mark.requires_redis
+@pytest.mark.slow
+class TestSwarmGate:
+    def test_guarded_race_sells_the_last_unit_once(self):
+        r = swarm("last_unit_race", "--users", "10", "--json")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert (out["won"], out["out_of_stock"], out["oversold_units"]) == (1, 9, 0)
+        assert out["audit"]["ok"] and out["engine"] == "swarm" and out["arrivals"]["dropped"] == 0
+        run = Path(out["run_dir"])
+        for name in ("attempts.parquet", "summary.json", "audit.json", "swarm.png", "locust.html",
+                     "locust_stats.csv", "plan.json"):
+            assert (run / name).exists(), name
+        assert list(run.glob("attempts-w0-*.csv"))
+
+    def test_naive_control_is_caught_and_exits_1(self):
+        r = swarm("last_unit_race", "--users", "10", "--set", "inventory.strategy=naive",
+                  "--set", "inventory.naive_window_ms=1000", "--json")
+        assert r.returncode == 1, r.stderr
+        out = json.loads(r.stdout)
+        assert out["oversold_units"] > 0 and out["audit"]["control_oversold_units"] > 0
+
+    def test_open_model_burst_on_two_processes_is_clean_and_accounted_for(self):
+        r = swarm("prime_day_burst", "--duration", "6", "--users", "8", "--processes", "2",
+                  "--set", "catalog.skus=30", "--set", "settle_s=0",
+                  "--set", "load.shape=[{at_s=0, rate=5}, {at_s=3, rate=5}, {at_s=4, rate=80}]", "--json")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        a = out["arrivals"]
+        assert a["workers_reporting"] == 2 and a["crowd"] > 100
+        assert a["started"] + a["dropped"] == a["crowd"] == a["scheduled"]
+        assert out["attempts"] == a["started"]
+        assert out["oversold_units"] == 0 and out["audit"]["ok"]
+        assert out["won"] + out["out_of_stock"] + out["failed"] + out["unknown"] == out["attempts"]
+        df, _, _ = read_run(out["run_dir"])
+        cat = out["scenario_spec"]["catalog"]
+        hot = df[df["sku"].str.contains("-hot-")]
+        assert (hot["outcome"] == "won").sum() <= cat["hot_skus"] * cat["hot_stock"]   # as the buyers saw it
+        assert len(df) == out["attempts"] and (df["engine"] == "swarm").all()
