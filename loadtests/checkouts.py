@@ -13,6 +13,7 @@ import time
 import aiohttp
 import numpy as np
 
+from scenarios.arrivals import Crowd, crowd, pick_skus, stages, streams
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
 
@@ -49,27 +50,21 @@ async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) 
     return classify(status, body), body if isinstance(body, dict) else {}, tries - 1
 
 
-def intended_starts(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
-    """Arrival instants (s from start) of a non-homogeneous Poisson process following `load.shape`."""
-    stages = sc.load.shape
-    if sc.load.model == "race":
-        return np.zeros(sc.load.buyers)
-    t = np.array([s.at_s for s in stages] + [sc.load.duration_s])
-    r = np.array([s.rate for s in stages] + [stages[-1].rate])
-    peak = max(r.max(), 1e-9)
-    n = rng.poisson(peak * sc.load.duration_s)
-    cand = np.sort(rng.uniform(0, sc.load.duration_s, n))
-    keep = rng.uniform(0, peak, n) < np.interp(cand, t, r)      # thinning
-    return cand[keep]
+def planned(sc: Scenario) -> Crowd:
+    """The scenario's crowd: for a race, every buyer at t=0 on a hot SKU; otherwise the open model's crowd,
+    the very one the SimPy model and the swarm replay for this seed."""
+    cat, ld = sc.catalog, sc.load
+    if ld.model == "race":
+        picks = pick_skus(ld.buyers, cat.hot_skus, 0 if cat.hot_skus else cat.skus, 1.0, cat.zipf_s,
+                          streams(sc.seed)["sku"])
+        return Crowd(np.zeros(ld.buyers), picks)
+    return crowd(stages(ld), ld.duration_s, sc.seed, cat.hot_skus, cat.skus - cat.hot_skus, ld.hot_fraction,
+                 cat.zipf_s)
 
 
 async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progress=None) -> list[dict]:
-    rng = np.random.default_rng(np.random.SeedSequence(sc.seed).spawn(2)[0])
-    starts = intended_starts(sc, rng)
-    choose = np.random.default_rng(np.random.SeedSequence(sc.seed).spawn(2)[1])
-    hot = skus[: sc.catalog.hot_skus] or skus
-    picks = [hot[int(choose.integers(len(hot)))] if choose.random() < sc.load.hot_fraction or sc.load.model == "race"
-             else skus[int(choose.integers(len(skus)))] for _ in starts]
+    plan = planned(sc)
+    starts, picks = plan.t, [skus[i] for i in plan.sku]
     timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
     done = [0]
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=256)) as s:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from loadtests.arrivals import rate_at  # noqa: E402
+from scenarios.arrivals import rate_at  # noqa: E402
 from scenarios.plots import OUTCOME_COLORS  # noqa: E402
 from scenarios.results import ATTEMPT_COLUMNS, frame  # noqa: E402
 

@@ -14,9 +14,9 @@ import time
 import gevent
 from gevent.event import Event
 
-from loadtests.arrivals import Crowd, crowd, pick_skus, streams
 from loadtests.plan import Plan
 from loadtests.records import Recorder
+from scenarios.arrivals import Crowd, crowd, pick_skus, streams
 
 #: A user with nothing to start sleeps this long between looks (cheap; the run ends soon after).
 IDLE_S = 0.2

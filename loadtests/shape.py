@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from loadtests.arrivals import rate_at
+from scenarios.arrivals import rate_at
 
 #: Users are spawned this long before the run's time zero is reached... at the least: connecting a pool
 #: and importing a user's protocol client takes a moment, and a start missed by that is not the server's.

@@ -9,30 +9,42 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Every step's time is its mean times a lognormal factor with mean 1 and this coefficient of variation:
 #: loopback latencies are right-skewed, never negative, and rarely more than 3x the median.
 DEFAULT_CV = 0.3
+#: Where `lastunit calibrate` writes by default, under results/ (LAB_RESULTS).
+CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Mean time of each step the model charges. Placeholders until calibrated (see module docstring)."""
-    http_ms: float = 0.5       # uvicorn: parse, validate, route the request and serialize the reply (0.3-1 ms)
+    http_ms: float = 0.5       # uvicorn's one event loop: parse, validate, route, serialize (CPU, one at a time)
+    client_ms: float = 0.0     # the race client's one event loop: send a request and read its reply (CPU)
+    driver_ms: float = 0.0     # the service loop's CPU per database or Redis round trip (asyncpg, redis-py)
     network_ms: float = 0.05   # one loopback hop, one way: client->service, service->PostgreSQL or Redis
     sql_ms: float = 0.3        # PostgreSQL executing one statement on a hot row by primary key (0.2-0.4 ms)
     commit_ms: float = 0.1     # COMMIT with synchronous_commit off: no fsync wait, just the WAL insert
     redis_ms: float = 0.02     # one command or Lua script on Redis's single thread (EVALSHA of 4 calls ~20 us)
     cv: float = DEFAULT_CV     # spread of every step (see DEFAULT_CV); 0 makes the model deterministic
+    strategy_ms: dict = field(default_factory=dict)  # per strategy: loop CPU the step counts miss (fitted)
     source: str = "defaults"   # where the numbers came from: "defaults", or the calibrate run's id
+    explain: dict = field(default_factory=dict)      # what calibrate measured and fitted, and how
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.type in ("float", float) and not (isinstance(v, int | float) and v >= 0):
                 raise ValueError(f"calibration {f.name}: expected a number >= 0, got {v!r}")
+        for k, v in self.strategy_ms.items():
+            if not (isinstance(v, int | float) and v >= 0):
+                raise ValueError(f"calibration strategy_ms[{k!r}]: expected a number >= 0, got {v!r}")
+
+    def extra_ms(self, strategy: str) -> float:
+        return float(self.strategy_ms.get(strategy, 0.0))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -55,3 +67,17 @@ class Calibration:
 
 
 DEFAULT = Calibration()
+
+
+def resolve(path: str | Path | None = None) -> Calibration:
+    """The calibration a run uses: `path` if given, else results/calibration.json when present, else DEFAULT.
+
+    Why a default file: `lastunit calibrate` writes it, and from then on every `race --engine sim`,
+    `validate` and notebook uses the fitted numbers without being told; delete the file to go back.
+    """
+    if path is not None:
+        return Calibration.load(path)
+    from reference_impl.infra.settings import results_home  # noqa: PLC0415 - keep the model import-light
+
+    default = results_home() / CALIBRATION_FILE
+    return Calibration.load(default) if default.exists() else DEFAULT

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scenarios.arrivals import SkuPicker, arrival_windows, stages
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
 from sim.audit import audit_stock
 from sim.calibration import Calibration
-from sim.load import SkuPicker, open_arrivals
 from sim.runner import events_scheduled, no_cyclic_gc
 from sim.service import Shop, checkout
 
@@ -41,7 +41,7 @@ def crowd(shop: Shop) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield np.zeros(ld.buyers), picker.many(ld.buyers)
         return
     picker = SkuPicker(shop.scenario.catalog, ld.hot_fraction, shop.rng["sku"])
-    for times in open_arrivals(ld, shop.rng["arrivals"]):
+    for times in arrival_windows(stages(ld), ld.duration_s, shop.rng["arrivals"]):
         yield times, picker.many(len(times))
 
 

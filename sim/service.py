@@ -1,9 +1,15 @@
 """The inventory service: HTTP in, a pooled connection, the warehouse walk, HTTP out.
 
-Covers: a connection pool as a Station, step times drawn per step, per-attempt records.
-Scenario: each checkout attempt reaches the service after one network hop and the HTTP overhead, waits
-    for one of POOL_SIZE PostgreSQL connections, asks for the SKU's warehouses fullest first (one
-    statement), and tries them in that order with the scenario's strategy, as `reserve.py` does.
+Covers: a connection pool as a Station, the service's one event loop and the race client's one event
+    loop as capacity-1 Stations (CPU that runs one request at a time), step times drawn per step.
+Scenario: each checkout attempt reaches the service after one network hop, takes its HTTP parsing on the
+    service loop, waits for one of POOL_SIZE PostgreSQL connections, asks for the SKU's warehouses fullest
+    first (one statement), and tries them in that order with the scenario's strategy, as `reserve.py` does;
+    every round trip costs driver CPU on the loop. In a race one client process sends and reads every
+    request, so its loop is a Station too; open and closed loads come from many processes (no client loop).
+
+Why the loops: on this machine a race is CPU-bound in Python (measured by `lastunit calibrate`: the
+    single-client latency explains only a fraction of a 64-buyer makespan); pure delays cannot queue.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from sim.streams import Jitter, Uniform, spawn
 POOL_SIZE = 16
 #: Redis runs scripts on one thread: one Lua check at a time, whoever sent it.
 REDIS_THREADS = 1
+#: uvicorn runs one worker process for the inventory service: one event loop does all its Python work.
+SERVICE_LOOPS = 1
 
 WON, OUT_OF_STOCK, FAILED = Outcome.WON.value, Outcome.OUT_OF_STOCK.value, Outcome.FAILED.value
 
@@ -36,6 +44,8 @@ class Shop:
         self.env = env = simpy.Environment()
         self.pool = Station(env, POOL_SIZE)
         self.redis = Station(env, REDIS_THREADS)
+        self.loop = Station(env, SERVICE_LOOPS)
+        self.client = Station(env, 1) if scenario.load.model == "race" else None
         self.stock = Stockroom(env, scenario)
         self.rng = spawn(scenario.seed)
         self.jitter = Jitter(self.rng["service"], cal.cv)
@@ -46,7 +56,11 @@ class Shop:
         self.naive_window_s = scenario.inventory.naive_window_ms / 1000
         ms, net = 1e-3, cal.network_ms * 2   # a round trip is two hops
         self.rtt_s = net * ms                 # BEGIN, ROLLBACK, a Redis call's network part
-        self.inbound_s = (cal.network_ms + cal.http_ms) * ms
+        self.inbound_s = cal.network_ms * ms
+        self.http_half_s = cal.http_ms / 2 * ms      # request parsing before the pool, reply after it
+        self.client_half_s = cal.client_ms / 2 * ms  # sending, then reading the reply
+        self.driver_s = cal.driver_ms * ms
+        self.extra_s = cal.extra_ms(self.strategy_name) * ms
         self.outbound_s = cal.network_ms * ms
         self.stmt_s = (net + cal.sql_ms) * ms
         self.commit_s = (net + cal.commit_ms) * ms
@@ -59,6 +73,19 @@ class Shop:
     def waited_for_lock(self, seconds: float) -> None:
         self.counters["lock_waits"] += 1
         self.lock_wait_s += seconds
+
+    def hold(self, station: Station, seconds: float):
+        """Run `seconds` of CPU on a one-at-a-time station (an event loop), queueing behind others."""
+        with station.request() as req:
+            if not req.triggered:
+                yield req
+            yield self.env.timeout(seconds * self.jitter())
+
+    def db(self, seconds: float, trips: int = 1):
+        """`trips` round trips to PostgreSQL or Redis: driver CPU on the service loop, then the wait."""
+        if self.driver_s:
+            yield from self.hold(self.loop, trips * self.driver_s)
+        yield self.env.timeout(seconds * self.jitter())
 
     def backoff(self, attempt: int) -> float:
         """reserve.py's full jitter: uniform(0, min(cap, base * 2**attempt))."""
@@ -74,7 +101,9 @@ def reserve(shop: Shop, sku: int):
     """Try the SKU's warehouses fullest first; (outcome, row or None, retries), as reserve.reserve()."""
     rows = shop.stock.of(sku)
     order = _fullest_first(rows) if len(rows) > 1 else rows   # the statement's snapshot, at its start
-    yield shop.env.timeout(shop.stmt_s * shop.jitter())
+    yield from shop.db(shop.stmt_s)
+    if shop.extra_s:
+        yield from shop.hold(shop.loop, shop.extra_s)
     attempt, retries = ATTEMPT[shop.strategy], 0
     for row in order:
         try:
@@ -89,16 +118,27 @@ def reserve(shop: Shop, sku: int):
 
 
 def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_s: float):
-    """One attempt already inside the service (HTTP in charged): pool, walk, record; returns t_end.
+    """One attempt that has reached the service: loop, pool, walk, loop, record; returns t_end.
 
-    The reply's trip back touches nothing shared, so it is added to the clock arithmetically instead of
-    costing a scheduled event.
+    In a race the client's loop first sends the request (its hop is folded into the start, see
+    engine.source) and finally reads the reply; otherwise the reply's trip back touches nothing shared and
+    is added to the clock arithmetically instead of costing a scheduled event.
     """
-    env = shop.env
+    env, client = shop.env, shop.client
+    if client is not None and shop.client_half_s:
+        yield from shop.hold(client, shop.client_half_s)
+    if shop.http_half_s:
+        yield from shop.hold(shop.loop, shop.http_half_s)
     with shop.pool.request() as conn:
         if not conn.triggered:
             yield conn
         outcome, row, retries = yield from reserve(shop, sku)
+    if shop.http_half_s:
+        yield from shop.hold(shop.loop, shop.http_half_s)
+    if client is not None and shop.client_half_s:
+        yield env.timeout(outbound_s)
+        yield from shop.hold(client, shop.client_half_s)
+        outbound_s = 0.0
     t_end = env.now + outbound_s
     shop.records.append((attempt_id, sku, row.warehouse if row is not None else None,
                          t_intended, t_end, outcome, retries))

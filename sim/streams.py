@@ -11,15 +11,11 @@ import math
 
 import numpy as np
 
-#: The sources, in spawn order. Append new ones at the end: reordering changes every seeded output.
-SOURCES = ("arrivals", "sku", "service", "backoff")
+from scenarios.arrivals import STREAMS as SOURCES  # noqa: F401 - one spawn order for every engine
+from scenarios.arrivals import streams as spawn  # noqa: F401
+
 #: Draws per refill: large enough that numpy's per-call cost vanishes, small enough to stay in cache.
 BATCH = 16_384
-
-
-def spawn(seed: int) -> dict[str, np.random.Generator]:
-    children = np.random.SeedSequence(seed).spawn(len(SOURCES))
-    return {name: np.random.Generator(np.random.PCG64(ss)) for name, ss in zip(SOURCES, children, strict=True)}
 
 
 def lognormal_params(cv: float) -> tuple[float, float]:

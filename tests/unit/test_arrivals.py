@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loadtests.arrivals import arrival_times, crowd, pick_skus, rate_at, streams
 from loadtests.plan import make_plan, sku_name
+from scenarios.arrivals import arrival_times, crowd, pick_skus, rate_at, streams
 from scenarios.loader import load
 
 SPIKE = [(0, 20), (5, 20), (6, 800), (8, 800), (9, 20), (12, 20)]

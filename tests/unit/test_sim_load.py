@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from reference_impl.inventory.strategies import Strategy
+from scenarios.arrivals import SkuPicker, arrival_windows, rate_at, stages
 from scenarios.loader import load
 from sim.calibration import Calibration
 from sim.engine import simulate
-from sim.load import SkuPicker, open_arrivals, rate_at
 from sim.streams import SOURCES, spawn
 
 OPEN = ["load.model='open'", "load.duration_s=1", "load.hot_fraction=0.5",
@@ -35,12 +35,12 @@ def test_changing_the_strategy_does_not_change_the_crowd():
 def test_open_arrivals_follow_the_piecewise_linear_shape():
     sc = load("last_unit_race", ["load.model='open'", "load.duration_s=20",
                                  "load.shape=[{at_s=0, rate=0}, {at_s=10, rate=4000}, {at_s=20, rate=0}]"])
-    t = np.concatenate(list(open_arrivals(sc.load, np.random.default_rng(3))))
+    t = np.concatenate(list(arrival_windows(stages(sc.load), sc.load.duration_s, np.random.default_rng(3))))
     assert np.all(np.diff(t) >= 0) and t.min() >= 0 and t.max() < 20
     counts, _ = np.histogram(t, bins=4, range=(0, 20))
     expected = [5000, 15000, 15000, 5000]         # the integral of the triangle over each 5 s
     assert counts == pytest.approx(expected, rel=0.03)
-    assert rate_at(sc.load, np.array([-1.0, 5.0, 25.0])).tolist() == [0.0, 2000.0, 0.0]
+    assert rate_at(stages(sc.load), np.array([-1.0, 5.0, 25.0])).tolist() == [0.0, 2000.0, 0.0]
 
 
 def test_sku_picker_hot_share_and_zipf_head():

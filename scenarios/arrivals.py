@@ -1,23 +1,23 @@
-"""The open model's crowd: who arrives when (intended start times) and asking for which SKU.
+"""Who arrives when, asking for which SKU: the one crowd that the model, `run` and the swarm all replay.
 
-Why up front and seeded: the crowd is drawn before the run from its own `numpy.random.SeedSequence`
-streams, so it is the same whatever the strategy, the worker count or the server's speed; a worker takes
-every `count`-th arrival, so two processes replay exactly the crowd one would. Latency is measured from
-these intended times, so a swarm that falls behind shows the queueing instead of hiding it (coordinated
-omission). No locust import: this is tested in the pytest process.
+Drawn up front and seeded from the scenario's own `SeedSequence` streams, so the crowd is identical across
+strategies, engines, worker counts and server speeds: nothing a service does (retries, backoffs, service
+times) can consume a number these streams would have used. Latency is measured from these intended times,
+so an engine that falls behind shows the queueing instead of hiding it (no coordinated omission).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-#: Random sources, in spawn order; append only, or every seeded crowd changes.
-STREAMS = ("arrivals", "sku")
+#: Random sources, in spawn order. Append only: reordering changes every seeded output.
+STREAMS = ("arrivals", "sku", "service", "backoff")
 #: Thinning works one window at a time, with the window's own peak rate, so a spike costs no more draws
-#: than its own window needs.
+#: than its own window needs, and a long run never holds its whole crowd in memory.
 WINDOW_S = 1.0
 
 
@@ -26,28 +26,37 @@ def streams(seed: int) -> dict[str, np.random.Generator]:
     return {name: np.random.Generator(np.random.PCG64(ss)) for name, ss in zip(STREAMS, children, strict=True)}
 
 
+def stages(load) -> list[tuple[float, float]]:
+    """A scenario's `load.shape` as (at_s, rate) pairs."""
+    return [(s.at_s, s.rate) for s in load.shape]
+
+
 def rate_at(shape: list[tuple[float, float]], t) -> np.ndarray:
     """Arrivals per second at `t`: linear between stages, flat before the first and after the last."""
     at, rate = zip(*shape, strict=True) if shape else ((0.0,), (0.0,))
     return np.interp(np.asarray(t, dtype=float), at, rate)
 
 
-def arrival_times(shape: list[tuple[float, float]], duration_s: float, rng: np.random.Generator) -> np.ndarray:
-    """A non-homogeneous Poisson process on [0, duration_s): sorted offsets in seconds.
+def arrival_windows(shape: list[tuple[float, float]], duration_s: float,
+                    rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """A non-homogeneous Poisson process on [0, duration_s), one sorted array per WINDOW_S window.
 
     Thinning (Lewis and Shedler): homogeneous points at the window's peak rate, each kept with probability
     rate(t) / peak. Exact for the piecewise-linear shape, since a window's peak is at one of its knots.
     """
-    out, start = [], 0.0
-    knots = [a for a, _ in shape]
+    knots, start = [a for a, _ in shape], 0.0
     while start < duration_s:
         end = min(start + WINDOW_S, duration_s)
         peak = float(rate_at(shape, [start, end, *[a for a in knots if start < a < end]]).max())
         if peak > 0:
             n = rng.poisson(peak * (end - start))
             t = np.sort(rng.uniform(start, end, n))
-            out.append(t[rng.uniform(0.0, peak, n) < rate_at(shape, t)])
+            yield t[rng.uniform(0.0, peak, n) < rate_at(shape, t)]
         start = end
+
+
+def arrival_times(shape: list[tuple[float, float]], duration_s: float, rng: np.random.Generator) -> np.ndarray:
+    out = list(arrival_windows(shape, duration_s, rng))
     return np.concatenate(out) if out else np.empty(0)
 
 
@@ -76,10 +85,29 @@ def pick_skus(n: int, hot: int, cold: int, hot_fraction: float, zipf_s: float,
     return picks
 
 
+class SkuPicker:
+    """`pick_skus` for a scenario's catalog, in batches; one at a time for the closed model."""
+
+    def __init__(self, catalog, hot_fraction: float, rng: np.random.Generator):
+        self.args = (catalog.hot_skus, catalog.skus - catalog.hot_skus, hot_fraction, catalog.zipf_s)
+        self.rng = rng
+        self.buf: list[int] = []
+        self.i = 0
+
+    def many(self, n: int) -> np.ndarray:
+        return pick_skus(n, *self.args, self.rng)
+
+    def __call__(self) -> int:
+        if self.i == len(self.buf):
+            self.buf, self.i = self.many(4096).tolist(), 0
+        self.i += 1
+        return self.buf[self.i - 1]
+
+
 @dataclass
 class Crowd:
     t: np.ndarray      # intended start, seconds after the run's time zero
-    sku: np.ndarray    # SKU index (see plan.sku_name)
+    sku: np.ndarray    # SKU index: 0..hot-1 hot, then cold by popularity rank
 
     def __len__(self) -> int:
         return len(self.t)
@@ -93,6 +121,12 @@ class Crowd:
 
 def crowd(shape: list[tuple[float, float]], duration_s: float, seed: int, hot: int, cold: int,
           hot_fraction: float, zipf_s: float) -> Crowd:
+    """The open model's whole crowd, drawn exactly as the model draws it (window by window)."""
     rng = streams(seed)
-    t = arrival_times(shape, duration_s, rng["arrivals"])
-    return Crowd(t, pick_skus(len(t), hot, cold, hot_fraction, zipf_s, rng["sku"]))
+    ts, picks = [], []
+    for t in arrival_windows(shape, duration_s, rng["arrivals"]):
+        ts.append(t)
+        picks.append(pick_skus(len(t), hot, cold, hot_fraction, zipf_s, rng["sku"]))
+    if not ts:
+        return Crowd(np.empty(0), np.empty(0, dtype=np.int64))
+    return Crowd(np.concatenate(ts), np.concatenate(picks))
