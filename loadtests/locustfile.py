@@ -13,10 +13,12 @@ only this file and `--master-host`.
 from __future__ import annotations
 
 import os
+import random
 import time
+import uuid
 
 import gevent
-from locust import FastHttpUser, LoadTestShape, User, events
+from locust import FastHttpUser, LoadTestShape, User, between, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.plan import DATABASE_ENV, Plan
@@ -24,6 +26,7 @@ from loadtests.protocol import CLIENTS
 from loadtests.race import CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S
 from loadtests.runtime import IDLE_S, Runtime
 from loadtests.shape import stages_for
+from reference_impl.seed.catalog import ADJECTIVES, CATEGORIES
 
 RT = Runtime()
 PLAN_MSG, DONE_MSG = "lastunit_plan", "lastunit_done"
@@ -89,7 +92,8 @@ class SwarmShape(LoadTestShape):
         finished = RT.done if not isinstance(self.runner, MasterRunner) else len(_done_workers) >= self.workers
         if finished and rt > self.lead:
             return None
-        return self.table.tick(rt)
+        tick = self.table.tick(rt)
+        return None if tick is None else (tick[0] + self.plan.browsers, tick[1])
 
 
 class _Swarm:
@@ -181,3 +185,50 @@ class Shopper(_ShopperTasks, _Http):
 
 class SqlShopper(_ShopperTasks, _Sql):
     pass
+
+
+class Browser(FastHttpUser):
+    """What most Prime-Day traffic is: searching, filtering, product pages, recommendations, clicks, through
+    the gateway, competing for the same machines as the checkouts. Only with `--via gateway --browsers N`
+    (exactly N of them: `fixed_count`). Empty results and unknown SKUs are fine answers, not failures."""
+
+    fixed_count = SwarmShape.plan.browsers if SwarmShape.plan else 0
+    wait_time = between(0.2, 1.0)
+    network_timeout = REQUEST_TIMEOUT_S
+
+    def on_start(self):
+        self.rng = random.Random()
+        r = self.client.post("/auth/token", json={"user_id": f"browser-{uuid.uuid4().hex[:10]}"}, name="login")
+        self.headers = {"Authorization": f"Bearer {r.json().get('token')}"} if r.status_code == 200 else {}
+        self.seen: list[str] = []
+
+    def _ok(self, resp) -> None:
+        if resp.status_code in (200, 404):
+            resp.success()
+
+    @task(6)
+    def search(self):
+        cat = self.rng.choice(list(CATEGORIES))
+        params = {"q": f"{self.rng.choice(ADJECTIVES)} {self.rng.choice(CATEGORIES[cat][0])}"}
+        if self.rng.random() < 0.4:
+            params["category"] = cat
+        with self.client.get("/search", params=params, name="search", catch_response=True) as r:
+            self._ok(r)
+            items = r.json().get("items", []) if r.status_code == 200 else []
+            self.seen = [i["sku"] for i in items[:10] if "sku" in i] or self.seen
+
+    @task(3)
+    def product(self):
+        if self.seen:
+            sku = self.rng.choice(self.seen)
+            with self.client.get(f"/products/{sku}", name="product", catch_response=True) as r:
+                self._ok(r)
+            self.client.post("/clicks", json={"sku": sku}, headers=self.headers, name="click")
+
+    @task(2)
+    def recommendations(self):
+        if self.seen:
+            with self.client.get("/recommendations", params={"sku": self.rng.choice(self.seen)},
+                                 headers=self.headers, name="recommendations", catch_response=True) as r:
+                self._ok(r)
+

@@ -21,7 +21,8 @@ PLAN_ENV = "LASTUNIT_PLAN"
 DATABASE_ENV = "LASTUNIT_DATABASE_URL"
 #: Protocols a user can speak; `gateway` (POST /checkout) joins when the checkout saga exists.
 TARGETS = ("inventory",)
-VIAS = ("http", "sql")
+#: http: the inventory's reserve + commit; gateway: the whole saga via POST /checkout; sql: the SQL blocks.
+VIAS = ("http", "gateway", "sql")
 #: An open-model pool this size per arrival/s at the peak: Little's law with a checkout of ~0.25 s under
 #: load, so the pool is rarely the bottleneck; what it cannot start on time is counted late, not hidden.
 POOL_S_PER_ARRIVAL = 0.25
@@ -49,6 +50,7 @@ class Plan:
     spawn_rate: float
     shape: list[tuple[float, float]] = field(default_factory=list)
     target: str = "inventory"
+    browsers: int = 0              # Browser users beside the shoppers (gateway only): search, pages, recs
     via: str = "http"
     base_url: str = ""
     out_dir: str = ""
@@ -89,12 +91,16 @@ def default_users(sc: Scenario) -> int:
 
 
 def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: float | None = None,
-              via: str = "http", base_url: str = "", out_dir: str = "") -> Plan:
+              via: str = "http", base_url: str = "", out_dir: str = "", browsers: int = 0) -> Plan:
     if via not in VIAS:
         raise ValueError(f"--via {via!r}: choose from {', '.join(VIAS)}")
     n = users or default_users(sc)
     if n < 1:
         raise ValueError("--users: at least 1")
+    if browsers and via != "gateway":
+        raise ValueError("--browsers: browsing goes through the gateway (add --via gateway)")
+    if not 0 <= browsers <= 1000:
+        raise ValueError("--browsers: between 0 and 1000")
     c = sc.catalog
     return Plan(run_id=run_id, scenario=sc.name, seed=sc.seed, model=sc.load.model,
                 strategy=sc.inventory.strategy.value, qty=sc.load.qty, ttl_s=sc.inventory.reservation_ttl_s,
@@ -102,4 +108,5 @@ def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: f
                 think_ms=sc.load.think_ms, hot_fraction=sc.load.hot_fraction, zipf_s=c.zipf_s,
                 hot_skus=c.hot_skus, cold_skus=c.skus - c.hot_skus, sku_prefix=run_id, users=n,
                 spawn_rate=float(spawn_rate or n), shape=[(st.at_s, st.rate) for st in sc.load.shape],
-                via=via, base_url=base_url, out_dir=out_dir)
+                via=via, base_url=base_url, out_dir=out_dir, target="gateway" if via == "gateway" else "inventory",
+                browsers=browsers)

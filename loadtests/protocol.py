@@ -9,8 +9,10 @@ the wrong reason. No locust import: the client is handed Locust's session (duck-
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 
+from loadtests.checkouts import classify as checkout_outcome
 from loadtests.race import classify
 from scenarios.results import Outcome
 
@@ -76,5 +78,36 @@ class InventoryCheckout:
                       detail="" if outcome == Outcome.WON else str(c_body.get("error") or c_status))
 
 
-#: target -> protocol client class. The gateway's POST /checkout goes here when it exists.
-CLIENTS = {"inventory": InventoryCheckout}
+class GatewayCheckout:
+    """The whole saga as a shopper sees it: a token of its own, then POST /checkout with an Idempotency-Key
+    (the attempt id, so the user's own retry can never buy twice). Answers map as `lastunit run` maps them."""
+
+    def __init__(self, client, plan):
+        self.client, self.plan, self.token = client, plan, None
+
+    def _login(self) -> None:
+        user = f"{self.plan.run_id}-u{uuid.uuid4().hex[:10]}"     # one rate-limit bucket per user
+        with self.client.post("/auth/token", json={"user_id": user}, name="login", catch_response=True) as r:
+            self.token = body_of(r.text if r.status_code else None).get("token")
+            if not self.token:
+                r.failure(f"no token: {r.status_code}")
+
+    def checkout(self, sku: str, attempt_id: str) -> Answer:
+        if self.token is None:
+            self._login()
+        headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": attempt_id}
+        with self.client.post("/checkout", json={"sku": sku, "qty": self.plan.qty}, headers=headers,
+                              name="checkout", catch_response=True) as resp:
+            status = resp.status_code or None
+            payload = body_of(resp.text if status else None)
+            outcome = checkout_outcome(status, payload)
+            if outcome in GOOD or outcome == Outcome.DECLINED:
+                resp.success()
+            else:
+                resp.failure(f"{outcome.value}: {payload.get('error') or status}")
+        order = payload.get("id") or (payload.get("order") or {}).get("id")
+        return Answer(outcome, 0, None, order, "" if outcome == Outcome.WON else str(payload.get("error")))
+
+
+#: target -> protocol client class.
+CLIENTS = {"inventory": InventoryCheckout, "gateway": GatewayCheckout}

@@ -88,8 +88,12 @@ def build() -> Parser:
     sw.add_argument("--expect-workers", type=int, default=0,
                     help="run as master only and wait for N workers started elsewhere (see README)")
     sw.add_argument("--master-bind", default="127.0.0.1", help="address the master listens on for workers")
-    sw.add_argument("--via", choices=("http", "sql"), default="http",
-                    help="http: through the service; sql: the same SQL blocks over psycopg")
+    sw.add_argument("--via", choices=("http", "gateway", "sql"), default="http",
+                    help="http: the inventory's reserve + commit; gateway: the whole checkout saga through the gateway "
+                    "(tokens, POST /checkout, payment, webhooks, shipping; audits charges too); sql: the SQL blocks")
+    sw.add_argument("--browsers", type=int, default=0,
+                    help="with --via gateway: this many Browser users beside the shoppers (search, product "
+                    "pages, recommendations; seed a catalog first with `lastunit seed`)")
     sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field")
     sw.add_argument("--json", action="store_true", help="print the summary with the audit under `audit`")
     sw.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -115,6 +119,22 @@ def build() -> Parser:
     bench.add_argument("--strategy", default="all", help="one strategy or all")
     bench.add_argument("--json", action="store_true")
 
+    cal = sub.add_parser("calibrate", help="measure the real stack briefly and fit the model's step times",
+                         description="Times Redis round trips, single-client reservations per strategy and a few "
+                         "contended races, fits the model's step times (sim/fit.py explains how) and writes "
+                         "results/calibration.json, which `race --engine sim` and `validate` then use.")
+    cal.add_argument("--out", help="where to write the calibration (default results/calibration.json)")
+    cal.add_argument("--samples", type=int, default=40, help="single-client reservations per strategy")
+    cal.add_argument("--json", action="store_true", help="print the calibration with its explanation")
+    cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    val = sub.add_parser("validate", help="sim vs real on a grid: side-by-side table, plots, relative errors",
+                         description="Races every strategy at 1, 16 and 64 buyers on stock 1 and 64, on the real "
+                         "stack and in the model, and writes results/validation/ (table.csv, table.json, plots).")
+    val.add_argument("--quick", action="store_true", help="a small grid (2 strategies, 1 and 8 buyers)")
+    val.add_argument("--calibration", help="calibration file (default results/calibration.json if present)")
+    val.add_argument("--json", action="store_true", help="print the table and error summary as JSON")
+    val.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
     return p
 
 
@@ -125,6 +145,8 @@ def _dispatch(args) -> int:
              "audit": audit_cmd.main, "report": report.main, "bench": bench.main, "swarm": swarm.main}
     from scenarios.commands import recs, seed  # noqa: PLC0415
     table |= {"seed": seed.main, "recs": recs.main}
+    from scenarios.commands import calibrate, validate  # noqa: PLC0415
+    table |= {"calibrate": calibrate.main, "validate": validate.main}
     return table[args.verb](args)
 
 

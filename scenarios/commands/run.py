@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 import redis
 
@@ -42,7 +43,7 @@ def psp_config(sc: Scenario) -> dict:
     return cfg
 
 
-async def _prepare(sc: Scenario, run_id: str) -> list[str]:
+async def _seed(sc: Scenario, run_id: str) -> list[str]:
     skus = [f"{run_id}-hot-{i}" for i in range(sc.catalog.hot_skus)]
     skus += [f"{run_id}-sku-{i}" for i in range(sc.catalog.skus - sc.catalog.hot_skus)]
     base = stack.service_url("inventory")
@@ -50,12 +51,15 @@ async def _prepare(sc: Scenario, run_id: str) -> list[str]:
         units = sc.catalog.hot_stock if i < sc.catalog.hot_skus else sc.catalog.stock_per_warehouse
         await seed(base, sku, units * (1 if i < sc.catalog.hot_skus else sc.catalog.warehouses),
                    sc.catalog.warehouses)
+    return skus
+
+
+async def _configure_psp(sc: Scenario) -> None:
     psp = ServiceClient("psp", stack.service_url("psp"))
     status, body = await psp.call("POST", "/admin/config", json=psp_config(sc))
     await psp.close()
     if status != 200:
         raise ScenarioError(f"the payment provider refused the scenario's settings: {body.get('detail')}")
-    return skus
 
 
 def settle(sc: Scenario, run_id: str, progress: Progress) -> dict:
@@ -70,35 +74,65 @@ def settle(sc: Scenario, run_id: str, progress: Progress) -> dict:
         time.sleep(SETTLE_POLL_S)
 
 
+def run_config(sc: Scenario) -> dict:
+    """What every service reads from Redis while this scenario runs: its faults and knobs."""
+    return {"faults": [{"point": f.point.value, "action": f.action.value, "probability": f.probability,
+                        "delay_ms": f.delay_ms} for f in sc.faults],
+            "payment": {"idempotency": sc.payment.idempotency},
+            "inventory": {"strategy": sc.inventory.strategy.value, "naive_window_ms": sc.inventory.naive_window_ms,
+                          "reservation_ttl_s": sc.inventory.reservation_ttl_s}}
+
+
+class Installed:
+    def __init__(self, r, cfg: dict):
+        self.r, self.cfg = r, cfg
+
+    def fired(self) -> dict[str, int]:
+        return fired(self.r)
+
+    def faults_off(self) -> None:
+        """Knobs stay (the saga still needs them), faults stop: the stack settles undisturbed."""
+        set_run(self.r, {**self.cfg, "faults": []})
+
+
+@contextmanager
+def installed(sc: Scenario):
+    """The scenario's faults and knobs in every service (and the provider's knobs) for the block's length;
+    cleared after, whatever happens, so the next run starts clean."""
+    r = redis.from_url(stack.server_url("redis"))
+    cfg = run_config(sc)
+    run_sync(_configure_psp(sc))
+    set_run(r, cfg)
+    try:
+        yield Installed(r, cfg)
+    finally:
+        set_run(r, None)
+        r.close()
+
+
+def combined_audit(saga: dict, inv: dict, faults_fired: dict) -> dict:
+    """The saga's invariants and the inventory's, one verdict: a control's oversell fails a run too."""
+    return {**saga, "oversold_units": inv["oversold_units"] + inv["control_oversold_units"],
+            "stock_conserved": inv["stock_conserved"], "inventory": inv, "faults_fired": faults_fired,
+            "ok": saga["ok"] and inv["ok"] and inv["control_oversold_units"] == 0}
+
+
 def execute(sc: Scenario, progress: Progress) -> tuple[dict, int]:
     if sc.load.model == "closed":
         raise ScenarioError("load.model: `run` drives race and open models; closed users come with `swarm`")
     stack.ensure_up()
     run_id = results.new_run_id("run", sc.name)
-    r = redis.from_url(stack.server_url("redis"))
-    run_cfg = {"faults": [{"point": f.point.value, "action": f.action.value, "probability": f.probability,
-                           "delay_ms": f.delay_ms} for f in sc.faults],
-               "payment": {"idempotency": sc.payment.idempotency},
-               "inventory": {"strategy": sc.inventory.strategy.value, "naive_window_ms": sc.inventory.naive_window_ms,
-                             "reservation_ttl_s": sc.inventory.reservation_ttl_s}}
-    try:
-        skus = run_sync(_prepare(sc, run_id))
-        set_run(r, run_cfg)
+    skus = run_sync(_seed(sc, run_id))
+    with installed(sc) as run:
         progress.step(f"{sc.name}: checkouts ({sc.load.model} load, {len(sc.faults)} fault(s))")
         t0 = time.time()
         rows = run_sync(run_load(sc, stack.service_url("orders"), run_id, skus, progress.count))
         wall = time.time() - t0
         progress.done(f"{len(rows)} attempts in {wall:.1f}s")
-        faults_fired = fired(r)
-        set_run(r, {**run_cfg, "faults": []})   # faults off while the stack settles
+        faults_fired = run.fired()
+        run.faults_off()
         saga = settle(sc, run_id, progress)
-    finally:
-        set_run(r, None)
-        r.close()
-    inv = audit_inventory(stack.server_url("postgres"), skus)
-    audit = {**saga, "oversold_units": inv["oversold_units"] + inv["control_oversold_units"],
-             "stock_conserved": inv["stock_conserved"], "inventory": inv, "faults_fired": faults_fired,
-             "ok": saga["ok"] and inv["ok"] and inv["control_oversold_units"] == 0}
+    audit = combined_audit(saga, audit_inventory(stack.server_url("postgres"), skus), faults_fired)
     df = results.frame(rows)
     summary = results.summarize(df, wall) | {"run_id": run_id, "engine": "real", "scenario": sc.name,
                                              "strategy": sc.inventory.strategy.value, "scenario_spec": sc.to_dict()}

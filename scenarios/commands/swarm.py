@@ -30,11 +30,13 @@ from scenarios import results
 from scenarios.aio import run_sync
 from scenarios.commands.race import verdict
 from scenarios.loader import load
+from scenarios.progress import Progress
 from scenarios.spec import Scenario, ScenarioError
 
 LOCUSTFILE = Path(loadtests.__file__).parent / "locustfile.py"
 USER_CLASS = {("race", "http"): "Racer", ("race", "sql"): "SqlRacer", ("open", "http"): "Shopper",
-              ("open", "sql"): "SqlShopper", ("closed", "http"): "Shopper", ("closed", "sql"): "SqlShopper"}
+              ("open", "sql"): "SqlShopper", ("closed", "http"): "Shopper", ("closed", "sql"): "SqlShopper",
+              ("race", "gateway"): "Racer", ("open", "gateway"): "Shopper", ("closed", "gateway"): "Shopper"}
 #: Receipts posted at once while seeding: enough to seed thousands of SKUs in seconds, few enough that
 #: the inventory's pool (16) is not swamped before the run even starts.
 SEED_CONCURRENCY = 16
@@ -96,7 +98,8 @@ def run_locust(plan: Plan, path: Path, args) -> None:
     if args.expect_workers:
         limit += 600          # remote workers may take a while to connect
     with open(path / "locust.log", "w") as log:
-        proc = subprocess.Popen([*cmd, USER_CLASS[plan.model, plan.via]], stdout=log, stderr=subprocess.STDOUT,
+        users = [USER_CLASS[plan.model, plan.via]] + (["Browser"] if plan.browsers else [])
+        proc = subprocess.Popen([*cmd, *users], stdout=log, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True)
         try:
             rc = proc.wait(timeout=limit)
@@ -109,27 +112,44 @@ def run_locust(plan: Plan, path: Path, args) -> None:
         raise SwarmError(f"Locust exited {rc}: {tail[-1] if tail else 'no output'} (see {path / 'locust.log'})")
 
 
+def saga_swarm(sc, run_id: str, plan: Plan, path, args, say) -> dict:
+    """Locust through the gateway with the scenario installed in every service, then the full audit."""
+    from scenarios.commands.run import combined_audit, installed, settle  # noqa: PLC0415
+
+    with installed(sc) as run:
+        run_locust(plan, path, args)
+        faults = run.fired()
+        run.faults_off()
+        saga = settle(sc, run_id, Progress(enabled=not (args.json or args.quiet)))
+    return combined_audit(saga, audit_inventory(stack.server_url("postgres"), plan.all_skus()), faults)
+
+
 def swarm(args) -> tuple[dict, int, list[str]]:
     sc = _scenario(args)
     stack.ensure_up()
     run_id = results.new_run_id("swarm", sc.name)
     path = results.run_dir(run_id)
-    plan = make_plan(sc, run_id, args.users, args.spawn_rate, args.via, stack.service_url("inventory"),
-                     str(path))
+    entry = stack.service_url("gateway" if args.via == "gateway" else "inventory")
+    plan = make_plan(sc, run_id, args.users, args.spawn_rate, args.via, entry, str(path),
+                     getattr(args, "browsers", 0) or 0)
     (path / "plan.json").write_text(plan.to_json())
     say = (lambda m: None) if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     say(f"swarm {run_id}: seeding {sc.catalog.skus} SKU(s) in {sc.catalog.warehouses} warehouse(s)")
-    seed_catalog(plan.base_url, sc, plan)
+    seed_catalog(stack.service_url("inventory"), sc, plan)
     say(f"running Locust: {plan.model} model, {plan.users} users, strategy {plan.strategy}, via {plan.via}")
-    run_locust(plan, path, args)
-    if sc.settle_s > 0:
-        say(f"settling {sc.settle_s:g}s before the audit")
-        time.sleep(sc.settle_s)
-    audit = audit_inventory(stack.server_url("postgres"), plan.all_skus())
+    if plan.via == "gateway":       # the saga's services take the scenario's knobs and faults from Redis
+        audit = saga_swarm(sc, run_id, plan, path, args, say)
+    else:
+        run_locust(plan, path, args)
+        if sc.settle_s > 0:
+            say(f"settling {sc.settle_s:g}s before the audit")
+            time.sleep(sc.settle_s)
+        audit = audit_inventory(stack.server_url("postgres"), plan.all_skus())
     df, arrivals = report.merge_attempts(path), report.merge_arrivals(path)
     t0 = arrivals["t0"] or (float(df["t_intended"].min()) if len(df) else time.time())
     wall = float(df["t_end"].max()) - t0 if len(df) else 0.0
-    oversold = audit["oversold_units"] + audit["control_oversold_units"]
+    inv = audit.get("inventory", audit)          # via gateway: the saga's audit wraps the inventory's
+    oversold = inv["oversold_units"] + inv["control_oversold_units"]
     summary = results.summarize(df, wall) | {
         "run_id": run_id, "engine": "swarm", "scenario": sc.name, "strategy": plan.strategy,
         "model": plan.model, "via": plan.via, "users": plan.users, "processes": args.processes,
@@ -140,7 +160,8 @@ def swarm(args) -> tuple[dict, int, list[str]]:
                       f"{sc.name}: {plan.strategy}, {plan.users} users ({plan.model} model)", path / "swarm.png")
     row = {"strategy": plan.strategy, "engine": "swarm", "oversold_units": oversold,
            "control": INFO[Strategy(plan.strategy)].control,
-           "breaches": audit["breaches"] + audit["expected_control_breaches"]}
+           "breaches": inv["breaches"] + inv["expected_control_breaches"]
+           + (audit["breaches"] if audit is not inv else [])}
     code, notes = verdict([row], comparing=False)
     if row["control"] and oversold:
         notes.append(f"{plan.strategy}: oversold {oversold}: the control's expected breach, caught by the audit")
@@ -162,9 +183,13 @@ def _print(s: dict) -> None:
         print(f"  starts: {a['started']} started, {a['late']} late, {a['dropped']} dropped "
               f"(max lag {a['max_lag_ms']:.0f} ms)")
     au = s["audit"]
+    inv = au.get("inventory", au)
     verdict_text = "FAILED" if not au["ok"] else "control breach (expected)" if s["oversold_units"] else "clean"
-    print(f"  audit: oversold_units {s['oversold_units']}, stock_conserved {au['stock_conserved']}, "
-          f"counter drift {au['counter_drift_units']}, rows {au['rows_checked']}: {verdict_text}")
+    print(f"  audit: oversold_units {s['oversold_units']}, stock_conserved {inv['stock_conserved']}, "
+          f"counter drift {inv['counter_drift_units']}, rows {inv['rows_checked']}: {verdict_text}")
+    if "double_charges" in au:
+        print(f"  saga: orders {au['by_status']}, double_charges {au['double_charges']}, money_conserved "
+              f"{au['money_conserved']}, stranded {au['stranded']}, faults fired {au['faults_fired'] or 'none'}")
     print(f"  run written to {s['run_dir']} (swarm.png, locust.html)")
 
 

@@ -83,3 +83,19 @@ class TestSwarmGate:
         hot = df[df["sku"].str.contains("-hot-")]
         assert (hot["outcome"] == "won").sum() <= cat["hot_skus"] * cat["hot_stock"]   # as the buyers saw it
         assert len(df) == out["attempts"] and (df["engine"] == "swarm").all()
+
+
+@pytest.mark.usefixtures("lab")
+@pytest.mark.requires_pg
+@pytest.mark.requires_redis
+@pytest.mark.slow
+def test_gateway_swarm_runs_the_whole_saga_and_audits_charges():
+    """Through the gateway: tokens, POST /checkout, payment and webhooks, shipping; one winner, no double
+    charge, money conserved, every order final."""
+    r = swarm("last_unit_race", "--via", "gateway", "--users", "8", "--set", "settle_s=40", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    audit = out["audit"]
+    assert out["won"] == 1 and out["oversold_units"] == 0
+    assert audit["double_charges"] == 0 and audit["money_conserved"] and audit["stranded"] == 0
+    assert audit["by_status"]["shipped"] == 1 and audit["orders"] == 8
