@@ -112,11 +112,13 @@ def build() -> Parser:
     recs.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="measured performance, as ratios to a baseline in the same run")
-    bench.add_argument("name", choices=("reserve", "sim"), help="reserve: hot-row reservations per strategy "
-                       "through the service vs raw pgbench on the same SQL; sim: the model's speed")
+    bench.add_argument("name", choices=("reserve", "checkout", "sim"), help="reserve: hot-row reservations per "
+                       "strategy through the service vs raw pgbench on the same SQL; checkout: the highest open-model "
+                       "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's speed")
     bench.add_argument("--clients", default="1,16,64", help="concurrent clients, comma separated")
     bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
     bench.add_argument("--strategy", default="all", help="one strategy or all")
+    bench.add_argument("--rates", default="10,20,40,80,160,320", help="checkout: the ladder of arrival rates /s")
     bench.add_argument("--json", action="store_true")
 
     cal = sub.add_parser("calibrate", help="measure the real stack briefly and fit the model's step times",

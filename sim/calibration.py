@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +71,13 @@ DEFAULT = Calibration()
 
 
 def resolve(path: str | Path | None = None) -> Calibration:
-    """The calibration a run uses: `path` if given, else results/calibration.json when present, else DEFAULT.
+    """The calibration a run uses: `path`, else $LAB_CALIBRATION, else results/calibration.json, else DEFAULT.
 
     Why a default file: `lastunit calibrate` writes it, and from then on every `race --engine sim`,
     `validate` and notebook uses the fitted numbers without being told; delete the file to go back.
     """
-    if path is not None:
+    path = path or os.environ.get("LAB_CALIBRATION")
+    if path:
         return Calibration.load(path)
     from reference_impl.infra.settings import results_home  # noqa: PLC0415 - keep the model import-light
 

@@ -18,7 +18,7 @@ from scenarios.arrivals import SkuPicker, arrival_windows, stages
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
 from sim.audit import audit_stock
-from sim.calibration import Calibration
+from sim.calibration import Calibration, resolve
 from sim.runner import events_scheduled, no_cyclic_gc
 from sim.service import Shop, checkout
 
@@ -127,8 +127,12 @@ def to_rows(shop: Shop, run_id: str) -> list[dict]:
 
 
 def simulate(scenario: Scenario, run_id: str, calibration: Calibration | None = None) -> SimRun:
-    """Run the scenario to completion (every started attempt finishes) and audit the final state."""
-    shop = Shop(scenario, calibration)
+    """Run the scenario to completion (every started attempt finishes) and audit the final state.
+
+    Without a calibration, the fitted one is used when there is one (`sim.calibration.resolve`:
+    LAB_CALIBRATION, else results/calibration.json), else the placeholder defaults.
+    """
+    shop = Shop(scenario, calibration or resolve())
     start(shop)
     with no_cyclic_gc():
         shop.env.run()

@@ -13,7 +13,7 @@ from sim import rowlock
 
 def _redis_call(shop, action):
     """One Redis command: a round trip, then `action()` run alone on Redis's single thread."""
-    yield shop.env.timeout(shop.rtt_s * shop.jitter())
+    yield from shop.db(shop.rtt_s)
     with shop.redis.request() as req:
         if not req.triggered:
             yield req
@@ -36,7 +36,7 @@ def redis(shop, row, qty):
     if answer == -1:
         shop.counters["mirror_loads"] += 1
         loaded = [row.on_hand, row.reserved]
-        yield shop.env.timeout(shop.stmt_s * shop.jitter())   # read_counter
+        yield from shop.db(shop.stmt_s)                       # read_counter
 
         def hsetnx():
             if row.mirror is None:                            # of several loaders, the first one stands
@@ -48,6 +48,6 @@ def redis(shop, row, qty):
     with row.lock.request() as req:
         if not req.triggered:
             yield from rowlock.granted(shop, row, req)
-        yield shop.env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+        yield from shop.db(shop.stmt_s + shop.commit_s)       # record_redis_grant, autocommit
         rowlock.commit(shop, row, qty)
     return True, 0

@@ -28,16 +28,17 @@ def naive(shop, row, qty):
     """read_counter, check, sleep the window, write_back_counter, insert_reservation: all autocommit."""
     env = shop.env
     available, reserved = row.available(), row.reserved     # what the read returns
-    yield env.timeout(shop.stmt_s * shop.jitter() + (shop.naive_window_s if available >= qty else 0.0))
+    yield from shop.db(shop.stmt_s)
     if available < qty:
         return False, 0
+    yield env.timeout(shop.naive_window_s)                  # asyncio.sleep: no CPU, no connection freed
     with row.lock.request() as req:                          # the UPDATE takes the row lock briefly
         if not req.triggered:
             yield from granted(shop, row, req)
-        yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+        yield from shop.db(shop.stmt_s + shop.commit_s, 1)  # autocommit: one round trip
         row.reserved = reserved + qty                        # the lost update: computed from a stale read
         row.writes += 1
-    yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+    yield from shop.db(shop.stmt_s + shop.commit_s, 1)
     shop.stock.promise(row, qty, shop.strategy_name)         # recorded although the counter may be wrong
     return True, 0
 
@@ -45,7 +46,7 @@ def naive(shop, row, qty):
 def pessimistic(shop, row, qty):
     """BEGIN; SET LOCAL lock_timeout; SELECT ... FOR UPDATE; check; increment; insert; COMMIT."""
     env = shop.env
-    yield env.timeout(2 * shop.rtt_s * shop.jitter())
+    yield from shop.db(2 * shop.rtt_s, 2)                   # BEGIN; SET LOCAL lock_timeout
     with row.lock.request() as req:
         if not req.triggered:
             t0 = env.now
@@ -55,9 +56,9 @@ def pessimistic(shop, row, qty):
                 raise Starved(0, "lock_timeout")
             shop.waited_for_lock(env.now - t0)
         if row.available() < qty:
-            yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+            yield from shop.db(shop.stmt_s + shop.commit_s, 2)
             return False, 0
-        yield env.timeout((3 * shop.stmt_s + shop.commit_s) * shop.jitter())
+        yield from shop.db(3 * shop.stmt_s + shop.commit_s, 4)
         commit(shop, row, qty)
     return True, 0
 
@@ -67,7 +68,7 @@ def optimistic(shop, row, qty):
     env = shop.env
     for attempt in range(MAX_RETRIES + 1):
         available, version = row.available(), row.version
-        yield env.timeout((shop.stmt_s + (shop.rtt_s if available >= qty else 0.0)) * shop.jitter())
+        yield from shop.db(shop.stmt_s + shop.rtt_s, 2) if available >= qty else shop.db(shop.stmt_s)
         if available < qty:
             return False, attempt
         if row.version == version:     # else the UPDATE's snapshot already fails the WHERE: no lock, no row
@@ -75,27 +76,27 @@ def optimistic(shop, row, qty):
                 if not req.triggered:
                     yield from granted(shop, row, req)
                 if row.version == version:                   # re-checked on the newest row version
-                    yield env.timeout((2 * shop.stmt_s + shop.commit_s) * shop.jitter())
+                    yield from shop.db(2 * shop.stmt_s + shop.commit_s, 3)
                     row.version += 1
                     commit(shop, row, qty)
                     return True, attempt
         shop.counters["cas_misses"] += 1
-        yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter() + shop.backoff(attempt))
+        yield from shop.db(shop.stmt_s + shop.commit_s, 2)
+        yield env.timeout(shop.backoff(attempt))
     raise Starved(MAX_RETRIES)
 
 
 def guarded(shop, row, qty):
     """One UPDATE ... WHERE on_hand - reserved >= qty (plus the reservation insert), autocommit."""
-    env = shop.env
     if row.available() >= qty:        # a snapshot row failing the WHERE is skipped without waiting
         with row.lock.request() as req:
             if not req.triggered:
                 yield from granted(shop, row, req)
             if row.available() >= qty:                        # EvalPlanQual on the winner's row
-                yield env.timeout((shop.stmt_s + shop.commit_s) * shop.jitter())
+                yield from shop.db(shop.stmt_s + shop.commit_s, 1)   # autocommit: one round trip
                 commit(shop, row, qty)
                 return True, 0
-    yield env.timeout(shop.stmt_s * shop.jitter())
+    yield from shop.db(shop.stmt_s)
     return False, 0
 
 
@@ -104,8 +105,10 @@ def serializable(shop, row, qty):
     env = shop.env
     for attempt in range(MAX_RETRIES + 1):
         available, seen = row.available(), row.writes         # the snapshot (taken as the read starts)
-        yield env.timeout((shop.rtt_s + shop.stmt_s + (0.0 if available >= qty else shop.commit_s))
-                          * shop.jitter())
+        if available >= qty:
+            yield from shop.db(shop.rtt_s + shop.stmt_s, 2)
+        else:
+            yield from shop.db(shop.rtt_s + shop.stmt_s + shop.commit_s, 3)
         if available < qty:
             return False, attempt
         if row.writes == seen:
@@ -113,11 +116,12 @@ def serializable(shop, row, qty):
                 if not req.triggered:
                     yield from granted(shop, row, req)
                 if row.writes == seen:                       # nobody committed a write since our snapshot
-                    yield env.timeout((2 * shop.stmt_s + shop.commit_s) * shop.jitter())
+                    yield from shop.db(2 * shop.stmt_s + shop.commit_s, 3)
                     commit(shop, row, qty)
                     return True, attempt
         shop.counters["aborts"] += 1                         # 40001: could not serialize access
-        yield env.timeout((shop.stmt_s + shop.rtt_s) * shop.jitter() + shop.backoff(attempt))
+        yield from shop.db(shop.stmt_s + shop.rtt_s, 2)
+        yield env.timeout(shop.backoff(attempt))
     raise Starved(MAX_RETRIES)
 
 

@@ -101,11 +101,14 @@ def reserve(shop: Shop, sku: int):
     """Try the SKU's warehouses fullest first; (outcome, row or None, retries), as reserve.reserve()."""
     rows = shop.stock.of(sku)
     order = _fullest_first(rows) if len(rows) > 1 else rows   # the statement's snapshot, at its start
+    seen = [row.available() for row in order]
     yield from shop.db(shop.stmt_s)
     if shop.extra_s:
         yield from shop.hold(shop.loop, shop.extra_s)
     attempt, retries = ATTEMPT[shop.strategy], 0
-    for row in order:
+    for row, available in zip(order, seen, strict=True):
+        if available < shop.qty:
+            continue          # reserve.py: seen empty, stock only falls during a burst: no row lock taken
         try:
             won, tries = yield from attempt(shop, row, shop.qty)
         except Starved as exc:

@@ -11,12 +11,12 @@ import pytest
 from reference_impl.inventory.strategies import Strategy, safe
 from scenarios.loader import load
 from scenarios.results import ATTEMPT_COLUMNS, Outcome, frame, summarize
-from sim.calibration import Calibration
+from sim.calibration import DEFAULT, Calibration
 from sim.engine import simulate
 
 
 def race(*overrides: str, calibration: Calibration | None = None):
-    run = simulate(load("last_unit_race", list(overrides)), "test-race", calibration)
+    run = simulate(load("last_unit_race", list(overrides)), "test-race", calibration or DEFAULT)
     return run, summarize(frame(run.rows), run.wall_s)
 
 

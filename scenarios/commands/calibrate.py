@@ -1,0 +1,155 @@
+"""`lastunit calibrate`: measure the real stack briefly, fit the model's step times, write the calibration.
+
+What is measured (all on the running stack, nothing read from a table of typical values):
+- a raw Redis PING round trip (half of it is one loopback hop: `network_ms`) and the reserve Lua script's
+  round trip on a scratch key (minus PING: `redis_ms`);
+- SAMPLES sequential single-client reservations per strategy through the inventory service's HTTP API, on
+  a fresh SKU with plenty of stock (medians; their robust spread gives `cv`);
+- a few contended real races (RACES), which separate CPU that queues from time that does not.
+The fit itself is `sim.fit` (pure, unit-tested); this module only measures, calls it and explains.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import time
+from urllib.parse import urlsplit
+
+import aiohttp
+import numpy as np
+
+from loadtests.race import seed
+from reference_impl import stack
+from reference_impl.infra.settings import results_home
+from reference_impl.inventory.redis_mirror import _lua
+from reference_impl.inventory.strategies import Strategy
+from scenarios.aio import run_sync
+from scenarios.commands.race import race_one
+from scenarios.progress import Progress
+from sim.calibration import CALIBRATION_FILE
+from sim.fit import Measurements, fit, race_scenario
+
+SAMPLES = 40            # sequential reservations per strategy: the median of 40 is stable to a few %
+WARMUP = 5              # first requests pay for connection setup and plan caching: not service time
+PINGS = 200             # raw Redis round trips: sub-millisecond each, so many are cheap
+#: Contended races for the split (buyers, stock): different sizes from the validation grid (1, 16, 64),
+#: so validation checks predictions on configurations the fit never saw.
+RACES = ((32, 1), (32, 32))
+RACE_STRATEGIES = (Strategy.GUARDED, Strategy.PESSIMISTIC, Strategy.OPTIMISTIC)
+
+
+def _resp(*parts) -> bytes:
+    out = [f"*{len(parts)}\r\n".encode()]
+    for p in parts:
+        b = p if isinstance(p, bytes) else str(p).encode()
+        out += [f"${len(b)}\r\n".encode(), b, b"\r\n"]
+    return b"".join(out)
+
+
+def _redis_round_trips(url: str, n: int) -> tuple[float, float]:
+    """Median ms of a raw PING and of the reserve script (EVAL) on a scratch hash: no client library."""
+    u = urlsplit(url)
+    key = f"lastunit:calibrate:{secrets.token_hex(4)}"
+    with socket.create_connection((u.hostname, u.port or 6379)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def call(*parts) -> bytes:
+            s.sendall(_resp(*parts))
+            return s.recv(65536)
+
+        if u.password:
+            call("AUTH", u.password)
+        call("HSET", key, "on_hand", 10**12, "reserved", 0)
+        script = _lua("reserve.lua")
+        times = {"ping": [], "eval": []}
+        for _ in range(n):
+            for name, parts in (("ping", ("PING",)), ("eval", ("EVAL", script, 1, key, 1))):
+                t0 = time.perf_counter()
+                call(*parts)
+                times[name].append((time.perf_counter() - t0) * 1000)
+        call("DEL", key)
+    return float(np.median(times["ping"])), float(np.median(times["eval"]))
+
+
+async def _single_client(base: str, strategies, samples: int) -> dict[str, list[float]]:
+    out = {}
+    async with aiohttp.ClientSession(base) as s:
+        for strategy in strategies:
+            sku = f"calib-{strategy.value}-{secrets.token_hex(4)}"
+            await seed(base, sku, 10**6, 1)
+            lat = []
+            for i in range(WARMUP + samples):
+                t0 = time.perf_counter()
+                async with s.post("/reservations", json={"sku": sku, "qty": 1, "strategy": strategy.value,
+                                                         "attempt_id": f"{sku}-{i}"}) as r:
+                    await r.read()
+                    if r.status != 201:
+                        raise RuntimeError(f"calibrate: reservation answered {r.status}")
+                lat.append((time.perf_counter() - t0) * 1000)
+            out[strategy.value] = lat[WARMUP:]
+    return out
+
+
+def robust_cv(samples: list[float]) -> float:
+    """Interquartile range over 1.349 (a normal's sigma), over the median: outliers do not inflate it."""
+    q1, q2, q3 = np.percentile(samples, [25, 50, 75])
+    return float((q3 - q1) / 1.349 / q2) if q2 > 0 else 0.0
+
+
+def measure(samples: int = SAMPLES, races=RACES, progress: Progress | None = None) -> Measurements:
+    progress = progress or Progress(enabled=False)
+    stack.ensure_up()
+    progress.step("redis round trips")
+    ping, ev = _redis_round_trips(stack.server_url("redis"), PINGS)
+    progress.done(f"PING {ping:.3f} ms, reserve script {ev:.3f} ms")
+    progress.step(f"single-client reservations, {samples} per strategy")
+    single = run_sync(_single_client(stack.service_url("inventory"), list(Strategy), samples))
+    progress.done(", ".join(f"{k} {np.median(v):.2f}" for k, v in single.items()) + " ms")
+    rows = []
+    for strategy in RACE_STRATEGIES:
+        for buyers, stock in races:
+            r = race_one(race_scenario(strategy.value, buyers, stock), "real", progress)
+            rows.append({"strategy": strategy.value, "buyers": buyers, "stock": stock, "p50_ms": r["p50_ms"],
+                         "throughput_per_s": buyers / r["wall_s"], "run_dir": r["run_dir"]})
+    return Measurements(network_ms=ping / 2, redis_ms=max(ev - ping, 0.0),
+                        single_ms={k: float(np.median(v)) for k, v in single.items()}, races=rows,
+                        cv=float(np.median([robust_cv(v) for v in single.values()])))
+
+
+STEP_NOTES = {"client_ms": "race client loop CPU per request", "http_ms": "service loop CPU per request",
+              "driver_ms": "service loop CPU per round trip", "sql_ms": "PostgreSQL time per statement",
+              "commit_ms": "PostgreSQL time per COMMIT (= sql_ms, see sim/fit.py)", "network_ms": "one loopback hop (measured)",
+              "redis_ms": "reserve script in Redis (measured)", "cv": "step spread (measured)"}
+
+
+def explain_text(cal) -> list[str]:
+    ex = cal.explain
+    lines = ["measured: single-client median latency (ms) per strategy: " + ", ".join(
+        f"{k} {v:.2f}" for k, v in ex["measured"]["single_client_p50_ms"].items()),
+        f"measured: Redis hop {cal.network_ms:.4f} ms, script {cal.redis_ms:.4f} ms, cv {cal.cv:.3f}",
+        f"fitted (NNLS over strategies): {ex['linear_fit']['theta']}; per-strategy extras {cal.strategy_ms}",
+        f"fitted (grid over {len(ex['grid'])} splits): client share {ex['client_share']}, "
+        f"driver share {ex['driver_share']}, sum of squared log errors {ex['objective']}"]
+    lines += [f"  {k:>10} = {getattr(cal, k):8.4f}  {v}" for k, v in STEP_NOTES.items()]
+    lines += ["contended races (real vs model after the fit):"]
+    lines += [f"  {r['strategy']:>12} {r['buyers']:>3}x{r['stock']:<3} p50 {r['p50_ms_real']:7.2f} vs "
+              f"{r['p50_ms_sim']:7.2f} ms, throughput {r['throughput_per_s_real']:8.1f} vs "
+              f"{r['throughput_per_s_sim']:8.1f}/s" for r in ex["contended_fit"]]
+    return lines
+
+
+def main(args) -> int:
+    progress = Progress(enabled=not getattr(args, "quiet", False))
+    m = measure(args.samples, progress=progress)
+    progress.step("fitting")
+    cal, _ = fit(m, source=f"calibrate-{time.strftime('%Y%m%dT%H%M%S')}")
+    progress.done("done")
+    path = cal.save(args.out or results_home() / CALIBRATION_FILE)
+    if args.json:
+        print(json.dumps({"path": str(path), "calibration": cal.to_dict()}, indent=2, default=str))
+    else:
+        print("\n".join(explain_text(cal)))
+        print(f"calibration written to {path} (used by `race --engine sim` and `validate` from now on)")
+    return 0

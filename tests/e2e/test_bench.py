@@ -1,0 +1,34 @@
+"""Benchmarks as a user runs them: they write ratio rows to results/bench/. No speed is asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.test_cli import lastunit
+
+pytestmark = [pytest.mark.usefixtures("lab"), pytest.mark.requires_pg, pytest.mark.requires_redis,
+              pytest.mark.slow]
+
+
+def test_bench_reserve_writes_ratios_against_pgbench():
+    r = lastunit("bench", "reserve", "--strategy", "guarded", "--clients", "2", "--seconds", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["baseline"].startswith("pgbench") and row["baseline_ops_s"] > 0 and row["ratio"] > 0
+    assert {"name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms"} <= set(row)
+
+
+def test_bench_checkout_climbs_a_ladder_beside_the_reservation_baseline():
+    r = lastunit("bench", "checkout", "--strategy", "guarded", "--rates", "5,10", "--seconds", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["name"] == "checkout" and [s["rate"] for s in row["steps"]][:1] == [5.0]
+    assert row["baseline_steps"] and row["p99_target_ms"] == 500.0
+
+
+@pytest.mark.parametrize("args", [("--rates", "fast"), ("--rates", "0"), ("--clients", "x")])
+def test_bad_bench_options_are_one_line(args):
+    r = lastunit("bench", "checkout" if args[0] == "--rates" else "reserve", *args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

@@ -1,0 +1,41 @@
+"""`lastunit validate --quick --json` end to end: real stack and model on a small grid, one table out.
+
+Proves the output's shape (every cell has both engines' numbers and a relative error per prediction, the
+summary has the medians) and the one claim that must hold exactly: with one unit, every safe strategy has
+one winner on both engines, with the same outcome counts. Errors are reported, never asserted: they depend
+on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import STACK
+
+pytestmark = STACK
+
+
+def test_quick_validate_prints_the_table_and_stock_one_outcomes_match_exactly():
+    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "validate", "--quick", "--json", "--quiet"],
+                         capture_output=True, text=True, timeout=240, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads(out.stdout)
+    rows, summary = doc["rows"], doc["summary"]
+    assert {(r["strategy"], r["buyers"], r["stock"]) for r in rows} == {
+        (s, b, k) for s in ("guarded", "pessimistic") for b in (1, 8) for k in (1, 8)}
+    for r in rows:
+        for k in ("throughput_per_s", "p50_ms", "p99_ms"):
+            assert r[f"{k}_real"] > 0 and r[f"{k}_sim"] > 0
+            assert r[f"{k}_err"] == round((r[f"{k}_sim"] - r[f"{k}_real"]) / r[f"{k}_real"], 4)
+    for r in (r for r in rows if r["stock"] == 1):
+        counts = [(r[f"{k}_real"], r[f"{k}_sim"]) for k in ("won", "out_of_stock", "failed", "unknown")]
+        assert counts == [(1, 1), (r["buyers"] - 1, r["buyers"] - 1), (0, 0), (0, 0)], r
+    assert summary["stock1_outcomes_match"] and summary["cells"] == len(rows) == 8
+    assert summary["median_abs_err_p50_ms_pg"] >= 0 and summary["median_abs_err_throughput_per_s_pg"] >= 0
+    folder = Path(summary["dir"])
+    assert (folder / "table.csv").exists() and (folder / "validation.png").stat().st_size > 10_000
+    assert json.loads((folder / "table.json").read_text())["summary"]["cells"] == 8
