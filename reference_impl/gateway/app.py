@@ -128,6 +128,33 @@ async def checkout(request: Request):
                                             headers=_headers(request))
 
 
+@app.post("/checkout/cart")
+async def checkout_cart(request: Request):
+    """Hand the caller's cart to the order saga: one order per line (an order holds one SKU here), each
+    with the client's Idempotency-Key plus the SKU, so retrying the whole cart checkout buys nothing twice.
+    Lines that became orders leave the cart; the others stay, with the reason in the answer."""
+    me = caller(request)
+    key = request.headers.get("idempotency-key")
+    if not key:
+        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header: one per cart checkout")
+    status, cart = await app.state.upstream.json("cart", "GET", f"/carts/{quote(me, safe='')}",
+                                                 headers=_headers(request))
+    if status != 200 or not cart.get("items"):
+        raise ApiError(409, "cart_empty", "nothing in the cart to check out")
+    lines = []
+    for item in cart["items"]:
+        sku = item["sku"]
+        headers = _headers(request) | {"idempotency-key": f"{key}:{sku}", "content-type": "application/json"}
+        st, order = await app.state.upstream.json("orders", "POST", "/checkouts", headers=headers,
+                                                  body=_json({"sku": sku, "qty": item["qty"]}))
+        if st in (200, 201):
+            await app.state.upstream.json("cart", "DELETE", f"/carts/{quote(me, safe='')}/items/{quote(sku, safe='')}",
+                                          headers=_headers(request))
+        lines.append({"sku": sku, "qty": item["qty"], "status": st, "order": order})
+    ok = sum(line["status"] in (200, 201) for line in lines)
+    return JSONResponse({"orders": lines, "ordered": ok, "lines": len(lines)}, status_code=201 if ok else 409)
+
+
 @app.get("/orders/{order_id}")
 async def order(order_id: str, request: Request):
     me = caller(request)

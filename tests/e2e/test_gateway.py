@@ -99,3 +99,21 @@ def test_bad_bodies_behind_auth_are_4xx(gw, unique, product):
     assert (r.status_code, r.json()["error"]) == (422, "unknown_sku")
     assert gw.post("/clicks", json={"sku": ""}, headers=h).status_code == 422
     assert gw.post("/clicks", content=b"{nope", headers=h | {"content-type": "application/json"}).status_code == 422
+
+
+def test_the_cart_checks_out_through_the_saga_once(gw, lab, unique, product):
+    """The cart is handed to the order saga; a retry of the same cart checkout buys nothing twice."""
+    user = unique("buyer")
+    h = login(gw, user)
+    assert httpx.post(f"{lab['inventory']['url']}/stock/receipts",
+                      json={"sku": product, "warehouse": "wh-1", "qty": 5}).status_code == 201
+    assert gw.put(f"/carts/{user}/items/{product}", json={"qty": 2}, headers=h).status_code == 200
+    key = {"Idempotency-Key": unique("cart-co")}
+    r = gw.post("/checkout/cart", headers=h | key)
+    assert r.status_code == 201 and r.json()["ordered"] == 1, r.text
+    order = r.json()["orders"][0]["order"]
+    assert order["user_id"] == user and order["qty"] == 2
+    assert gw.get(f"/carts/{user}", headers=h).json()["items"] == []
+    assert gw.post("/checkout/cart", headers=h | key).status_code == 409          # cart now empty
+    assert gw.get(f"/orders/{order['id']}", headers=h).status_code == 200
+    assert gw.post("/checkout/cart", headers=h).status_code == 400               # no key: refused
