@@ -3,17 +3,11 @@ infra.bus, in the same transaction as the insert)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-from contextlib import asynccontextmanager
-
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from reference_impl.infra import bus
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.http import install_error_handlers
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import add_healthz, lifespan
 
 MESSAGES = {
     "OrderConfirmed": "Thanks! Your order is confirmed.",
@@ -31,28 +25,14 @@ def _handler(kind: str):
     return record
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "notifications"), 4)
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
-    task = asyncio.create_task(bus.consume_forever(app.state.pool, app.state.redis, "notification",
-                                                   {k: _handler(k) for k in MESSAGES}))
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await app.state.pool.close()
-        await app.state.redis.aclose()
+def _start(app: FastAPI) -> list:
+    return [bus.consume_forever(app.state.pool, app.state.redis, "notification",
+                                {k: _handler(k) for k in MESSAGES})]
 
 
-app = FastAPI(title="lastunit notification", lifespan=lifespan)
+app = FastAPI(title="lastunit notification", lifespan=lifespan("notifications", 4, _start))
 install_error_handlers(app)
-
-
-@app.get("/healthz")
-async def healthz():
-    return {"ok": True, "service": "notification", "pid": os.getpid()}
+add_healthz(app, "notification")
 
 
 @app.get("/notifications/{order_id}")

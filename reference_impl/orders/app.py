@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import uuid
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reference_impl.infra import bus
 from reference_impl.infra.client import ServiceClient, Unknown
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import add_healthz, forever, lifespan
 from reference_impl.orders import recovery
 from reference_impl.orders.events import OrderEvents
 from reference_impl.orders.saga import LEASE_S, Q, Saga, Stop
@@ -42,39 +36,25 @@ class CheckoutBody(BaseModel):
     unit_price: int = Field(default=DEFAULT_UNIT_PRICE, gt=0, le=10**7)
 
 
-async def _forever(fn, interval: float):
-    while True:
-        with contextlib.suppress(Exception):
-            await fn()
-        await asyncio.sleep(interval)
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "orders"), POOL_SIZE)
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+def _start(app: FastAPI) -> list:
     app.state.config = RunConfig(app.state.redis, "orders")
-    inventory, payment = ServiceClient("inventory"), ServiceClient("payment", timeout_s=PAYMENT_TIMEOUT_S)
-    app.state.saga = Saga(app.state.pool, inventory, payment, app.state.config)
-    events = OrderEvents(app.state.pool, inventory)
-    tasks = [asyncio.create_task(bus.relay_forever(app.state.pool, app.state.redis, "orders")),
-             asyncio.create_task(bus.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers())),
-             asyncio.create_task(_forever(lambda: recovery.recover_once(app.state.pool, app.state.saga,
-                                                                        app.state.config), RECOVERY_INTERVAL_S))]
-    try:
-        yield
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await inventory.close()
-        await payment.close()
-        await app.state.pool.close()
-        await app.state.redis.aclose()
+    app.state.clients = [ServiceClient("inventory"), ServiceClient("payment", timeout_s=PAYMENT_TIMEOUT_S)]
+    app.state.saga = Saga(app.state.pool, *app.state.clients, app.state.config)
+    events = OrderEvents(app.state.pool, app.state.clients[0])
+    return [bus.relay_forever(app.state.pool, app.state.redis, "orders"),
+            bus.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers()),
+            forever(lambda: recovery.recover_once(app.state.pool, app.state.saga, app.state.config),
+                    RECOVERY_INTERVAL_S)]
 
 
-app = FastAPI(title="lastunit orders", lifespan=lifespan)
+async def _stop(app: FastAPI) -> None:
+    for client in app.state.clients:
+        await client.close()
+
+
+app = FastAPI(title="lastunit orders", lifespan=lifespan("orders", POOL_SIZE, _start, _stop))
 install_error_handlers(app)
+add_healthz(app, "orders")
 
 
 def _public(order) -> dict:
@@ -82,11 +62,6 @@ def _public(order) -> dict:
             "shipment_id", "created_at", "updated_at")
     return {k: (str(order[k]) if order[k] is not None and k.endswith(("id", "_at")) and k != "user_id"
                 else order[k]) for k in keep}
-
-
-@app.get("/healthz")
-async def healthz():
-    return {"ok": True, "service": "orders", "pid": os.getpid()}
 
 
 @app.post("/checkouts")

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from reference_impl.infra import bus
 from reference_impl.infra.client import ServiceClient
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import add_healthz, forever, lifespan
 from reference_impl.payment import authorize as auth
 from reference_impl.payment import webhooks
 from reference_impl.payment.events import PaymentEvents
@@ -37,42 +31,23 @@ class AuthorizeBody(BaseModel):
     card: str = Field(min_length=4, max_length=32, pattern=r"^[0-9]+$")
 
 
-async def _forever(fn, interval: float):
-    while True:
-        with contextlib.suppress(Exception):
-            await fn()
-        await asyncio.sleep(interval)
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "payments"), POOL_SIZE)
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+def _start(app: FastAPI) -> list:
     app.state.faults = RunConfig(app.state.redis, "payment")
     app.state.psp = ServiceClient("psp", timeout_s=PSP_TIMEOUT_S)
     events = PaymentEvents(app.state.psp)
-    tasks = [asyncio.create_task(bus.relay_forever(app.state.pool, app.state.redis, "payment")),
-             asyncio.create_task(bus.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers())),
-             asyncio.create_task(_forever(lambda: auth.complete_abandoned(app.state.pool, app.state.psp,
-                                                                         app.state.faults), COMPLETER_INTERVAL_S))]
-    try:
-        yield
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await app.state.psp.close()
-        await app.state.pool.close()
-        await app.state.redis.aclose()
+    return [bus.relay_forever(app.state.pool, app.state.redis, "payment"),
+            bus.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
+            forever(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
+                    COMPLETER_INTERVAL_S)]
 
 
-app = FastAPI(title="lastunit payment", lifespan=lifespan)
+async def _stop(app: FastAPI) -> None:
+    await app.state.psp.close()
+
+
+app = FastAPI(title="lastunit payment", lifespan=lifespan("payments", POOL_SIZE, _start, _stop))
 install_error_handlers(app)
-
-
-@app.get("/healthz")
-async def healthz():
-    return {"ok": True, "service": "payment", "pid": os.getpid()}
+add_healthz(app, "payment")
 
 
 @app.post("/payments/authorize")

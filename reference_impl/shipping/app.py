@@ -3,20 +3,15 @@ announces ShipmentCreated or ShipmentFailed; voids the label of an order cancell
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
-from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from reference_impl.infra import bus
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import add_healthz, lifespan
 
 CARRIERS = ("ups", "dhl", "fedex", "usps")
 
@@ -56,31 +51,15 @@ class Shipping:
         return {"OrderPaid": self.order_paid, "OrderCancelled": self.order_cancelled}
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "shipping"), 4)
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+def _start(app: FastAPI) -> list:
     shipping = Shipping(RunConfig(app.state.redis, "shipping"))
-    tasks = [asyncio.create_task(bus.relay_forever(app.state.pool, app.state.redis, "shipping")),
-             asyncio.create_task(bus.consume_forever(app.state.pool, app.state.redis, "shipping",
-                                                     shipping.handlers()))]
-    try:
-        yield
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await app.state.pool.close()
-        await app.state.redis.aclose()
+    return [bus.relay_forever(app.state.pool, app.state.redis, "shipping"),
+            bus.consume_forever(app.state.pool, app.state.redis, "shipping", shipping.handlers())]
 
 
-app = FastAPI(title="lastunit shipping", lifespan=lifespan)
+app = FastAPI(title="lastunit shipping", lifespan=lifespan("shipping", 4, _start))
 install_error_handlers(app)
-
-
-@app.get("/healthz")
-async def healthz():
-    return {"ok": True, "service": "shipping", "pid": os.getpid()}
+add_healthz(app, "shipping")
 
 
 @app.get("/shipments/{order_id}")
