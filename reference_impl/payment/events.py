@@ -19,8 +19,10 @@ class PaymentEvents:
     async def _act(self, payment_id, charge_id: str, action: str) -> None:
         status, body = await self._provider("POST", f"/v1/charges/{charge_id}/{action}",
                                             f"{PROVIDER_KEY_PREFIX}{payment_id}-{action}")
-        if status not in (200, 409):   # 409: already past this state (e.g. voided before a late capture)
-            raise Unknown(f"provider {action} of {charge_id}: {status} {body.get('detail')}")
+        # invalid_transition: already past this state (e.g. voided before a late capture), nothing to do.
+        # Anything else, including a key still held by a request the provider lost in a crash, is retried.
+        if status != 200 and not (status == 409 and body.get("error") == "invalid_transition"):
+            raise Unknown(f"provider {action} of {charge_id}: {status} {body.get('error')} {body.get('detail')}")
 
     async def order_confirmed(self, conn, event: dict) -> None:
         p = await Q.get_payment(conn, id=event["payment_id"])

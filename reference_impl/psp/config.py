@@ -31,6 +31,7 @@ class Knobs(BaseModel):
     webhook_duplicate: float = 0.0
     webhook_reorder: float = 0.0
     webhook_drop: float = 0.0
+    webhook_crash: float = 0.0
     seed: int = 0
 
 
@@ -43,6 +44,7 @@ class KnobsPatch(BaseModel):
     webhook_duplicate: float | None = Rate
     webhook_reorder: float | None = Rate
     webhook_drop: float | None = Rate
+    webhook_crash: float | None = Rate
     seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
 
 

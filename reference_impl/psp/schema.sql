@@ -89,4 +89,8 @@ CREATE TABLE IF NOT EXISTS psp_config (
     seed               bigint NOT NULL DEFAULT 0,
     updated_at         timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+-- The process exits right after a webhook was acknowledged, before it is marked delivered (fault
+-- `psp.webhook` crash): the restarted psp delivers it again, so the receiver must de-duplicate.
+ALTER TABLE psp_config ADD COLUMN IF NOT EXISTS webhook_crash double precision NOT NULL DEFAULT 0
+    CHECK (webhook_crash BETWEEN 0 AND 1);
 INSERT INTO psp_config (id) VALUES (1) ON CONFLICT (id) DO NOTHING;

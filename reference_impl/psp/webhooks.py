@@ -18,11 +18,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import random
 import time
 from collections.abc import Callable
 
 import aiohttp
 
+from reference_impl.infra.run_config import CRASH_EXIT
 from reference_impl.psp.config import Knobs, draw
 from reference_impl.psp.queries import Q
 from reference_impl.psp.signing import HEADER, sign
@@ -117,6 +120,8 @@ class Deliverer:
             return
         code, error = await self._post(url, ev)
         if code is not None and 200 <= code < 300:
+            if knobs.webhook_crash and random.random() < knobs.webhook_crash:
+                os._exit(CRASH_EXIT)      # acknowledged, not yet marked: the restarted psp sends it again
             await self._record(conn, ev, url, "delivered", code, None)
             await Q.mark_delivered(conn, id=ev["id"])
             if draw(knobs.seed, "duplicate", ev["id"]) < knobs.webhook_duplicate:

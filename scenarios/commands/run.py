@@ -32,11 +32,11 @@ def psp_config(sc: Scenario) -> dict:
     """The provider's knobs for this scenario: decline rate, and webhook faults (`psp.webhook`)."""
     cfg = {"decline_rate": sc.payment.decline_rate, "webhook_delay_ms": sc.webhooks.delay_ms,
            "webhook_duplicate": sc.webhooks.duplicate, "webhook_reorder": sc.webhooks.reorder,
-           "webhook_drop": 0.0, "seed": sc.seed}
+           "webhook_drop": 0.0, "webhook_crash": 0.0, "seed": sc.seed}
     for f in sc.faults:
         if f.point.value == "psp.webhook":
             key = {"duplicate": "webhook_duplicate", "reorder": "webhook_reorder", "error": "webhook_drop",
-                   "delay": "webhook_delay_ms"}.get(f.action.value)
+                   "delay": "webhook_delay_ms", "crash": "webhook_crash"}.get(f.action.value)
             if key is None:
                 raise ScenarioError(f"faults: psp.webhook {f.action.value} is not supported by the provider fake")
             cfg[key] = f.delay_ms if key == "webhook_delay_ms" else f.probability

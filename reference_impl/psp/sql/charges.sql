@@ -30,13 +30,14 @@ INSERT INTO events (id, type, charge_id, data, webhook_url, next_attempt_at)
 VALUES (:id, :type, :charge_id, :data, :webhook_url, clock_timestamp() + make_interval(secs => :delay_s));
 
 -- name: get_config^
-SELECT decline_rate, webhook_delay_ms, webhook_duplicate, webhook_reorder, webhook_drop, seed
+SELECT decline_rate, webhook_delay_ms, webhook_duplicate, webhook_reorder, webhook_drop, webhook_crash, seed
   FROM psp_config WHERE id = 1;
 
 -- name: set_config^
 UPDATE psp_config
    SET decline_rate = :decline_rate, webhook_delay_ms = :webhook_delay_ms,
        webhook_duplicate = :webhook_duplicate, webhook_reorder = :webhook_reorder,
-       webhook_drop = :webhook_drop, seed = :seed, updated_at = clock_timestamp()
+       webhook_drop = :webhook_drop, webhook_crash = :webhook_crash, seed = :seed,
+       updated_at = clock_timestamp()
  WHERE id = 1
-RETURNING decline_rate, webhook_delay_ms, webhook_duplicate, webhook_reorder, webhook_drop, seed;
+RETURNING decline_rate, webhook_delay_ms, webhook_duplicate, webhook_reorder, webhook_drop, webhook_crash, seed;
