@@ -45,7 +45,7 @@ def _fired(point: FaultPoint, action: FaultAction, audit: dict, since: datetime,
         return _psp_restarts() - restarts_before
     with psycopg.connect(database_url(stack.server_url("postgres"), "psp")) as conn:
         return conn.execute(PSP_EVIDENCE[action], {"from": since}).fetchone()[0]
-SMALL = ["load.duration_s=1.5", "load.shape=[{at_s=0, rate=4}, {at_s=1.5, rate=4}]", "settle_s=75"]
+SMALL = ["load.duration_s=1.5", "load.shape=[{at_s=0, rate=6}, {at_s=1.5, rate=6}]", "settle_s=75"]
 
 
 def _run(*overrides: str) -> dict:
@@ -56,7 +56,7 @@ def _run(*overrides: str) -> dict:
 @pytest.mark.parametrize(("point", "action"), MATRIX, ids=[f"{p.value}-{a.value}" for p, a in MATRIX])
 def test_fault_keeps_every_invariant(point, action):
     since, restarts = datetime.now(UTC), _psp_restarts()
-    audit = _run(f'faults=[{{point="{point.value}", action="{action.value}", probability=0.5, delay_ms=300}}]')
+    audit = _run(f'faults=[{{point="{point.value}", action="{action.value}", probability=0.6, delay_ms=300}}]')
     assert _fired(point, action, audit, since, restarts) > 0, "the fault never fired: nothing was tested"
     assert audit["double_charges"] == 0, audit["breaches"]
     assert audit["money_conserved"], audit["breaches"]
