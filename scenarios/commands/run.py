@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from loadtests.race import seed
 from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.audit.saga import audit_saga
-from reference_impl.infra.client import ServiceClient
+from reference_impl.infra.client import ServiceClient, Unknown
 from reference_impl.infra.run_config import fired, set_run
 from scenarios import plots, results
 from scenarios.aio import run_sync
@@ -28,18 +29,26 @@ SUMMARY_COLUMNS = ("engine", "strategy", "attempts", "won", "out_of_stock", "dec
                    "p50_ms", "p99_ms", "oversold_units", "double_charges", "money_conserved", "stranded")
 
 
-def psp_config(sc: Scenario) -> dict:
-    """The provider's knobs for this scenario: decline rate, and webhook faults (`psp.webhook`)."""
-    cfg = {"decline_rate": sc.payment.decline_rate, "webhook_delay_ms": sc.webhooks.delay_ms,
+#: The provider's knobs when no scenario runs: it behaves.
+PSP_CALM = {"decline_rate": 0.0, "webhook_delay_ms": 0, "webhook_duplicate": 0.0, "webhook_reorder": 0.0,
+            "webhook_drop": 0.0, "webhook_crash": 0.0}
+#: The provider may be restarting (a crash fault): how long to keep trying to reach it.
+PSP_REACH_S = 20.0
+
+
+def psp_config(sc: Scenario, faults: bool = True) -> dict:
+    """The provider's knobs for this scenario: decline rate, webhook settings, and (while the load runs)
+    the `psp.webhook` faults, which are the provider's own knobs."""
+    cfg = {"decline_rate": sc.payment.decline_rate, "webhook_delay_ms": int(sc.webhooks.delay_ms),
            "webhook_duplicate": sc.webhooks.duplicate, "webhook_reorder": sc.webhooks.reorder,
            "webhook_drop": 0.0, "webhook_crash": 0.0, "seed": sc.seed}
-    for f in sc.faults:
+    for f in sc.faults if faults else []:
         if f.point.value == "psp.webhook":
             key = {"duplicate": "webhook_duplicate", "reorder": "webhook_reorder", "error": "webhook_drop",
                    "delay": "webhook_delay_ms", "crash": "webhook_crash"}.get(f.action.value)
             if key is None:
                 raise ScenarioError(f"faults: psp.webhook {f.action.value} is not supported by the provider fake")
-            cfg[key] = f.delay_ms if key == "webhook_delay_ms" else f.probability
+            cfg[key] = int(f.delay_ms) if key == "webhook_delay_ms" else f.probability
     return cfg
 
 
@@ -54,10 +63,20 @@ async def _seed(sc: Scenario, run_id: str) -> list[str]:
     return skus
 
 
-async def _configure_psp(sc: Scenario) -> None:
+async def _configure_psp(knobs: dict) -> None:
     psp = ServiceClient("psp", stack.service_url("psp"))
-    status, body = await psp.call("POST", "/admin/config", json=psp_config(sc))
-    await psp.close()
+    deadline = time.monotonic() + PSP_REACH_S
+    try:
+        while True:
+            try:
+                status, body = await psp.call("POST", "/admin/config", json=knobs)
+                break
+            except Unknown:
+                if time.monotonic() > deadline:
+                    raise ScenarioError("the payment provider did not answer; see .lab/logs/psp.log") from None
+                await asyncio.sleep(0.3)
+    finally:
+        await psp.close()
     if status != 200:
         raise ScenarioError(f"the payment provider refused the scenario's settings: {body.get('detail')}")
 
@@ -84,8 +103,8 @@ def run_config(sc: Scenario) -> dict:
 
 
 class Installed:
-    def __init__(self, r, cfg: dict):
-        self.r, self.cfg = r, cfg
+    def __init__(self, r, cfg: dict, sc: Scenario):
+        self.r, self.cfg, self.sc = r, cfg, sc
 
     def fired(self) -> dict[str, int]:
         return fired(self.r)
@@ -93,6 +112,7 @@ class Installed:
     def faults_off(self) -> None:
         """Knobs stay (the saga still needs them), faults stop: the stack settles undisturbed."""
         set_run(self.r, {**self.cfg, "faults": []})
+        run_sync(_configure_psp(psp_config(self.sc, faults=False)))
 
 
 @contextmanager
@@ -101,13 +121,14 @@ def installed(sc: Scenario):
     cleared after, whatever happens, so the next run starts clean."""
     r = redis.from_url(stack.server_url("redis"))
     cfg = run_config(sc)
-    run_sync(_configure_psp(sc))
+    run_sync(_configure_psp(psp_config(sc)))
     set_run(r, cfg)
     try:
-        yield Installed(r, cfg)
+        yield Installed(r, cfg, sc)
     finally:
         set_run(r, None)
         r.close()
+        run_sync(_configure_psp(PSP_CALM))
 
 
 def combined_audit(saga: dict, inv: dict, faults_fired: dict) -> dict:
