@@ -13,8 +13,12 @@ EPILOG = """examples:
   lastunit swarm prime_day_burst --processes 2  a Prime-Day deal drop from Locust, then audit
   lastunit run payment_crash                    checkouts while the payment service crashes; audit
   lastunit run payment_crash --set payment.idempotency=false   the control: double charges
+  lastunit swarm prime_day_burst --via gateway --browsers 5   the whole shop under Locust
+  lastunit seed --size 100000                   a generated catalog, searchable, with recommendations
+  lastunit calibrate && lastunit validate       fit the model to this machine, then measure its error
   lastunit audit                                invariants over the databases now
   lastunit bench reserve                        hot-row throughput vs raw pgbench
+  lastunit bench checkout                       the highest checkout rate with p99 < 500 ms
   lastunit down                                 stop what `up` started
 """
 
@@ -68,7 +72,8 @@ def build() -> Parser:
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     au = sub.add_parser("audit", help="check the invariants over the real databases now")
-    au.add_argument("--sku", action="append", help="only this SKU (repeatable)")
+    au.add_argument("--sku", action="append", help="stock checks for this SKU only (repeatable)")
+    au.add_argument("--run", metavar="RUN_ID", help="saga checks for this run's orders only")
     au.add_argument("--json", action="store_true")
 
     rep = sub.add_parser("report", help="summaries of runs side by side")

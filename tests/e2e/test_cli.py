@@ -75,8 +75,11 @@ class TestOnTheStack:
             assert first[name]["state"] == "running" and first[name]["url"]
 
     def test_audit_json(self):
-        r = lastunit("audit", "--json", "--sku", "no-such-sku")
-        assert r.returncode == 0 and json.loads(r.stdout)["audit"]["oversold_units"] == 0
+        r = lastunit("audit", "--json", "--sku", "no-such-sku", "--run", "no-such-run")
+        audit = json.loads(r.stdout)["audit"]
+        assert r.returncode == 0 and audit["oversold_units"] == 0 and audit["orders"] == 0
+        for key in ("double_charges", "money_conserved", "stranded", "shipped_unpaid", "stock_conserved"):
+            assert key in audit
 
 
 def test_race_on_the_model_needs_no_servers(tmp_path):
