@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 
 STREAM = "lastunit:events"
 #: Relay poll interval: an event reaches the stream within about this after its commit.
@@ -19,6 +20,11 @@ RELAY_POLL_S = 0.02
 RELAY_BATCH = 200
 #: An entry unacked this long belongs to a consumer that probably died: another one takes it over.
 RECLAIM_IDLE_MS = 3000
+#: Published events are kept this long (sequence diagrams and post-mortems read them), then pruned.
+OUTBOX_RETENTION_S = 3600
+#: A consumer remembers an event id this long: far past any redelivery (reclaim happens within seconds).
+DEDUP_RETENTION_S = 86400
+PRUNE_EVERY_S = 60.0
 log = logging.getLogger("lastunit.bus")
 
 
@@ -43,8 +49,22 @@ async def relay_once(pool, redis, source: str) -> int:
     return len(rows)
 
 
+async def prune(pool) -> None:
+    """Keep the outbox and the de-duplication table from growing without bound on a long-lived stack."""
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM outbox WHERE published_at < clock_timestamp() - make_interval(secs => $1)",
+                           float(OUTBOX_RETENTION_S))
+        await conn.execute("DELETE FROM processed_events WHERE processed_at < clock_timestamp() "
+                           "- make_interval(secs => $1)", float(DEDUP_RETENTION_S))
+
+
 async def relay_forever(pool, redis, source: str) -> None:
+    last_prune = 0.0
     while True:
+        if time.monotonic() - last_prune > PRUNE_EVERY_S:
+            last_prune = time.monotonic()
+            with contextlib.suppress(Exception):
+                await prune(pool)
         try:
             if await relay_once(pool, redis, source) < RELAY_BATCH:
                 await asyncio.sleep(RELAY_POLL_S)

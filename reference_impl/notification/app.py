@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from reference_impl.infra import bus
 from reference_impl.infra.http import install_error_handlers
-from reference_impl.infra.service import add_healthz, lifespan
+from reference_impl.infra.service import add_healthz, forever, lifespan
 
 MESSAGES = {
     "OrderConfirmed": "Thanks! Your order is confirmed.",
@@ -27,7 +27,8 @@ def _handler(kind: str):
 
 def _start(app: FastAPI) -> list:
     return [bus.consume_forever(app.state.pool, app.state.redis, "notification",
-                                {k: _handler(k) for k in MESSAGES})]
+                                {k: _handler(k) for k in MESSAGES}),
+            forever(lambda: bus.prune(app.state.pool), bus.PRUNE_EVERY_S)]
 
 
 app = FastAPI(title="lastunit notification", lifespan=lifespan("notifications", 4, _start))
