@@ -9,13 +9,17 @@ the wrong reason. No locust import: the client is handed Locust's session (duck-
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 
+from loadtests.checkouts import CLIENT_RETRIES
 from loadtests.checkouts import classify as checkout_outcome
 from loadtests.race import classify
 from scenarios.results import Outcome
 
+#: Between a shopper's retries of an unknown checkout: long enough for a crashed service to come back.
+RETRY_PAUSE_S = 0.5
 #: Outcomes that mean the shop behaved: a Locust success. Anything else is marked a failure in its report.
 GOOD = (Outcome.WON, Outcome.OUT_OF_STOCK)
 
@@ -93,20 +97,26 @@ class GatewayCheckout:
                 r.failure(f"no token: {r.status_code}")
 
     def checkout(self, sku: str, attempt_id: str) -> Answer:
+        """A careful client: an unknown answer (202 pending, 5xx, no answer) is retried with the same key,
+        which can only ever return the same order; retries are counted."""
         if self.token is None:
             self._login()
         headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": attempt_id}
-        with self.client.post("/checkout", json={"sku": sku, "qty": self.plan.qty}, headers=headers,
-                              name="checkout", catch_response=True) as resp:
-            status = resp.status_code or None
-            payload = body_of(resp.text if status else None)
-            outcome = checkout_outcome(status, payload)
-            if outcome in GOOD or outcome == Outcome.DECLINED:
-                resp.success()
-            else:
-                resp.failure(f"{outcome.value}: {payload.get('error') or status}")
+        for retry in range(CLIENT_RETRIES):
+            with self.client.post("/checkout", json={"sku": sku, "qty": self.plan.qty}, headers=headers,
+                                  name="checkout", catch_response=True) as resp:
+                status = resp.status_code or None
+                payload = body_of(resp.text if status else None)
+                outcome = checkout_outcome(status, payload)
+                if outcome in GOOD or outcome == Outcome.DECLINED:
+                    resp.success()
+                else:
+                    resp.failure(f"{outcome.value}: {payload.get('error') or status}")
+            if outcome != Outcome.UNKNOWN and payload.get("error") != "checkout_in_progress":
+                break
+            time.sleep(RETRY_PAUSE_S * (retry + 1))     # gevent-patched inside Locust: yields, never blocks
         order = payload.get("id") or (payload.get("order") or {}).get("id")
-        return Answer(outcome, 0, None, order, "" if outcome == Outcome.WON else str(payload.get("error")))
+        return Answer(outcome, retry, None, order, "" if outcome == Outcome.WON else str(payload.get("error")))
 
 
 #: target -> protocol client class.
