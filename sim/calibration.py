@@ -27,11 +27,14 @@ class Calibration:
     client_ms: float = 0.0     # the race client's one event loop: send a request and read its reply (CPU)
     driver_ms: float = 0.0     # the service loop's CPU per database or Redis round trip (asyncpg, redis-py)
     network_ms: float = 0.05   # one loopback hop, one way: client->service, service->PostgreSQL or Redis
+    latency_ms: float = 0.0    # per request: time that holds no modelled CPU (kernel, network stack); fitted
+    win_ms: float = 0.0        # per winning request only: loop CPU of the reservation it returns; fitted
     sql_ms: float = 0.3        # PostgreSQL executing one statement on a hot row by primary key (0.2-0.4 ms)
     commit_ms: float = 0.1     # COMMIT with synchronous_commit off: no fsync wait, just the WAL insert
     redis_ms: float = 0.02     # one command or Lua script on Redis's single thread (EVALSHA of 4 calls ~20 us)
     cv: float = DEFAULT_CV     # spread of every step (see DEFAULT_CV); 0 makes the model deterministic
     strategy_ms: dict = field(default_factory=dict)  # per strategy: loop CPU the step counts miss (fitted)
+    fresh_ms: dict = field(default_factory=dict)     # per strategy: a race request's extra delay (measured)
     source: str = "defaults"   # where the numbers came from: "defaults", or the calibrate run's id
     explain: dict = field(default_factory=dict)      # what calibrate measured and fitted, and how
 
@@ -40,12 +43,16 @@ class Calibration:
             v = getattr(self, f.name)
             if f.type in ("float", float) and not (isinstance(v, int | float) and v >= 0):
                 raise ValueError(f"calibration {f.name}: expected a number >= 0, got {v!r}")
-        for k, v in self.strategy_ms.items():
-            if not (isinstance(v, int | float) and v >= 0):
-                raise ValueError(f"calibration strategy_ms[{k!r}]: expected a number >= 0, got {v!r}")
+        for name in ("strategy_ms", "fresh_ms"):
+            for k, v in getattr(self, name).items():
+                if not (isinstance(v, int | float) and v >= 0):
+                    raise ValueError(f"calibration {name}[{k!r}]: expected a number >= 0, got {v!r}")
 
     def extra_ms(self, strategy: str) -> float:
         return float(self.strategy_ms.get(strategy, 0.0))
+
+    def fresh(self, strategy: str) -> float:
+        return float(self.fresh_ms.get(strategy, 0.0))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

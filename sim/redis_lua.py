@@ -45,9 +45,10 @@ def redis(shop, row, qty):
         answer = yield from _redis_call(shop, script)
     if answer != 1:
         return False, 0
+    yield from shop.send()                                    # record_redis_grant, autocommit
     with row.lock.request() as req:
         if not req.triggered:
             yield from rowlock.granted(shop, row, req)
-        yield from shop.db(shop.stmt_s + shop.commit_s)       # record_redis_grant, autocommit
+        yield shop.wait(shop.stmt_s + shop.commit_s)
         rowlock.commit(shop, row, qty)
     return True, 0

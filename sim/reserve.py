@@ -27,15 +27,17 @@ class Starved(RuntimeError):
 def naive(shop, row, qty):
     """read_counter, check, sleep the window, write_back_counter, insert_reservation: all autocommit."""
     env = shop.env
+    yield from shop.send()
     available, reserved = row.available(), row.reserved     # what the read returns
-    yield from shop.db(shop.stmt_s)
+    yield shop.wait(shop.stmt_s)
     if available < qty:
         return False, 0
     yield env.timeout(shop.naive_window_s)                  # asyncio.sleep: no CPU, no connection freed
+    yield from shop.send()
     with row.lock.request() as req:                          # the UPDATE takes the row lock briefly
         if not req.triggered:
             yield from granted(shop, row, req)
-        yield from shop.db(shop.stmt_s + shop.commit_s, 1)  # autocommit: one round trip
+        yield shop.wait(shop.stmt_s + shop.commit_s)        # autocommit: one round trip
         row.reserved = reserved + qty                        # the lost update: computed from a stale read
         row.writes += 1
     yield from shop.db(shop.stmt_s + shop.commit_s, 1)
@@ -44,9 +46,14 @@ def naive(shop, row, qty):
 
 
 def pessimistic(shop, row, qty):
-    """BEGIN; SET LOCAL lock_timeout; SELECT ... FOR UPDATE; check; increment; insert; COMMIT."""
+    """BEGIN; SET LOCAL lock_timeout; SELECT ... FOR UPDATE; check; increment; insert; COMMIT.
+
+    The statements after the lock are separate awaits: each queues on the service loop while the lock is
+    held (`shop.each`), which is what makes the lock's holding time grow with the crowd.
+    """
     env = shop.env
     yield from shop.db(2 * shop.rtt_s, 2)                   # BEGIN; SET LOCAL lock_timeout
+    yield from shop.send()                                   # SELECT ... FOR UPDATE
     with row.lock.request() as req:
         if not req.triggered:
             t0 = env.now
@@ -55,10 +62,11 @@ def pessimistic(shop, row, qty):
                 shop.counters["lock_timeouts"] += 1
                 raise Starved(0, "lock_timeout")
             shop.waited_for_lock(env.now - t0)
+        yield shop.wait(shop.stmt_s)
         if row.available() < qty:
-            yield from shop.db(shop.stmt_s + shop.commit_s, 2)
+            yield from shop.db(shop.commit_s, 1)
             return False, 0
-        yield from shop.db(3 * shop.stmt_s + shop.commit_s, 4)
+        yield from shop.each(2 * shop.stmt_s + shop.commit_s, 3)   # UPDATE; INSERT; COMMIT
         commit(shop, row, qty)
     return True, 0
 
@@ -67,36 +75,43 @@ def optimistic(shop, row, qty):
     """read_counter; BEGIN; UPDATE ... WHERE version = read version; on a miss back off and re-read."""
     env = shop.env
     for attempt in range(MAX_RETRIES + 1):
+        yield from shop.send()                               # read_counter
         available, version = row.available(), row.version
-        yield from shop.db(shop.stmt_s + shop.rtt_s, 2) if available >= qty else shop.db(shop.stmt_s)
         if available < qty:
+            yield shop.wait(shop.stmt_s)
             return False, attempt
+        yield from shop.send()                               # BEGIN (its CPU lumped with the read's)
+        yield shop.wait(shop.stmt_s + shop.rtt_s)
+        yield from shop.send()                               # the UPDATE ... WHERE version
         if row.version == version:     # else the UPDATE's snapshot already fails the WHERE: no lock, no row
             with row.lock.request() as req:
                 if not req.triggered:
                     yield from granted(shop, row, req)
                 if row.version == version:                   # re-checked on the newest row version
-                    yield from shop.db(2 * shop.stmt_s + shop.commit_s, 3)
+                    yield shop.wait(shop.stmt_s)
+                    yield from shop.each(shop.stmt_s + shop.commit_s, 2)   # INSERT; COMMIT
                     row.version += 1
                     commit(shop, row, qty)
                     return True, attempt
         shop.counters["cas_misses"] += 1
-        yield from shop.db(shop.stmt_s + shop.commit_s, 2)
+        yield shop.wait(shop.stmt_s)
+        yield from shop.db(shop.commit_s, 1)                 # ROLLBACK
         yield env.timeout(shop.backoff(attempt))
     raise Starved(MAX_RETRIES)
 
 
 def guarded(shop, row, qty):
     """One UPDATE ... WHERE on_hand - reserved >= qty (plus the reservation insert), autocommit."""
+    yield from shop.send()
     if row.available() >= qty:        # a snapshot row failing the WHERE is skipped without waiting
         with row.lock.request() as req:
             if not req.triggered:
                 yield from granted(shop, row, req)
             if row.available() >= qty:                        # EvalPlanQual on the winner's row
-                yield from shop.db(shop.stmt_s + shop.commit_s, 1)   # autocommit: one round trip
+                yield shop.wait(shop.stmt_s + shop.commit_s)  # autocommit: one round trip
                 commit(shop, row, qty)
                 return True, 0
-    yield from shop.db(shop.stmt_s)
+    yield shop.wait(shop.stmt_s)
     return False, 0
 
 
@@ -104,23 +119,25 @@ def serializable(shop, row, qty):
     """BEGIN SERIALIZABLE; read; check; increment; insert; COMMIT; retry on 40001, bounded."""
     env = shop.env
     for attempt in range(MAX_RETRIES + 1):
+        yield from shop.send(2)
         available, seen = row.available(), row.writes         # the snapshot (taken as the read starts)
-        if available >= qty:
-            yield from shop.db(shop.rtt_s + shop.stmt_s, 2)
-        else:
-            yield from shop.db(shop.rtt_s + shop.stmt_s + shop.commit_s, 3)
+        yield shop.wait(shop.rtt_s + shop.stmt_s)
         if available < qty:
+            yield from shop.db(shop.commit_s, 1)
             return False, attempt
+        yield from shop.send()                               # the UPDATE
         if row.writes == seen:
             with row.lock.request() as req:
                 if not req.triggered:
                     yield from granted(shop, row, req)
                 if row.writes == seen:                       # nobody committed a write since our snapshot
-                    yield from shop.db(2 * shop.stmt_s + shop.commit_s, 3)
+                    yield shop.wait(shop.stmt_s)
+                    yield from shop.each(shop.stmt_s + shop.commit_s, 2)   # INSERT; COMMIT
                     commit(shop, row, qty)
                     return True, attempt
         shop.counters["aborts"] += 1                         # 40001: could not serialize access
-        yield from shop.db(shop.stmt_s + shop.rtt_s, 2)
+        yield shop.wait(shop.stmt_s)
+        yield from shop.db(shop.rtt_s, 1)                    # ROLLBACK
         yield env.timeout(shop.backoff(attempt))
     raise Starved(MAX_RETRIES)
 

@@ -38,13 +38,14 @@ WON, OUT_OF_STOCK, FAILED = Outcome.WON.value, Outcome.OUT_OF_STOCK.value, Outco
 class Shop:
     """The model's state: clock, pool, Redis, stock rows, random streams, step times and counters."""
 
-    def __init__(self, scenario: Scenario, calibration: Calibration | None = None):
+    def __init__(self, scenario: Scenario, calibration: Calibration | None = None, loops: int = SERVICE_LOOPS):
         cal = calibration or DEFAULT
         self.scenario, self.calibration = scenario, cal
         self.env = env = simpy.Environment()
-        self.pool = Station(env, POOL_SIZE)
+        # `loops` > 1: that many uvicorn workers, each with its own pool, sharing one queue (an approximation)
+        self.pool = Station(env, POOL_SIZE * loops)
         self.redis = Station(env, REDIS_THREADS)
-        self.loop = Station(env, SERVICE_LOOPS)
+        self.loop = Station(env, loops)
         self.client = Station(env, 1) if scenario.load.model == "race" else None
         self.stock = Stockroom(env, scenario)
         self.rng = spawn(scenario.seed)
@@ -59,12 +60,15 @@ class Shop:
         self.inbound_s = cal.network_ms * ms
         self.http_half_s = cal.http_ms / 2 * ms      # request parsing before the pool, reply after it
         self.client_half_s = cal.client_ms / 2 * ms  # sending, then reading the reply
+        self.win_s = cal.win_ms * ms                  # loop CPU only a winning request pays
         self.driver_s = cal.driver_ms * ms
         self.extra_s = cal.extra_ms(self.strategy_name) * ms
-        self.outbound_s = cal.network_ms * ms
+        self.outbound_s = (cal.network_ms + cal.latency_ms) * ms   # the reply's hop carries the pure delay
         self.stmt_s = (net + cal.sql_ms) * ms
         self.commit_s = (net + cal.commit_ms) * ms
         self.redis_s = cal.redis_ms * ms
+        # a race's one request on a connection idle since the barrier: a delay, not CPU (see sim/fit.py)
+        self.fresh_s = cal.fresh(self.strategy_name) * ms if scenario.load.model == "race" else 0.0
         self.records: list[tuple] = []
         self.counters = dict.fromkeys(("lock_waits", "lock_timeouts", "cas_misses", "aborts",
                                        "mirror_loads", "starved"), 0)
@@ -87,6 +91,26 @@ class Shop:
             yield from self.hold(self.loop, trips * self.driver_s)
         yield self.env.timeout(seconds * self.jitter())
 
+    def send(self, trips: int = 1):
+        """The driver CPU of `trips` round trips only: what a statement's snapshot must come after."""
+        if self.driver_s:
+            yield from self.hold(self.loop, trips * self.driver_s)
+
+    def wait(self, seconds: float):
+        """The database's (or network's) part of a round trip whose driver CPU was already `send`."""
+        return self.env.timeout(seconds * self.jitter())
+
+    def each(self, seconds: float, trips: int):
+        """`trips` round trips that each queue on the loop by themselves: separate awaits while a row lock
+        is held, so every one waits behind whatever the loop has queued (lumping them would hide that)."""
+        if trips == 1 or not self.driver_s:
+            yield from self.db(seconds, trips)
+            return
+        per = seconds / trips
+        for _ in range(trips):
+            yield from self.hold(self.loop, self.driver_s)
+            yield self.env.timeout(per * self.jitter())
+
     def backoff(self, attempt: int) -> float:
         """reserve.py's full jitter: uniform(0, min(cap, base * 2**attempt))."""
         return self.uniform() * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** attempt)
@@ -100,9 +124,10 @@ def _fullest_first(rows):
 def reserve(shop: Shop, sku: int):
     """Try the SKU's warehouses fullest first; (outcome, row or None, retries), as reserve.reserve()."""
     rows = shop.stock.of(sku)
-    order = _fullest_first(rows) if len(rows) > 1 else rows   # the statement's snapshot, at its start
+    yield from shop.send()
+    order = _fullest_first(rows) if len(rows) > 1 else rows   # the statement's snapshot, once it is sent
     seen = [row.available() for row in order]
-    yield from shop.db(shop.stmt_s)
+    yield shop.wait(shop.stmt_s)
     if shop.extra_s:
         yield from shop.hold(shop.loop, shop.extra_s)
     attempt, retries = ATTEMPT[shop.strategy], 0
@@ -128,6 +153,8 @@ def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_
     is added to the clock arithmetically instead of costing a scheduled event.
     """
     env, client = shop.env, shop.client
+    if shop.fresh_s:
+        yield env.timeout(shop.fresh_s * shop.jitter())
     if client is not None and shop.client_half_s:
         yield from shop.hold(client, shop.client_half_s)
     if shop.http_half_s:
@@ -136,8 +163,9 @@ def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_
         if not conn.triggered:
             yield conn
         outcome, row, retries = yield from reserve(shop, sku)
-    if shop.http_half_s:
-        yield from shop.hold(shop.loop, shop.http_half_s)
+    reply_s = shop.http_half_s + shop.win_s if outcome == WON else shop.http_half_s
+    if reply_s:
+        yield from shop.hold(shop.loop, reply_s)
     if client is not None and shop.client_half_s:
         yield env.timeout(outbound_s)
         yield from shop.hold(client, shop.client_half_s)

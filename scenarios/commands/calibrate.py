@@ -1,11 +1,15 @@
 """`lastunit calibrate`: measure the real stack briefly, fit the model's step times, write the calibration.
 
 What is measured (all on the running stack, nothing read from a table of typical values):
+- a PostgreSQL round trip (read_counter by primary key, through asyncpg as the service uses it): `trip_ms`;
 - a raw Redis PING round trip (half of it is one loopback hop: `network_ms`) and the reserve Lua script's
   round trip on a scratch key (minus PING: `redis_ms`);
 - SAMPLES sequential single-client reservations per strategy through the inventory service's HTTP API, on
   a fresh SKU with plenty of stock (medians; their robust spread gives `cv`);
-- a few contended real races (RACES), which separate CPU that queues from time that does not.
+- a few contended real races (RACES, REPEATS times each, medians), which separate CPU that queues from
+  time that does not;
+- ONE_BUYER one-buyer races per strategy (the race client, a fresh SKU, a connection idle until the
+  release): how much slower a race's lone request is than the warm sequential ones (`fresh_ms`).
 The fit itself is `sim.fit` (pure, unit-tested); this module only measures, calls it and explains.
 """
 
@@ -20,7 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import numpy as np
 
-from loadtests.race import seed
+from loadtests.race import race, seed
 from reference_impl import stack
 from reference_impl.infra.settings import results_home
 from reference_impl.inventory.redis_mirror import _lua
@@ -29,15 +33,18 @@ from scenarios.aio import run_sync
 from scenarios.commands.race import race_one
 from scenarios.progress import Progress
 from sim.calibration import CALIBRATION_FILE
-from sim.fit import Measurements, fit, race_scenario
+from sim.fit import NOT_SHARED, Measurements, fit, race_scenario
 
 SAMPLES = 40            # sequential reservations per strategy: the median of 40 is stable to a few %
 WARMUP = 5              # first requests pay for connection setup and plan caching: not service time
-PINGS = 200             # raw Redis round trips: sub-millisecond each, so many are cheap
+PINGS = 200             # raw Redis round trips (and PostgreSQL ones): sub-millisecond each, so many are cheap
+INVENTORY_DB = "lastunit_inventory"
 #: Contended races for the split (buyers, stock): different sizes from the validation grid (1, 16, 64),
 #: so validation checks predictions on configurations the fit never saw.
-RACES = ((32, 1), (32, 32))
+RACES = ((32, 1), (32, 32), (48, 1), (48, 48))
+REPEATS = 3             # each contended race runs this many times; the fit reads the medians (busy cores)
 RACE_STRATEGIES = (Strategy.GUARDED, Strategy.PESSIMISTIC, Strategy.OPTIMISTIC)
+ONE_BUYER = 9           # one-buyer races per strategy: each is a single sample, so take a median of several
 
 
 def _resp(*parts) -> bytes:
@@ -73,22 +80,58 @@ def _redis_round_trips(url: str, n: int) -> tuple[float, float]:
     return float(np.median(times["ping"])), float(np.median(times["eval"]))
 
 
-async def _single_client(base: str, strategies, samples: int) -> dict[str, list[float]]:
-    out = {}
+async def _pg_round_trips(url: str, sku: str, n: int) -> float:
+    """Median ms of read_counter (a primary-key read, as most of the strategies' statements) from asyncpg:
+    one database round trip as the service's driver sees it (its CPU, the hops, PostgreSQL's work)."""
+    import asyncpg  # noqa: PLC0415 - only calibrate talks to PostgreSQL directly
+
+    conn = await asyncpg.connect(url.rsplit("/", 1)[0] + "/" + INVENTORY_DB)
+    try:
+        stmt = await conn.prepare("SELECT on_hand, reserved, version FROM stock WHERE sku = $1 AND warehouse = $2")
+        warehouse = await conn.fetchval("SELECT warehouse FROM stock WHERE sku = $1 LIMIT 1", sku)
+        lat = []
+        for _ in range(WARMUP + n):
+            t0 = time.perf_counter()
+            await stmt.fetchrow(sku, warehouse)
+            lat.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await conn.close()
+    return float(np.median(lat[WARMUP:]))
+
+
+async def _single_client(base: str, strategies, samples: int) -> tuple[dict[str, list[float]], str]:
+    """Latency (ms) of sequential reservations, the strategies taking turns (round robin), and one SKU.
+
+    Round robin, not one strategy after another: a busy machine drifts within seconds, and drift must not
+    turn into a difference between strategies (which the fit reads as per-round-trip cost).
+    """
+    skus = {st: f"calib-{st.value}-{secrets.token_hex(4)}" for st in strategies}
+    for sku in skus.values():
+        await seed(base, sku, 10**6, 1)
+    lat: dict[str, list[float]] = {st.value: [] for st in strategies}
     async with aiohttp.ClientSession(base) as s:
-        for strategy in strategies:
-            sku = f"calib-{strategy.value}-{secrets.token_hex(4)}"
-            await seed(base, sku, 10**6, 1)
-            lat = []
-            for i in range(WARMUP + samples):
+        for i in range(WARMUP + samples):
+            for strategy, sku in skus.items():
                 t0 = time.perf_counter()
                 async with s.post("/reservations", json={"sku": sku, "qty": 1, "strategy": strategy.value,
                                                          "attempt_id": f"{sku}-{i}"}) as r:
                     await r.read()
                     if r.status != 201:
                         raise RuntimeError(f"calibrate: reservation answered {r.status}")
-                lat.append((time.perf_counter() - t0) * 1000)
-            out[strategy.value] = lat[WARMUP:]
+                if i >= WARMUP:
+                    lat[strategy.value].append((time.perf_counter() - t0) * 1000)
+    return lat, next(iter(skus.values()))
+
+
+async def _one_buyer_races(base: str, strategies, n: int) -> dict[str, list[float]]:
+    """Latency (ms) of `n` one-buyer races per strategy (round robin), each on a freshly seeded SKU."""
+    out: dict[str, list[float]] = {st.value: [] for st in strategies}
+    for _ in range(n):
+        for strategy in strategies:
+            sku = f"calib1-{strategy.value}-{secrets.token_hex(4)}"
+            await seed(base, sku, 1, 1)
+            released, (answer,) = await race(base, race_scenario(strategy.value, 1, 1), sku)
+            out[strategy.value].append((answer.t_end - released) * 1000)
     return out
 
 
@@ -105,20 +148,38 @@ def measure(samples: int = SAMPLES, races=RACES, progress: Progress | None = Non
     ping, ev = _redis_round_trips(stack.server_url("redis"), PINGS)
     progress.done(f"PING {ping:.3f} ms, reserve script {ev:.3f} ms")
     progress.step(f"single-client reservations, {samples} per strategy")
-    single = run_sync(_single_client(stack.service_url("inventory"), list(Strategy), samples))
+    # the naive control alone: its 20 ms sleep idles the loop, and the request after it would start cold
+    safe = [st for st in Strategy if st.value not in NOT_SHARED]
+    single, sku = run_sync(_single_client(stack.service_url("inventory"), safe, samples))
+    single |= run_sync(_single_client(stack.service_url("inventory"),
+                                      [st for st in Strategy if st not in safe], samples))[0]
     progress.done(", ".join(f"{k} {np.median(v):.2f}" for k, v in single.items()) + " ms")
-    rows = []
-    for strategy in RACE_STRATEGIES:
-        for buyers, stock in races:
-            r = race_one(race_scenario(strategy.value, buyers, stock), "real", progress)
-            rows.append({"strategy": strategy.value, "buyers": buyers, "stock": stock, "p50_ms": r["p50_ms"],
-                         "throughput_per_s": buyers / r["wall_s"], "run_dir": r["run_dir"]})
+    progress.step("PostgreSQL round trips")
+    trip = run_sync(_pg_round_trips(stack.server_url("postgres"), sku, PINGS))
+    progress.done(f"read_counter {trip:.3f} ms")
+    progress.step(f"one-buyer races, {ONE_BUYER} per strategy")
+    race1 = run_sync(_one_buyer_races(stack.service_url("inventory"), safe, ONE_BUYER))
+    race1 |= run_sync(_one_buyer_races(stack.service_url("inventory"), [st for st in Strategy if st not in safe],
+                                       ONE_BUYER))
+    progress.done(", ".join(f"{k} {np.median(v):.2f}" for k, v in race1.items()) + " ms")
+    cells = [(strategy.value, buyers, stock) for strategy in RACE_STRATEGIES for buyers, stock in races]
+    runs: dict[tuple, list[dict]] = {c: [] for c in cells}
+    for _ in range(REPEATS):                 # round robin again: drift spreads over every cell alike
+        for c in cells:
+            runs[c].append(race_one(race_scenario(*c), "real", progress))
+    rows = [{"strategy": st, "buyers": b, "stock": k,
+             "p50_ms": float(np.median([r["p50_ms"] for r in runs[(st, b, k)]])),
+             "throughput_per_s": float(np.median([b / r["wall_s"] for r in runs[(st, b, k)]])),
+             "run_dirs": [r["run_dir"] for r in runs[(st, b, k)]]} for st, b, k in cells]
     return Measurements(network_ms=ping / 2, redis_ms=max(ev - ping, 0.0),
                         single_ms={k: float(np.median(v)) for k, v in single.items()}, races=rows,
+                        race1_ms={k: float(np.median(v)) for k, v in race1.items()}, trip_ms=trip,
                         cv=float(np.median([robust_cv(v) for v in single.values()])))
 
 
 STEP_NOTES = {"client_ms": "race client loop CPU per request", "http_ms": "service loop CPU per request",
+              "win_ms": "service loop CPU per winning request only (its reservation, its reply)",
+              "latency_ms": "per request delay that holds no CPU",
               "driver_ms": "service loop CPU per round trip", "sql_ms": "PostgreSQL time per statement",
               "commit_ms": "PostgreSQL time per COMMIT (= sql_ms, see sim/fit.py)", "network_ms": "one loopback hop (measured)",
               "redis_ms": "reserve script in Redis (measured)", "cv": "step spread (measured)"}
@@ -129,9 +190,15 @@ def explain_text(cal) -> list[str]:
     lines = ["measured: single-client median latency (ms) per strategy: " + ", ".join(
         f"{k} {v:.2f}" for k, v in ex["measured"]["single_client_p50_ms"].items()),
         f"measured: Redis hop {cal.network_ms:.4f} ms, script {cal.redis_ms:.4f} ms, cv {cal.cv:.3f}",
-        f"fitted (NNLS over strategies): {ex['linear_fit']['theta']}; per-strategy extras {cal.strategy_ms}",
+        ("measured" if ex["measured"].get("trip_ms") is not None else "fitted (NNLS)")
+        + f" round trip, fitted base (median over strategies): {ex['linear_fit']['theta']}; "
+        f"per-strategy extras {cal.strategy_ms}",
         f"fitted (grid over {len(ex['grid'])} splits): client share {ex['client_share']}, "
-        f"driver share {ex['driver_share']}, sum of squared log errors {ex['objective']}"]
+        f"driver share {ex['driver_share']}, delay share {ex.get('delay_share', 0.0)}, "
+        f"win share {ex.get('win_share', 0.0)}, sum of absolute log errors {ex['objective']}",
+        "measured: one-buyer race median latency (ms): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in ex["measured"].get("one_buyer_race_p50_ms", {}).items()),
+        f"fresh (one-buyer race minus the fitted single-client latency, a delay in races): {cal.fresh_ms}"]
     lines += [f"  {k:>10} = {getattr(cal, k):8.4f}  {v}" for k, v in STEP_NOTES.items()]
     lines += ["contended races (real vs model after the fit):"]
     lines += [f"  {r['strategy']:>12} {r['buyers']:>3}x{r['stock']:<3} p50 {r['p50_ms_real']:7.2f} vs "

@@ -11,7 +11,7 @@ import pytest
 
 from reference_impl.inventory.strategies import Strategy
 from sim.calibration import CALIBRATION_FILE, DEFAULT, Calibration, resolve
-from sim.fit import Measurements, fit, nnls, predict
+from sim.fit import DELAYS, Measurements, fit, nnls, predict
 
 #: A stack unlike the defaults, with both shares on the fit's grid (client 0.4, driver 0.2).
 TRUE = Calibration(client_ms=0.4, http_ms=0.6, driver_ms=0.12, sql_ms=0.48, commit_ms=0.48,
@@ -43,7 +43,7 @@ def test_explanation_says_what_was_measured_and_fitted(fitted, tmp_path):
     cal, explain = fitted
     assert "least squares" in explain["method"] and cal.source == "test"
     assert set(explain["measured"]["single_client_p50_ms"]) == {s.value for s in Strategy}
-    assert len(explain["grid"]) == 36 and len(explain["contended_fit"]) == len(RACES)
+    assert len(explain["grid"]) == 36 * len(DELAYS) and len(explain["contended_fit"]) == len(RACES)
     assert Calibration.load(cal.save(tmp_path / "c.json")) == cal   # explanation survives the file
 
 
