@@ -165,18 +165,23 @@ def execute(sc: Scenario, progress: Progress) -> tuple[dict, int]:
 
 def main(args) -> int:
     sc = load(args.scenario, args.set or [])
-    if args.engine != "real":
-        raise ScenarioError("--engine: the saga runs on the real stack; the model covers races for now "
-                            "(`lastunit race --engine sim`)")
-    out, code = execute(sc, Progress(enabled=not args.quiet))
+    progress = Progress(enabled=not args.quiet)
+    outs = [execute(sc, progress)] if args.engine in ("real", "both") else []
+    if args.engine in ("sim", "both"):
+        from sim.saga import execute_sim  # the model of the saga: `both` prints real, then sim
+        outs.append(execute_sim(sc, progress))
+    code = max(c for _, c in outs)
     if args.json:
-        print(json.dumps(out, indent=2, default=str))
+        print(json.dumps(outs[0][0] if len(outs) == 1 else [o for o, _ in outs], indent=2, default=str))
         return code
-    a = out["audit"]
-    print_table([out | {k: a[k] for k in ("oversold_units", "double_charges", "money_conserved", "stranded")}],
-                SUMMARY_COLUMNS)
-    print(f"orders by status: {a['by_status']}; faults fired: {a['faults_fired'] or 'none'}")
-    for b in a["breaches"] + a["inventory"]["breaches"] + a["inventory"]["expected_control_breaches"]:
-        print(f"BREACH {b['invariant']}: {b.get('detail', '')} witnesses {b['witnesses'][:3]}")
-    print(f"run written to {out['run_dir']}" + ("" if code == 0 else "  (invariant broken: exit 1)"))
+    print_table([o | {k: o["audit"][k] for k in ("oversold_units", "double_charges", "money_conserved", "stranded")}
+                 for o, _ in outs], SUMMARY_COLUMNS)
+    for out, c in outs:
+        a = out["audit"]
+        print(f"{out['engine']}: orders by status: {a['by_status']}; faults fired: {a['faults_fired'] or 'none'}")
+        if out.get("model", {}).get("faults_not_modelled"):
+            print(f"sim: faults not modelled (ignored): {out['model']['faults_not_modelled']}")
+        for b in a["breaches"] + a["inventory"]["breaches"] + a["inventory"]["expected_control_breaches"]:
+            print(f"BREACH {b['invariant']}: {b.get('detail', '')} witnesses {b['witnesses'][:3]}")
+        print(f"run written to {out['run_dir']}" + ("" if c == 0 else "  (invariant broken: exit 1)"))
     return code

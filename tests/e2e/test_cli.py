@@ -89,3 +89,13 @@ def test_race_on_the_model_needs_no_servers(tmp_path):
     rows = {row["strategy"]: row for row in json.loads(r.stdout)}
     assert rows["naive"]["oversold_units"] > 0 and rows["naive"]["engine"] == "sim"
     assert all(rows[s]["won"] == 1 and rows[s]["oversold_units"] == 0 for s in rows if s != "naive")
+
+
+def test_run_on_the_model_finds_the_control_double_charges_without_servers(tmp_path):
+    env = {"LAB_HOME": "/nonexistent/never-started", "LAB_RESULTS": str(tmp_path)}
+    safe = lastunit("run", "payment_crash", "--engine", "sim", "--json", "--quiet", env=env)
+    control = lastunit("run", "payment_crash", "--engine", "sim", "--set", "payment.idempotency=false",
+                       "--json", "--quiet", env=env)
+    assert safe.returncode == 0, safe.stderr
+    assert json.loads(safe.stdout)["audit"]["double_charges"] == 0
+    assert control.returncode == 1 and json.loads(control.stdout)["audit"]["double_charges"] > 0
