@@ -61,11 +61,14 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    """The one way the lab waits on another process's state that sends no signal (a port opening, a
+    process coming back, an index catching up): poll, bounded. Returns the predicate's truthy value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        value = predicate()
+        if value:
+            return value
         time.sleep(interval)
     raise TimeoutError(f"{what} did not come up within {timeout:.0f}s")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import httpx
 import psycopg
 import pytest
 
+from reference_impl.infra.procs import wait_for
 from reference_impl.infra.settings import database_url
 from reference_impl.psp import ledger_sql
 from tests.conftest import STACK
@@ -245,14 +245,12 @@ def test_the_knobs_survive_a_crash_of_the_psp_process(psp, knobs):
     knobs(decline_rate=0.25, seed=4242)
     pid = psp.get("/healthz").json()["pid"]
     os.kill(pid, 9)          # a crash: the supervisor brings a new process up
-    deadline = time.monotonic() + 60
-    while True:
+    def back() -> bool:
         try:
-            if psp.get("/healthz").json()["pid"] != pid:
-                break
+            return psp.get("/healthz").json()["pid"] != pid
         except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the psp did not come back"
-        time.sleep(0.1)
+            return False
+
+    wait_for(back, 60, "the restarted psp")
     got = psp.get("/admin/config").json()
     assert (got["decline_rate"], got["seed"]) == (0.25, 4242)

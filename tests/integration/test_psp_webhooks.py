@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from reference_impl import stack
+from reference_impl.infra.procs import wait_for
 from reference_impl.psp.signing import ForgedSignature, verify
 from tests.conftest import STACK
 
@@ -28,7 +28,8 @@ class Receiver:
     def __init__(self):
         self.got: list[dict] = []
         self.fail_first = 0
-        lock, outer = threading.Lock(), self
+        self.arrived = threading.Condition()          # notified on every request: tests wait on it
+        lock, outer = self.arrived, self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
@@ -37,6 +38,7 @@ class Receiver:
                     seen = len(outer.got)
                     outer.got.append({"raw": raw, "sig": self.headers.get("Psp-Signature"),
                                       "event": json.loads(raw), "path": self.path})
+                    lock.notify_all()
                 self.send_response(500 if seen < outer.fail_first else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -90,11 +92,15 @@ def _move(psp, charge_id, action, unique):
     assert r.status_code == 200, r.text
 
 
-def _wait(what, cond):
-    deadline = time.monotonic() + WAIT_S
-    while not cond():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
+def _wait(receiver, what, cond):
+    """Block until the receiver's requests satisfy `cond` (woken by each arrival, not by a clock)."""
+    with receiver.arrived:
+        assert receiver.arrived.wait_for(cond, WAIT_S), f"gave up waiting for {what}"
+
+
+def _recorded(psp, charge_id, expected: list[tuple[str, str]]) -> None:
+    """The psp writes its delivery log just after the receiver answered: another process, no signal."""
+    wait_for(lambda: _attempts(psp, charge_id) == expected, WAIT_S, f"the psp to record {expected}")
 
 
 def _attempts(psp, charge_id) -> list[tuple[str, str]]:
@@ -111,7 +117,7 @@ def test_events_arrive_signed_and_in_order(psp, receiver, knobs, unique):
     ch = _charge(psp, receiver, unique)
     _move(psp, ch, "capture", unique)
     _move(psp, ch, "refund", unique)
-    _wait("3 events", lambda: len(receiver.events(ch)) == 3)
+    _wait(receiver, "3 events", lambda: len(receiver.events(ch)) == 3)
     assert [t for t, _ in receiver.events(ch)] == ["payment.authorized", "payment.captured", "payment.refunded"]
     assert [g["event"]["data"]["status"] for g in receiver.got] == ["authorized", "captured", "refunded"]
     assert len({i for _, i in receiver.events(ch)}) == 3 and all(i.startswith("evt_") for _, i in
@@ -126,11 +132,11 @@ def test_events_arrive_signed_and_in_order(psp, receiver, knobs, unique):
 def test_a_failing_receiver_gets_retries_until_it_acks(psp, receiver, knobs, unique):
     receiver.fail_first = 3
     ch = _charge(psp, receiver, unique)
-    _wait("a delivery", lambda: ("payment.authorized", "delivered") in _attempts(psp, ch))
-    assert _attempts(psp, ch) == [("payment.authorized", "failed")] * 3 + [("payment.authorized", "delivered")]
-    assert len(receiver.got) == 4 and len({i for _, i in receiver.events(ch)}) == 1
-    time.sleep(0.3)    # acked: nothing more is sent (a few worker ticks)
-    assert len(receiver.got) == 4
+    _wait(receiver, "the fourth try", lambda: len(receiver.got) == 4)
+    _recorded(psp, ch, [("payment.authorized", "failed")] * 3 + [("payment.authorized", "delivered")])
+    assert len({i for _, i in receiver.events(ch)}) == 1
+    psp.post("/admin/flush_webhooks", json={"all": True}).raise_for_status()   # anything still due goes now
+    assert len(receiver.got) == 4                                              # acked: nothing more is sent
 
 
 def test_the_delay_knob_holds_events_until_due(psp, receiver, knobs, unique):
@@ -145,8 +151,8 @@ def test_the_delay_knob_holds_events_until_due(psp, receiver, knobs, unique):
 def test_the_drop_knob_loses_the_first_attempt_and_the_retry_arrives(psp, receiver, knobs, unique):
     knobs(webhook_drop=1.0)
     ch = _charge(psp, receiver, unique)
-    _wait("the retry", lambda: len(receiver.got) == 1)
-    assert _attempts(psp, ch) == [("payment.authorized", "dropped"), ("payment.authorized", "delivered")]
+    _wait(receiver, "the retry", lambda: len(receiver.got) == 1)
+    _recorded(psp, ch, [("payment.authorized", "dropped"), ("payment.authorized", "delivered")])
     assert len(receiver.got) == 1
 
 
@@ -154,22 +160,24 @@ def test_the_duplicate_knob_delivers_each_event_twice(psp, receiver, knobs, uniq
     knobs(webhook_duplicate=1.0)
     ch = _charge(psp, receiver, unique)
     _move(psp, ch, "capture", unique)
-    _wait("4 deliveries", lambda: len(receiver.got) == 4)
+    _wait(receiver, "4 deliveries", lambda: len(receiver.got) == 4)
     types = [t for t, _ in receiver.events(ch)]
     assert types == ["payment.authorized"] * 2 + ["payment.captured"] * 2
     ids = [i for _, i in receiver.events(ch)]
     assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
-    assert [o for _, o in _attempts(psp, ch)] == ["delivered", "duplicate"] * 2
+    _recorded(psp, ch, [("payment.authorized", "delivered"), ("payment.authorized", "duplicate"),
+                        ("payment.captured", "delivered"), ("payment.captured", "duplicate")])
 
 
 def test_the_reorder_knob_delivers_an_event_after_a_later_one(psp, receiver, knobs, unique):
     knobs(webhook_reorder=1.0)
     ch = _charge(psp, receiver, unique)
-    _wait("the authorization to be held", lambda: psp.post("/admin/flush_webhooks").json()["pending"] >= 1)
+    wait_for(lambda: psp.post("/admin/flush_webhooks").json()["pending"] >= 1, WAIT_S,
+             "the authorization to be held")
     _move(psp, ch, "capture", unique)
-    _wait("2 events", lambda: len(receiver.got) == 2)
+    _wait(receiver, "2 events", lambda: len(receiver.got) == 2)
     assert [t for t, _ in receiver.events(ch)] == ["payment.captured", "payment.authorized"]
-    assert all(o == "delivered" for _, o in _attempts(psp, ch))
+    wait_for(lambda: [o for _, o in _attempts(psp, ch)] == ["delivered", "delivered"], WAIT_S, "both recorded")
 
 
 def test_events_without_a_url_go_to_the_default_or_wait(psp, knobs, unique):
