@@ -35,6 +35,7 @@ import psycopg
 import redis
 
 from reference_impl import stack
+from reference_impl.infra.procs import wait_for
 from reference_impl.infra.run_config import set_run
 from reference_impl.infra.settings import database_url
 from scenarios.commands.run import execute
@@ -74,12 +75,14 @@ def authorize(key: str, order_id: str, timeout: float = 5.0):
 
 
 def wait_for_payment_service() -> int:
-    for _ in range(100):
+    """The supervisor restarts the process; nothing signals us, so the lab's one bounded poll waits."""
+    def pid():
         try:
             return payment_pid()
         except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("payment service did not come back")
+            return None
+
+    return wait_for(pid, 30, "the payment service")
 
 
 # %% [markdown]

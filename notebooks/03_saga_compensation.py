@@ -34,6 +34,7 @@ from IPython.display import Image, Markdown, display
 
 from reference_impl import stack
 from reference_impl.audit.saga import audit_saga
+from reference_impl.infra.procs import wait_for
 from reference_impl.infra.run_config import set_run
 from reference_impl.infra.settings import database_url, results_home
 from scenarios.sequence import messages, plot, to_mermaid
@@ -55,17 +56,16 @@ def checkout(sku: str) -> str:
 
 
 def settle(order_id: str, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until the order is final and the provider's money agrees with it (the lab's one bounded poll)."""
+    def settled():
         order = httpx.get(f"{ORDERS}/orders/{order_id}").json()
-        audit = audit_saga(PG)
-        if order["status"] in ("shipped", "cancelled"):
-            with psycopg.connect(database_url(PG, "psp")) as c:
-                charge = c.execute("SELECT status FROM charges WHERE reference = %s", (order_id,)).fetchone()[0]
-            if charge in ("captured", "refunded", "voided") and (order["status"] == "shipped") == (charge == "captured"):
-                return order
-        time.sleep(0.2)
-    raise RuntimeError(f"order {order_id} did not settle: {order}, {audit['breaches']}")
+        if order["status"] not in ("shipped", "cancelled"):
+            return None
+        with psycopg.connect(database_url(PG, "psp")) as c:
+            charge = c.execute("SELECT status FROM charges WHERE reference = %s", (order_id,)).fetchone()[0]
+        return order if (order["status"] == "shipped") == (charge == "captured") and charge != "authorized" else None
+
+    return wait_for(settled, timeout, f"order {order_id} to settle")
 
 
 def show(order_id: str, title: str, name: str) -> None:
