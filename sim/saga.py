@@ -18,20 +18,21 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from loadtests.checkouts import CLIENT_RETRIES, CLIENT_TIMEOUT_S, planned
-from reference_impl.audit.invariants import MAX_WITNESSES, check_stock
+from loadtests.checkouts import CLIENT_RETRIES, CLIENT_TIMEOUT_S
+from reference_impl.audit.invariants import check_stock
+from reference_impl.audit.saga_checks import check_saga
 from reference_impl.infra.faults import FaultAction, FaultPoint
 from reference_impl.orders.app import DEFAULT_UNIT_PRICE, PAYMENT_TIMEOUT_S
 from reference_impl.orders.recovery import MAX_DRIVES, RECOVERY_LEASE_S
 from reference_impl.orders.saga import CALL_RETRIES, LEASE_S, RETRY_PAUSE_S
 from reference_impl.payment.authorize import LOCK_TIMEOUT_S, PROVIDER_KEY_PREFIX
 from scenarios.arrivals import STREAMS
-from scenarios.results import ATTEMPT_COLUMNS, Outcome
-from scenarios.spec import Scenario, ScenarioError
+from scenarios.results import Outcome
+from scenarios.spec import Scenario
 from sim.audit import stock_row
 from sim.calibration import Calibration, resolve
 from sim.service import WON, Shop, reserve
@@ -42,7 +43,6 @@ ENGINE = "sim"
 HOP_S, BUS_S, CARRIER_S, RESTART_S, REDELIVER_S = 0.002, 0.05, 0.01, 1.0, 1.0
 #: The real client's pause before its n-th retry of a 202 / lost answer (loadtests/checkouts.checkout).
 CLIENT_PAUSE_S = 0.5
-FINAL, PAID = ("shipped", "cancelled"), ("paid", "shipped")
 C, E, DR, D = FaultAction.CRASH, FaultAction.ERROR, FaultAction.DROP_REPLY, FaultAction.DELAY
 P = FaultPoint
 #: (point, action) pairs the model acts on; any other pair in a scenario is listed as not modelled.
@@ -347,37 +347,16 @@ class Model:
 
     # -- the audit ------------------------------------------------------------------------------------
     def audit_saga(self) -> dict:
-        """reference_impl/audit/saga.audit_saga's checks, over the model's orders, ledger and reservations."""
-        double, unbalanced, stranded, unpaid, res_stranded = [], [], [], [], []
+        """The real auditor's checks (`check_saga`), over the model's orders, ledger and reservations."""
+        money = {}
         for o in self.orders:
             chs = self.by_ref.get(o.id, [])
-            live = sum(c.status in ("authorized", "captured") for c in chs)
-            captures, net = sum(c.captures for c in chs), sum(c.net for c in chs)
-            if live > 1 or captures > 1:
-                double.append({"order": o.id, "live_charges": live, "captures": captures,
-                               "charges": [c.id for c in chs]})
-            expected = o.amount if o.status in PAID else 0
-            if net != expected and o.status in FINAL:
-                unbalanced.append({"order": o.id, "status": o.status, "paid_at_provider": net, "expected": expected})
-            if o.status not in FINAL:
-                stranded.append({"order": o.id, "status": o.status})
-            if o.status == "shipped" and net < o.amount:
-                unpaid.append({"order": o.id, "paid_at_provider": net, "amount": o.amount})
-            want = {"shipped": ("committed",), "cancelled": ("released", None)}.get(o.status)
-            if want and o.res_state not in want:
-                res_stranded.append({"order": o.id, "status": o.status, "reservation_state": o.res_state})
-        paid_total = sum(o.amount for o in self.orders if o.status in PAID)
-        provider_net = sum(c.net for c in self.charges.values())
-        checks = {"double_charges": double, "money_conserved": unbalanced, "stranded_orders": stranded,
-                  "stranded_reservations": res_stranded, "shipped_unpaid": unpaid}
-        breaches = [{"invariant": k, "count": len(v), "witnesses": v[:MAX_WITNESSES]} for k, v in checks.items() if v]
-        return {"ok": not breaches, "orders": len(self.orders),
-                "by_status": {s: sum(o.status == s for o in self.orders)
-                              for s in ("pending", "confirmed", "paid", "shipped", "cancelled")},
-                "double_charges": sum(max(d["live_charges"], d["captures"]) - 1 for d in double),
-                "money_conserved": not unbalanced and provider_net == paid_total,
-                "provider_net_cents": provider_net, "paid_orders_cents": paid_total,
-                "stranded": len(stranded) + len(res_stranded), "shipped_unpaid": len(unpaid), "breaches": breaches}
+            money[o.id] = {"live_charges": sum(c.status in ("authorized", "captured") for c in chs),
+                           "captures": sum(c.captures for c in chs), "net": sum(c.net for c in chs),
+                           "charge_ids": [c.id for c in chs]}
+        orders = [{"id": o.id, "status": o.status, "amount": o.amount, "reservation_state": o.res_state}
+                  for o in self.orders]
+        return check_saga(orders, money)
 
     def audit_inventory(self) -> dict:
         rows = []
@@ -387,57 +366,3 @@ class Model:
                 row.committed_units = self.committed[id(r)]
                 rows.append(row)
         return check_stock(rows)
-
-
-@dataclass
-class SagaRun:
-    rows: list[dict]
-    wall_s: float
-    saga: dict
-    inventory: dict
-    faults_fired: dict
-    stats: dict = field(default_factory=dict)
-
-
-def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = None) -> SagaRun:
-    """The scenario's checkouts through the modelled saga, run until every process is done."""
-    m = Model(sc, calibration)
-    m.env.process(m.source(planned(sc)))
-    m.env.run()
-    sc_names, rows = m.shop.stock, []
-    for i, sku, wh, t_intended, t_end, outcome, retries, order in sorted(m.records):
-        rows.append(dict(zip(ATTEMPT_COLUMNS, (
-            run_id, ENGINE, sc.name, sc.inventory.strategy.value, f"{run_id}-{i}", f"user-{i % max(sc.load.users, 1)}",
-            sc_names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries,
-            f"{run_id}-{order}"), strict=True)))
-    wall_s = max((r[4] for r in m.records), default=0.0)
-    stats = {"settled_at_s": round(m.env.now, 6), "faults_off_at_s": m.faults_off_at,
-             "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
-             "drives": sum(o.drives for o in m.orders),
-             "charges": len(m.charges), "payment_keys": len(m.keys),
-             "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
-             "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
-             "not_modelled": NOT_MODELLED}
-    return SagaRun(rows, wall_s, m.audit_saga(), m.audit_inventory(), dict(m.faults.fired), stats)
-
-
-def execute_sim(sc: Scenario, progress) -> tuple[dict, int]:
-    """`lastunit run --engine sim`: as run.execute, from the model; the same files in the run directory."""
-    from scenarios import plots, results
-    from scenarios.commands.run import combined_audit
-
-    if sc.load.model == "closed":
-        raise ScenarioError("load.model: `run` drives race and open models; closed users come with `swarm`")
-    run_id = results.new_run_id("run", f"{sc.name}-sim")
-    progress.step(f"{sc.name}: checkouts in the model ({sc.load.model} load, {len(sc.faults)} fault(s))")
-    run = simulate_saga(sc, run_id)
-    progress.done(f"{len(run.rows)} attempts, {run.saga['by_status']}")
-    audit = combined_audit(run.saga, run.inventory, run.faults_fired)
-    df = results.frame(run.rows)
-    summary = results.summarize(df, run.wall_s) | {"run_id": run_id, "engine": ENGINE, "scenario": sc.name,
-                                                   "strategy": sc.inventory.strategy.value,
-                                                   "scenario_spec": sc.to_dict(), "model": run.stats}
-    path = results.run_dir(run_id)
-    results.write_run(path, df, summary, audit)
-    plots.latency_cdf(df, path / "latency.png", f"{sc.name} (model): checkout latency by outcome")
-    return summary | {"audit": audit, "run_dir": str(path)}, 0 if audit["ok"] else 1

@@ -168,7 +168,7 @@ def main(args) -> int:
     progress = Progress(enabled=not args.quiet)
     outs = [execute(sc, progress)] if args.engine in ("real", "both") else []
     if args.engine in ("sim", "both"):
-        from sim.saga import execute_sim  # the model of the saga: `both` prints real, then sim
+        from sim.saga_run import execute_sim  # the model of the saga: `both` prints real, then sim
         outs.append(execute_sim(sc, progress))
     code = max(c for _, c in outs)
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from scenarios.commands.run import combined_audit
 from scenarios.loader import load
 from sim.calibration import DEFAULT
-from sim.saga import simulate_saga
+from sim.saga_run import simulate_saga
 
 DROP_ALL = 'faults=[{point="payment.before_reply", action="drop_reply", probability=1.0}]'
 REFUSE_ALL = 'faults=[{point="shipping.create_label", action="error", probability=1.0}]'

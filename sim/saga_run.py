@@ -1,0 +1,67 @@
+"""Running the saga model as `lastunit run --engine sim` does: the model to rows, audit and a run directory
+in the results schema, as `scenarios.commands.run.execute` does for the real stack."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from loadtests.checkouts import planned
+from scenarios.results import ATTEMPT_COLUMNS
+from scenarios.spec import Scenario, ScenarioError
+from sim.calibration import Calibration
+from sim.saga import ENGINE, MODELLED, NOT_MODELLED, Model
+
+
+@dataclass
+class SagaRun:
+    rows: list[dict]
+    wall_s: float
+    saga: dict
+    inventory: dict
+    faults_fired: dict
+    stats: dict = field(default_factory=dict)
+
+
+def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = None) -> SagaRun:
+    """The scenario's checkouts through the modelled saga, run until every process is done."""
+    m = Model(sc, calibration)
+    m.env.process(m.source(planned(sc)))
+    m.env.run()
+    sc_names, rows = m.shop.stock, []
+    for i, sku, wh, t_intended, t_end, outcome, retries, order in sorted(m.records):
+        rows.append(dict(zip(ATTEMPT_COLUMNS, (
+            run_id, ENGINE, sc.name, sc.inventory.strategy.value, f"{run_id}-{i}", f"user-{i % max(sc.load.users, 1)}",
+            sc_names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries,
+            f"{run_id}-{order}"), strict=True)))
+    wall_s = max((r[4] for r in m.records), default=0.0)
+    stats = {"settled_at_s": round(m.env.now, 6), "faults_off_at_s": m.faults_off_at,
+             "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
+             "drives": sum(o.drives for o in m.orders),
+             "charges": len(m.charges), "payment_keys": len(m.keys),
+             "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
+             "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
+             "not_modelled": NOT_MODELLED}
+    return SagaRun(rows, wall_s, m.audit_saga(), m.audit_inventory(), dict(m.faults.fired), stats)
+
+
+def execute_sim(sc: Scenario, progress) -> tuple[dict, int]:
+    """`lastunit run --engine sim`: as run.execute, from the model; the same files in the run directory."""
+    from scenarios import plots, results
+    from scenarios.commands.run import combined_audit
+
+    if sc.load.model == "closed":
+        raise ScenarioError("load.model: `run` drives race and open models; closed users come with `swarm`")
+    run_id = results.new_run_id("run", f"{sc.name}-sim")
+    progress.step(f"{sc.name}: checkouts in the model ({sc.load.model} load, {len(sc.faults)} fault(s))")
+    run = simulate_saga(sc, run_id)
+    progress.done(f"{len(run.rows)} attempts, {run.saga['by_status']}")
+    audit = combined_audit(run.saga, run.inventory, run.faults_fired)
+    df = results.frame(run.rows)
+    summary = results.summarize(df, run.wall_s) | {"run_id": run_id, "engine": ENGINE, "scenario": sc.name,
+                                                   "strategy": sc.inventory.strategy.value,
+                                                   "scenario_spec": sc.to_dict(), "model": run.stats}
+    path = results.run_dir(run_id)
+    results.write_run(path, df, summary, audit)
+    plots.latency_cdf(df, path / "latency.png", f"{sc.name} (model): checkout latency by outcome")
+    return summary | {"audit": audit, "run_dir": str(path)}, 0 if audit["ok"] else 1
