@@ -38,7 +38,7 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
     stats = {"settled_at_s": round(m.env.now, 6), "faults_off_at_s": m.faults_off_at,
              "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
              "drives": sum(o.drives for o in m.orders),
-             "charges": len(m.charges), "payment_keys": len(m.keys),
+             "charges": len(m.provider.charges), "payment_keys": len(m.payment.keys),
              "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
              "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
              "not_modelled": NOT_MODELLED}

@@ -1,4 +1,4 @@
-"""The checkout saga in the model (sim/saga.py): the double-charge control, compensation, determinism."""
+"""The checkout saga in the model (sim/saga/): the double-charge control, compensation, determinism."""
 
 from __future__ import annotations
 

@@ -1,0 +1,61 @@
+"""The scenario's faults in the model, under the names of `reference_impl/infra/faults.py`: which
+(point, action) pairs the model acts on, which it does not (listed, never silently dropped), and the dice.
+
+Why its own module: the list of what is modelled is the model's honesty, read by `saga_run` into every
+run's summary; it should not hide among the actors.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from reference_impl.infra.faults import FaultAction, FaultPoint
+from scenarios.spec import Scenario
+
+C, E, DR, D = FaultAction.CRASH, FaultAction.ERROR, FaultAction.DROP_REPLY, FaultAction.DELAY
+P = FaultPoint
+#: (point, action) pairs the model acts on; any other pair in a scenario is listed as not modelled.
+MODELLED = ({(p, a) for p in (P.PAYMENT_BEFORE_PROVIDER_CALL, P.PAYMENT_AFTER_PROVIDER_AUTH, P.PAYMENT_BEFORE_REPLY,
+                              P.ORDERS_AFTER_RESERVE, P.ORDERS_AFTER_PAYMENT, P.SHIPPING_CREATE_LABEL)
+             for a in (C, E, DR, D)}
+            | {(P.PSP_WEBHOOK, a) for a in (C, E, D, FaultAction.DUPLICATE, FaultAction.REORDER)})
+NOT_MODELLED = ["reservation TTL expiry (the refund-never-oversell rule)",
+                "a crash killing the other requests in flight (later calls only find it down for RESTART_S)",
+                "the payment completer's timing (cancel voids every charge the provider holds for the order)",
+                "webhook duplicate/reorder (forward-only: counted, no effect on the final state)",
+                "CPU and pools of orders, payment, provider, shipping (fixed delays)"]
+
+
+class Faults:
+    """The scenario's faults by point, rolled on their own stream; on while the live requests last."""
+
+    def __init__(self, sc: Scenario, rng: np.random.Generator):
+        self.rng, self.active, self.fired = rng, True, Counter()
+        self.by_point: dict[FaultPoint, list] = {}
+        for f in sc.faults:
+            if (f.point, f.action) in MODELLED:
+                self.by_point.setdefault(f.point, []).append(f)
+
+    def at(self, point: FaultPoint) -> tuple[FaultAction | None, float]:
+        """(the action that ends the step or None, seconds of delay), as RunConfig-faults `at` fires them."""
+        delay = 0.0
+        for f in self.by_point.get(point, ()) if self.active else ():
+            if self.rng.random() >= f.probability:
+                continue
+            self.fired[f"{point.value}:{f.action.value}"] += 1
+            if f.action is D:
+                delay += f.delay_ms / 1000
+            elif f.action in (FaultAction.DUPLICATE, FaultAction.REORDER):
+                continue
+            else:
+                return f.action, delay
+        return None, delay
+
+    def strike(self, env, point: FaultPoint):
+        """Roll `point` in a SimPy process: wait out any delay, return the action that ends the step or None."""
+        act, delay = self.at(point)
+        if delay:
+            yield env.timeout(delay)
+        return act

@@ -1,0 +1,47 @@
+"""The saga's event-driven half in the model: OrderConfirmed -> capture -> the provider's signed webhook ->
+paid -> shipping's label -> the sale -> shipped, or the compensation when the carrier refuses.
+
+Why apart: this half runs on the bus, not in the client's request (`reference_impl/orders/events.py`,
+`payment/events.py`, `shipping/`); its faults delay or redeliver events rather than answer anyone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sim.saga.delays import BUS_S, CARRIER_S, REDELIVER_S, RESTART_S
+from sim.saga.faults import C, E, P
+from sim.saga.orders import cancel
+from sim.saga.reservations import sell
+
+if TYPE_CHECKING:
+    from sim.saga.model import Model
+    from sim.saga.orders import Order
+
+
+def fulfil(m: Model, o: Order):
+    """OrderConfirmed -> capture -> signed webhook -> paid -> label -> sale -> shipped (or compensate)."""
+    env, faults = m.env, m.faults
+    yield env.timeout(BUS_S)
+    if o.status != "confirmed":
+        return
+    m.provider.capture(o.payment)
+    yield env.timeout(m.sc.webhooks.delay_ms / 1000)
+    while True:
+        act, delay = faults.at(P.PSP_WEBHOOK)
+        yield env.timeout(delay + (RESTART_S if act is C else REDELIVER_S if act is E else 0.0))
+        if act is None:
+            break
+    if o.status == "confirmed":
+        o.status = "paid"
+    yield env.timeout(BUS_S)
+    while o.status == "paid":
+        act, delay = faults.at(P.SHIPPING_CREATE_LABEL)
+        yield env.timeout(delay + CARRIER_S)
+        if act is E:                                    # the carrier refuses: refund, release, cancel
+            cancel(m, o, "shipping_failed")
+        elif act is not None:                           # lost: the event is reclaimed and delivered again
+            yield env.timeout(RESTART_S if act is C else REDELIVER_S)
+        else:
+            sell(o, m.sc.load.qty, m.committed)
+            o.status = "shipped"

@@ -1,0 +1,81 @@
+"""The saga model's state and its clients: one SimPy environment holding the inventory model, the provider,
+the payment service, the orders, and the crowd's checkouts (`loadtests.checkouts.checkout` in the model).
+
+Why apart: the other modules are the services; this one wires them to one clock and one seed, as
+`reference_impl/stack.py` wires the real ones, and is all `saga_run` needs to know.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+
+from loadtests.checkouts import CLIENT_RETRIES, CLIENT_TIMEOUT_S
+from reference_impl.orders.app import DEFAULT_UNIT_PRICE
+from scenarios.arrivals import STREAMS
+from scenarios.results import Outcome
+from scenarios.spec import Scenario
+from sim.calibration import Calibration, resolve
+from sim.saga import audit
+from sim.saga.delays import CLIENT_PAUSE_S
+from sim.saga.faults import Faults
+from sim.saga.orders import Order, drive, recover
+from sim.saga.payment import PaymentService
+from sim.saga.provider import Provider
+from sim.service import Shop
+
+ENGINE = "sim"
+
+
+class Model:
+    def __init__(self, sc: Scenario, calibration: Calibration | None):
+        self.sc, self.shop = sc, Shop(sc, calibration or resolve())
+        self.env = self.shop.env
+        extra = np.random.SeedSequence(sc.seed).spawn(len(STREAMS) + 2)   # the crowd's streams stay untouched
+        self.faults = Faults(sc, np.random.Generator(np.random.PCG64(extra[-2])))
+        self.provider = Provider(sc.payment.decline_rate, np.random.Generator(np.random.PCG64(extra[-1])))
+        self.payment = PaymentService(self.env, self.faults, self.provider)
+        self.orders: list[Order] = []
+        self.records: list[tuple] = []
+        self.committed: Counter = Counter()           # units sold per stock row (id)
+        self.live, self.faults_off_at = 0, 0.0
+        self.ids = itertools.count()
+
+    def checkout(self, i: int, sku: int, t_intended: float):
+        """The client: POST /checkouts, retried on a lost answer or a 202 with the same key."""
+        o = Order(f"order-{i}", i, sku, self.sc.load.qty * DEFAULT_UNIT_PRICE)
+        self.orders.append(o)
+        result = yield from drive(self, o)
+        retries = 0
+        if result == "dropped":                             # the client times out, asks again, gets the order
+            yield self.env.timeout(CLIENT_TIMEOUT_S + CLIENT_PAUSE_S)
+            result, retries = "confirmed", 1
+        elif result == "pending":                           # the lease is the live request's: 202 each time
+            self.env.process(recover(self, o))
+            yield self.env.timeout(sum(CLIENT_PAUSE_S * n for n in range(1, CLIENT_RETRIES + 1)))
+            retries = CLIENT_RETRIES - 1
+        outcome = {"confirmed": Outcome.WON, "out_of_stock": Outcome.OUT_OF_STOCK, "declined": Outcome.DECLINED,
+                   "failed": Outcome.FAILED}.get(result, Outcome.UNKNOWN)
+        self.records.append((i, sku, o.row.warehouse if o.row is not None else None, t_intended, self.env.now,
+                             outcome.value, retries, o.id))
+        self.live -= 1
+        if self.live == 0:                                 # `lastunit run` turns faults off, then settles:
+            self.faults.active, self.faults_off_at = False, round(self.env.now, 6)   # later labels succeed
+
+    def source(self, plan):
+        env = self.env
+        self.live = len(plan)
+        if self.live == 0:
+            self.faults.active = False
+        for i, (t, sku) in enumerate(zip(plan.t.tolist(), plan.sku.tolist(), strict=True)):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            env.process(self.checkout(i, int(sku), t))
+
+    def audit_saga(self) -> dict:
+        return audit.audit_saga(self.orders, self.provider)
+
+    def audit_inventory(self) -> dict:
+        return audit.audit_inventory(self.shop.stock, self.committed)
