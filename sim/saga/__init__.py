@@ -7,13 +7,14 @@ Covers: the crowd of `loadtests.checkouts.planned` (the real run's very crowd), 
     LOCK_TIMEOUT_S), the provider's charges keyed by the derived key, the orders client's retries
     (CALL_RETRIES, same key with payment.idempotency, a new key per try without: the control), recovery
     re-drives after the lease and the give-up after MAX_DRIVES, capture after the webhook delay, the
-    shipping label, and compensation (void or refund every live charge of the order, release, cancel).
+    shipping label, the sale (commit) retried on a lost answer, and compensation (void or refund every live charge of the order, release, cancel).
 Faults: fire with their probabilities while the live requests last, and stop once the last client has its
     answer, as `lastunit run` turns them off before settling. Pairs not modelled are listed in
     stats["faults_not_modelled"], never silently dropped.
 
 One module per role, as the real services are split: `faults` (the dice at the named points), `delays`
-(the saga's step times), `provider` (the ledger), `payment` (idempotency keys), `reservations` (holding,
+(the saga's step times), `provider` (the ledger), `payment` (idempotency keys), `inventory` (the service
+as the saga calls it: restarts, the commit and `inventory.before_commit`), `reservations` (holding,
 selling, releasing units), `orders` (the saga's forward path, recovery, compensation), `fulfilment` (the
 event-driven half), `model` (the state and the crowd's clients), `audit` (the real auditor's checks).
 """

@@ -18,11 +18,13 @@ C, E, DR, D = FaultAction.CRASH, FaultAction.ERROR, FaultAction.DROP_REPLY, Faul
 P = FaultPoint
 #: (point, action) pairs the model acts on; any other pair in a scenario is listed as not modelled.
 MODELLED = ({(p, a) for p in (P.PAYMENT_BEFORE_PROVIDER_CALL, P.PAYMENT_AFTER_PROVIDER_AUTH, P.PAYMENT_BEFORE_REPLY,
-                              P.ORDERS_AFTER_RESERVE, P.ORDERS_AFTER_PAYMENT, P.SHIPPING_CREATE_LABEL)
+                              P.ORDERS_AFTER_RESERVE, P.ORDERS_AFTER_PAYMENT, P.SHIPPING_CREATE_LABEL,
+                              P.INVENTORY_BEFORE_COMMIT)
              for a in (C, E, DR, D)}
             | {(P.PSP_WEBHOOK, a) for a in (C, E, D, FaultAction.DUPLICATE, FaultAction.REORDER)})
 NOT_MODELLED = ["reservation TTL expiry (the refund-never-oversell rule)",
                 "a crash killing the other requests in flight (later calls only find it down for RESTART_S)",
+                "a compensation's release while inventory restarts (released at once)",
                 "the payment completer's timing (cancel voids every charge the provider holds for the order)",
                 "webhook duplicate/reorder (forward-only: counted, no effect on the final state)",
                 "CPU and pools of orders, payment, provider, shipping (fixed delays)"]

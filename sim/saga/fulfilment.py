@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sim.saga.delays import BUS_S, CARRIER_S, REDELIVER_S, RESTART_S
+from sim.saga.delays import BUS_S, CARRIER_S, CONSUMER_PAUSE_S, RECLAIM_S, REDELIVER_S, RESTART_S
 from sim.saga.faults import C, E, P
 from sim.saga.orders import cancel
-from sim.saga.reservations import sell
 
 if TYPE_CHECKING:
     from sim.saga.model import Model
@@ -43,5 +42,20 @@ def fulfil(m: Model, o: Order):
         elif act is not None:                           # lost: the event is reclaimed and delivered again
             yield env.timeout(RESTART_S if act is C else REDELIVER_S)
         else:
-            sell(o, m.sc.load.qty, m.committed)
+            yield from sell_stock(m, o)
+
+
+def sell_stock(m: Model, o: Order):
+    """OrderEvents.shipment_created: ShipmentCreated reaches orders, which commits the reservation; a lost
+    answer fails the handler and the event is reclaimed once idle; 409 (no longer held) cancels."""
+    env = m.env
+    yield env.timeout(BUS_S)
+    while o.status == "paid":
+        delivered = env.now
+        status = yield from m.inventory.commit(o)
+        if status is None:
+            yield env.timeout(max(CONSUMER_PAUSE_S, delivered + RECLAIM_S - env.now))
+        elif status == 200:
             o.status = "shipped"
+        else:
+            cancel(m, o, "stock_lost")

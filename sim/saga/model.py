@@ -21,6 +21,7 @@ from sim.calibration import Calibration, resolve
 from sim.saga import audit
 from sim.saga.delays import CLIENT_PAUSE_S
 from sim.saga.faults import Faults
+from sim.saga.inventory import InventoryService
 from sim.saga.orders import Order, drive, recover
 from sim.saga.payment import PaymentService
 from sim.saga.provider import Provider
@@ -37,9 +38,10 @@ class Model:
         self.faults = Faults(sc, np.random.Generator(np.random.PCG64(extra[-2])))
         self.provider = Provider(sc.payment.decline_rate, np.random.Generator(np.random.PCG64(extra[-1])))
         self.payment = PaymentService(self.env, self.faults, self.provider)
+        self.committed: Counter = Counter()           # units sold per stock row (id)
+        self.inventory = InventoryService(self.shop, self.faults, sc.load.qty, self.committed)
         self.orders: list[Order] = []
         self.records: list[tuple] = []
-        self.committed: Counter = Counter()           # units sold per stock row (id)
         self.live, self.faults_off_at = 0, 0.0
         self.ids = itertools.count()
 

@@ -15,7 +15,7 @@ from reference_impl.orders.saga import CALL_RETRIES, LEASE_S, RETRY_PAUSE_S
 from scenarios.results import Outcome
 from sim.saga.faults import DR, C, E, P
 from sim.saga.reservations import release
-from sim.service import WON, reserve
+from sim.service import WON
 
 if TYPE_CHECKING:
     from sim.saga.model import Model
@@ -58,15 +58,14 @@ def drive(m: Model, o: Order):
     """Saga.drive: 'confirmed', 'out_of_stock', 'failed', 'declined', 'pending' (lost) or 'dropped'."""
     from sim.saga.fulfilment import fulfil
 
-    env, shop, drop = m.env, m.shop, False
+    env, drop = m.env, False
     o.drives += 1
     if o.status != "pending":
         return "confirmed" if o.status != "cancelled" else "failed"
     if o.row is None:
-        with shop.pool.request() as conn:
-            if not conn.triggered:
-                yield conn
-            outcome, row, _ = yield from reserve(shop, o.sku)
+        outcome, row = yield from m.inventory.reserve(o.sku)
+        if outcome is None:
+            return "pending"
         if outcome != WON:
             cancel(m, o, "out_of_stock" if outcome == Outcome.OUT_OF_STOCK.value else "reserve_failed")
             return "out_of_stock" if outcome == Outcome.OUT_OF_STOCK.value else "failed"

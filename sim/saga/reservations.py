@@ -26,3 +26,11 @@ def sell(o: Order, qty: int, committed: Counter) -> None:
     row.reserved, row.held, row.on_hand, row.sold = row.reserved - qty, row.held - qty, row.on_hand - qty, row.sold + qty
     committed[id(row)] += qty
     o.res_state = "committed"
+
+
+def commit(o: Order, qty: int, committed: Counter) -> int:
+    """POST /reservations/{id}/commit as inventory answers it: 200 when sold now or before (a retry is
+    harmless), 409 when the reservation is no longer held (released, or expired by the sweeper)."""
+    if o.res_state == "held":
+        sell(o, qty, committed)
+    return 200 if o.res_state == "committed" else 409
