@@ -7,7 +7,8 @@ Covers: the crowd of `loadtests.checkouts.planned` (the real run's very crowd), 
     LOCK_TIMEOUT_S), the provider's charges keyed by the derived key, the orders client's retries
     (CALL_RETRIES, same key with payment.idempotency, a new key per try without: the control), recovery
     re-drives after the lease and the give-up after MAX_DRIVES, capture after the webhook delay, the
-    shipping label, the sale (commit) retried on a lost answer, and compensation (void or refund every live charge of the order, release, cancel).
+    shipping label, the sale (commit) retried on a lost answer, the sweeper expiring reservations past the
+    scenario's inventory.reservation_ttl_s (a payment final after that is refunded), and compensation (void or refund every live charge of the order, release, cancel).
 Faults: fire with their probabilities while the live requests last, and stop once the last client has its
     answer, as `lastunit run` turns them off before settling. Pairs not modelled are listed in
     stats["faults_not_modelled"], never silently dropped.

@@ -22,8 +22,7 @@ MODELLED = ({(p, a) for p in (P.PAYMENT_BEFORE_PROVIDER_CALL, P.PAYMENT_AFTER_PR
                               P.INVENTORY_BEFORE_COMMIT)
              for a in (C, E, DR, D)}
             | {(P.PSP_WEBHOOK, a) for a in (C, E, D, FaultAction.DUPLICATE, FaultAction.REORDER)})
-NOT_MODELLED = ["reservation TTL expiry (the refund-never-oversell rule)",
-                "a crash killing the other requests in flight (later calls only find it down for RESTART_S)",
+NOT_MODELLED = ["a crash killing the other requests in flight (later calls only find it down for RESTART_S)",
                 "a compensation's release while inventory restarts (released at once)",
                 "the payment completer's timing (cancel voids every charge the provider holds for the order)",
                 "webhook duplicate/reorder (forward-only: counted, no effect on the final state)",

@@ -31,8 +31,11 @@ def fulfil(m: Model, o: Order):
         yield env.timeout(delay + (RESTART_S if act is C else REDELIVER_S if act is E else 0.0))
         if act is None:
             break
-    if o.status == "confirmed":
-        o.status = "paid"
+    if o.status == "confirmed":                     # OrderEvents.payment_captured
+        if o.res_state == "held":
+            o.status = "paid"
+        else:                                       # expired before payment was final: refund, never oversell
+            cancel(m, o, "reservation_expired")
     yield env.timeout(BUS_S)
     while o.status == "paid":
         act, delay = faults.at(P.SHIPPING_CREATE_LABEL)

@@ -25,6 +25,7 @@ from sim.saga.inventory import InventoryService
 from sim.saga.orders import Order, drive, recover
 from sim.saga.payment import PaymentService
 from sim.saga.provider import Provider
+from sim.saga.reservations import Sweeper
 from sim.service import Shop
 
 ENGINE = "sim"
@@ -40,6 +41,7 @@ class Model:
         self.payment = PaymentService(self.env, self.faults, self.provider)
         self.committed: Counter = Counter()           # units sold per stock row (id)
         self.inventory = InventoryService(self.shop, self.faults, sc.load.qty, self.committed)
+        self.sweeper = Sweeper(self.env, sc.inventory.reservation_ttl_s, sc.load.qty)
         self.orders: list[Order] = []
         self.records: list[tuple] = []
         self.live, self.faults_off_at = 0, 0.0

@@ -30,7 +30,7 @@ class Order:
     status: str = "pending"
     reason: str | None = None
     row: object = None           # the stock row its reservation is on
-    res_state: str | None = None  # held, released, committed
+    res_state: str | None = None  # held, released, committed, expired
     payment: object = None       # the Charge it stands on
     drives: int = 0
 
@@ -69,7 +69,7 @@ def drive(m: Model, o: Order):
         if outcome != WON:
             cancel(m, o, "out_of_stock" if outcome == Outcome.OUT_OF_STOCK.value else "reserve_failed")
             return "out_of_stock" if outcome == Outcome.OUT_OF_STOCK.value else "failed"
-        o.row, o.res_state = row, "held"
+        m.sweeper.hold(o, row)
         act = yield from m.faults.strike(env, P.ORDERS_AFTER_RESERVE)
         if act in (C, E):
             return "pending"

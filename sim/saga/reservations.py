@@ -1,5 +1,6 @@
 """What happens to a held reservation after the race: sold when the shipment exists, released by a
-compensation. The counters move as `reference_impl/inventory/sql/lifecycle.sql` moves them.
+compensation, expired by the sweeper once its TTL ran out. The counters (and the redis strategy's mirror)
+move as `reference_impl/inventory/sql/lifecycle.sql` and `lifecycle.py` move them.
 
 Why apart: the stock side of the saga is what the oversell audit reads; keeping its few transitions in
 one place makes each one checkable against the SQL.
@@ -7,24 +8,35 @@ one place makes each one checkable against the SQL.
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from collections import Counter, deque
 from typing import TYPE_CHECKING
+
+import simpy
+
+from reference_impl.inventory.app import SWEEP_INTERVAL_S
 
 if TYPE_CHECKING:
     from sim.saga.orders import Order
 
 
+def _unhold(row, qty: int, sold: int = 0) -> None:
+    """A held reservation leaves the counters: its units stop being reserved; `sold` of them leave stock."""
+    row.reserved, row.held, row.on_hand, row.sold = row.reserved - qty, row.held - qty, row.on_hand - sold, row.sold + sold
+    if row.mirror is not None:                       # lifecycle.settle / sweep adjust the redis hash too
+        row.mirror[0] -= sold
+        row.mirror[1] -= qty
+
+
 def release(o: Order, qty: int) -> None:
     if o.res_state == "held":
-        o.row.reserved -= qty
-        o.row.held -= qty
+        _unhold(o.row, qty)
         o.res_state = "released"
 
 
 def sell(o: Order, qty: int, committed: Counter) -> None:
-    row = o.row
-    row.reserved, row.held, row.on_hand, row.sold = row.reserved - qty, row.held - qty, row.on_hand - qty, row.sold + qty
-    committed[id(row)] += qty
+    _unhold(o.row, qty, sold=qty)
+    committed[id(o.row)] += qty
     o.res_state = "committed"
 
 
@@ -34,3 +46,38 @@ def commit(o: Order, qty: int, committed: Counter) -> int:
     if o.res_state == "held":
         sell(o, qty, committed)
     return 200 if o.res_state == "committed" else 409
+
+
+def next_sweep(t: float, interval: float = SWEEP_INTERVAL_S) -> float:
+    """The first sweeper tick strictly after `t`; ticks fall on multiples of the interval."""
+    return (math.floor(t / interval) + 1) * interval
+
+
+class Sweeper:
+    """inventory's `_sweep_forever`: every SWEEP_INTERVAL_S, held reservations past `expires_at` give their
+    units back (state 'expired'). Ticks only while some reservation is held, so a run ends when it settles;
+    reservations are due in the order they were made (one TTL for the run), so a queue is enough."""
+
+    def __init__(self, env: simpy.Environment, ttl_s: float, qty: int):
+        self.env, self.ttl_s, self.qty = env, ttl_s, qty
+        self.due: deque = deque()                   # (expires_at, order), in hold order
+        self.running, self.expired = False, 0
+
+    def hold(self, o: Order, row) -> None:
+        o.row, o.res_state = row, "held"
+        self.due.append((self.env.now + self.ttl_s, o))
+        if not self.running:
+            self.running = True
+            self.env.process(self.run())
+
+    def run(self):
+        env = self.env
+        while self.due:
+            yield env.timeout(next_sweep(env.now) - env.now)
+            while self.due and (self.due[0][1].res_state != "held" or self.due[0][0] <= env.now):
+                _, o = self.due.popleft()
+                if o.res_state == "held":
+                    _unhold(o.row, self.qty)
+                    o.res_state = "expired"
+                    self.expired += 1
+        self.running = False
