@@ -136,8 +136,11 @@ def build() -> Parser:
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
     val = sub.add_parser("validate", help="sim vs real on a grid: side-by-side table, plots, relative errors",
                          description="Races every strategy at 1, 16 and 64 buyers on stock 1 and 64, on the real "
-                         "stack and in the model, and writes results/validation/ (table.csv, table.json, plots).")
+                         "stack and in the model (each --repeats times, round robin), and writes results/validation/ (table.csv, "
+                         "table.json, plots) with each prediction's relative error.")
     val.add_argument("--quick", action="store_true", help="a small grid (2 strategies, 1 and 8 buyers)")
+    val.add_argument("--repeats", type=int, default=None,
+                     help="runs per cell and engine; the table holds their medians (default 3)")
     val.add_argument("--calibration", help="calibration file (default results/calibration.json if present)")
     val.add_argument("--json", action="store_true", help="print the table and error summary as JSON")
     val.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -68,7 +68,8 @@ class SweepBody(Strict):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), POOL_SIZE)
+    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), POOL_SIZE,
+                                       warm=True)
     app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
     app.state.mirror = RedisMirror(app.state.redis)
     app.state.faults = RunConfig(app.state.redis, "inventory")

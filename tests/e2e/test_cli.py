@@ -26,6 +26,7 @@ def lastunit(*args: str, env: dict | None = None, timeout: float = 240) -> subpr
     ("race", "--strategy", "guarded", "--stock", "0"),
     ("race", "--scenario", "does_not_exist"),
     ("bench", "nothing"),
+    ("validate", "--repeats", "0"),
     ("frobnicate",),
 ])
 def test_bad_input_is_one_line_and_exit_2(args):

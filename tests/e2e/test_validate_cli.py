@@ -14,13 +14,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import STACK
 
 pytestmark = STACK
 
 
 def test_quick_validate_prints_the_table_and_stock_one_outcomes_match_exactly():
-    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "validate", "--quick", "--json", "--quiet"],
+    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "validate", "--quick", "--json", "--quiet",
+                          "--repeats", "2"],
                          capture_output=True, text=True, timeout=240, env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
@@ -31,10 +34,13 @@ def test_quick_validate_prints_the_table_and_stock_one_outcomes_match_exactly():
         for k in ("throughput_per_s", "p50_ms", "p99_ms"):
             assert r[f"{k}_real"] > 0 and r[f"{k}_sim"] > 0
             assert r[f"{k}_err"] == round((r[f"{k}_sim"] - r[f"{k}_real"]) / r[f"{k}_real"], 4)
+            runs = [json.loads((Path(d) / "summary.json").read_text())[k] for d in r["run_dirs"][:2]]
+            assert r[f"{k}_real"] == pytest.approx(sum(runs) / 2, abs=1e-3)   # the median of two
     for r in (r for r in rows if r["stock"] == 1):
         counts = [(r[f"{k}_real"], r[f"{k}_sim"]) for k in ("won", "out_of_stock", "failed", "unknown")]
         assert counts == [(1, 1), (r["buyers"] - 1, r["buyers"] - 1), (0, 0), (0, 0)], r
-    assert summary["stock1_outcomes_match"] and summary["cells"] == len(rows) == 8
+    assert summary["stock1_outcomes_match"] and summary["cells"] == len(rows) == 8 and summary["repeats"] == 2
+    assert all(r["repeats"] == 2 and len(r["run_dirs"]) == 4 for r in rows)   # 2 real + 2 model runs
     assert summary["median_abs_err_p50_ms_pg"] >= 0 and summary["median_abs_err_throughput_per_s_pg"] >= 0
     folder = Path(summary["dir"])
     assert (folder / "table.csv").exists() and (folder / "validation.png").stat().st_size > 10_000

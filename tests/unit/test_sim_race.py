@@ -61,6 +61,18 @@ def test_naive_oversells_when_its_window_overlaps(buyers):
     assert run.audit["counter_drift_units"] == s["won"] - 1          # the lost update, in the counters
 
 
+def test_a_sleepers_extra_is_a_delay_and_a_safe_strategys_extra_queues_on_the_loop():
+    """The naive control's fitted extra is its sleep's overshoot: 16 buyers overlap it. Another
+    strategy's extra is loop CPU: 16 buyers pay it one after another."""
+    def makespan(strategy: str, extra_ms: float) -> float:
+        cal = Calibration(cv=0.0, strategy_ms={strategy: extra_ms})
+        return race("load.buyers=16", "catalog.hot_stock=16", f"inventory.strategy={strategy}",
+                    calibration=cal)[0].wall_s
+
+    assert makespan("naive", 5.0) - makespan("naive", 0.0) == pytest.approx(0.005, abs=0.001)
+    assert makespan("pessimistic", 5.0) - makespan("pessimistic", 0.0) > 10 * 0.005   # mostly serial
+
+
 def test_naive_is_fine_alone_with_no_window():
     run, s = race("load.buyers=1", "inventory.strategy=naive", "inventory.naive_window_ms=0")
     assert (s["won"], s["out_of_stock"]) == (1, 0)
