@@ -3,6 +3,7 @@ in the results schema, as `scenarios.commands.run.execute` does for the real sta
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
              "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
              "drives": sum(o.drives for o in m.orders),
              "charges": len(m.provider.charges), "payment_keys": len(m.payment.keys),
-             "reservations_expired": m.sweeper.expired,
+             "reservations_expired": m.sweeper.expired, "saga_times": dataclasses.asdict(m.times),
              "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
              "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
              "not_modelled": NOT_MODELLED}

@@ -159,6 +159,9 @@ def execute(sc: Scenario, progress: Progress) -> tuple[dict, int]:
                                              "strategy": sc.inventory.strategy.value, "scenario_spec": sc.to_dict()}
     path = results.run_dir(run_id)
     results.write_run(path, df, summary, audit)
+    from sim.saga.measured import write_saga_log  # step times for the model, from this run's saga log
+
+    write_saga_log(path, stack.server_url("postgres"), run_id)
     plots.latency_cdf(df, path / "latency.png", f"{sc.name}: checkout latency by outcome")
     return summary | {"audit": audit, "run_dir": str(path)}, 0 if audit["ok"] else 1
 

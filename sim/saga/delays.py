@@ -1,15 +1,40 @@
 """The saga's step times outside the inventory model: why a separate module? They are the model's least
-certain numbers (fixed, not calibrated), and one place makes it plain which figures are guesses."""
+certain numbers, and one place makes it plain which are measured, which come from the real code's own
+constants, and which are still guesses.
+
+`SagaTimes` holds the ones a real run can measure (its defaults are guesses until then; see
+`sim.saga.measured`, which fits them from a run's saga log); the rest are the real services' constants.
+"""
 
 from __future__ import annotations
 
-from reference_impl.infra.bus import RECLAIM_IDLE_MS
+from dataclasses import dataclass
 
-#: Fixed delays (seconds), not calibrated: one service-to-service call, an event through outbox + bus,
-#: the carrier's answer, a crashed process's restart, a consumer's reclaim of an unacked event.
-HOP_S, BUS_S, CARRIER_S, RESTART_S, REDELIVER_S = 0.002, 0.05, 0.01, 1.0, 1.0
-#: The real client's pause before its n-th retry of a 202 / lost answer (loadtests/checkouts.checkout).
-CLIENT_PAUSE_S = 0.5
+from reference_impl.infra.bus import RECLAIM_IDLE_MS
+from reference_impl.psp.webhooks import backoff_s
+
 #: The bus's own numbers, from its code: an unacked event is reclaimed once idle this long; a consumer whose
 #: handler failed pauses this long before it reads again.
 RECLAIM_S, CONSUMER_PAUSE_S = RECLAIM_IDLE_MS / 1000, 0.2
+#: The real client's pause before its n-th retry of a 202 / lost answer (loadtests/checkouts.checkout).
+CLIENT_PAUSE_S = 0.5
+#: The provider retries a webhook delivery it lost after backoff_s(n) (reference_impl/psp/webhooks.py).
+webhook_retry_s = backoff_s
+#: Where the fitted SagaTimes live in the calibration file (`Calibration.explain`; see sim.saga.measured).
+SAGA_KEY = "saga"
+
+
+@dataclass(frozen=True)
+class SagaTimes:
+    """Seconds per modelled step; each default is a guess, replaced by `measured.fit` from a real run."""
+    hop_s: float = 0.002      # one service-to-service call, one way (an authorize is three: orders, psp, reply)
+    bus_s: float = 0.05       # one event through outbox, relay and Redis Stream to its consumer
+    carrier_s: float = 0.01   # shipping's label (the carrier's answer)
+    restart_s: float = 1.0    # a crashed process until the supervisor has it serving again (not measured)
+    source: str = "guesses"   # "guesses", or the run the measured ones came from
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> SagaTimes:
+        if not d:
+            return cls()
+        return cls(**{k: d[k] for k in ("hop_s", "bus_s", "carrier_s", "restart_s", "source") if k in d})

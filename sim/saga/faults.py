@@ -22,11 +22,13 @@ MODELLED = ({(p, a) for p in (P.PAYMENT_BEFORE_PROVIDER_CALL, P.PAYMENT_AFTER_PR
                               P.INVENTORY_BEFORE_COMMIT)
              for a in (C, E, DR, D)}
             | {(P.PSP_WEBHOOK, a) for a in (C, E, D, FaultAction.DUPLICATE, FaultAction.REORDER)})
-NOT_MODELLED = ["a crash killing the other requests in flight (later calls only find it down for RESTART_S)",
+NOT_MODELLED = ["a crash killing the other requests in flight (later calls only find it down for restart_s)",
                 "a compensation's release while inventory restarts (released at once)",
                 "the payment completer's timing (cancel voids every charge the provider holds for the order)",
                 "webhook duplicate/reorder (forward-only: counted, no effect on the final state)",
-                "CPU and pools of orders, payment, provider, shipping (fixed delays)"]
+                "CPU and pools of orders, payment, provider, shipping (fixed step times: medians of one real "
+                "run's saga log via sim.saga.measured, else guesses; nothing queues there)",
+                "a crashed service's restart time (restart_s is a guess, not measured)"]
 
 
 class Faults:

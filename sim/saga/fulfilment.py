@@ -7,9 +7,10 @@ Why apart: this half runs on the bus, not in the client's request (`reference_im
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
-from sim.saga.delays import BUS_S, CARRIER_S, CONSUMER_PAUSE_S, RECLAIM_S, REDELIVER_S, RESTART_S
+from sim.saga.delays import CONSUMER_PAUSE_S, RECLAIM_S, webhook_retry_s
 from sim.saga.faults import C, E, P
 from sim.saga.orders import cancel
 
@@ -20,30 +21,32 @@ if TYPE_CHECKING:
 
 def fulfil(m: Model, o: Order):
     """OrderConfirmed -> capture -> signed webhook -> paid -> label -> sale -> shipped (or compensate)."""
-    env, faults = m.env, m.faults
-    yield env.timeout(BUS_S)
+    env, faults, t = m.env, m.faults, m.times
+    yield env.timeout(t.bus_s)                      # OrderConfirmed reaches payment, which captures
     if o.status != "confirmed":
         return
     m.provider.capture(o.payment)
     yield env.timeout(m.sc.webhooks.delay_ms / 1000)
-    while True:
+    for retry in itertools.count():                 # the provider's deliveries of the signed webhook
         act, delay = faults.at(P.PSP_WEBHOOK)
-        yield env.timeout(delay + (RESTART_S if act is C else REDELIVER_S if act is E else 0.0))
+        yield env.timeout(delay + (t.restart_s if act is C else webhook_retry_s(retry) if act is E else 0.0))
         if act is None:
             break
+    yield env.timeout(t.bus_s)                      # PaymentCaptured reaches orders
     if o.status == "confirmed":                     # OrderEvents.payment_captured
         if o.res_state == "held":
             o.status = "paid"
         else:                                       # expired before payment was final: refund, never oversell
             cancel(m, o, "reservation_expired")
-    yield env.timeout(BUS_S)
+    yield env.timeout(t.bus_s)                      # OrderPaid reaches shipping
     while o.status == "paid":
         act, delay = faults.at(P.SHIPPING_CREATE_LABEL)
-        yield env.timeout(delay + CARRIER_S)
-        if act is E:                                    # the carrier refuses: refund, release, cancel
+        yield env.timeout(delay + t.carrier_s)
+        if act is E:                                # the carrier refuses: ShipmentFailed; refund, release, cancel
+            yield env.timeout(t.bus_s)
             cancel(m, o, "shipping_failed")
-        elif act is not None:                           # lost: the event is reclaimed and delivered again
-            yield env.timeout(RESTART_S if act is C else REDELIVER_S)
+        elif act is not None:                       # label rolled back: the event is reclaimed once idle
+            yield env.timeout(max(t.restart_s, RECLAIM_S) if act is C else RECLAIM_S)
         else:
             yield from sell_stock(m, o)
 
@@ -52,7 +55,7 @@ def sell_stock(m: Model, o: Order):
     """OrderEvents.shipment_created: ShipmentCreated reaches orders, which commits the reservation; a lost
     answer fails the handler and the event is reclaimed once idle; 409 (no longer held) cancels."""
     env = m.env
-    yield env.timeout(BUS_S)
+    yield env.timeout(m.times.bus_s)
     while o.status == "paid":
         delivered = env.now
         status = yield from m.inventory.commit(o)

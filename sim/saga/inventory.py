@@ -3,7 +3,7 @@ sale (commit) with its fault point `inventory.before_commit`, as `reference_impl
 
 Why apart: `sim/service.py` models the reservation race inside inventory; this is what the other services
 see of it: a process that a crash takes down until the supervisor restarts it, and answers that get lost.
-At `inventory.before_commit` (commit only): `crash` exits before the sale (down for RESTART_S), `error`
+At `inventory.before_commit` (commit only): `crash` exits before the sale (down for restart_s), `error`
 answers 503 before the sale, `drop_reply` sells and then holds the connection until the caller's timeout,
 `delay` waits and then sells (past the caller's timeout the caller has given up already). The orders
 handler of ShipmentCreated takes every missing answer as Unknown: the event is retried, the retry's commit
@@ -16,15 +16,15 @@ from collections import Counter
 
 from reference_impl.infra.client import DEFAULT_TIMEOUT_S
 from reference_impl.orders.saga import CALL_RETRIES, RETRY_PAUSE_S
-from sim.saga.delays import HOP_S, RESTART_S
+from sim.saga.delays import SagaTimes
 from sim.saga.faults import DR, C, E, Faults, P
 from sim.saga.reservations import commit
 from sim.service import Shop, reserve
 
 
 class InventoryService:
-    def __init__(self, shop: Shop, faults: Faults, qty: int, committed: Counter):
-        self.shop, self.env, self.faults = shop, shop.env, faults
+    def __init__(self, shop: Shop, faults: Faults, qty: int, committed: Counter, times: SagaTimes):
+        self.shop, self.env, self.faults, self.times = shop, shop.env, faults, times
         self.qty, self.committed = qty, committed
         self.down_until = 0.0          # a crash fault: restarting until then, every call is refused
 
@@ -46,7 +46,7 @@ class InventoryService:
     def commit(self, o):
         """POST /reservations/{id}/commit from the orders service: 200, 409, or None (no answer: Unknown)."""
         env = self.env
-        yield env.timeout(HOP_S)
+        yield env.timeout(self.times.hop_s)
         if not self.up():
             return None
         act, delay = self.faults.at(P.INVENTORY_BEFORE_COMMIT)
@@ -62,13 +62,13 @@ class InventoryService:
             return None
         if act is not None:
             return None
-        yield env.timeout(HOP_S)
+        yield env.timeout(self.times.hop_s)
         return status
 
     def _settle(self, act, o) -> int | None:
         """The server's side of a commit after the fault point: nothing on crash (and down) or error."""
         if act is C:
-            self.down_until = self.env.now + RESTART_S
+            self.down_until = self.env.now + self.times.restart_s
             return None
         if act is E:
             return None

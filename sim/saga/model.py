@@ -19,7 +19,7 @@ from scenarios.results import Outcome
 from scenarios.spec import Scenario
 from sim.calibration import Calibration, resolve
 from sim.saga import audit
-from sim.saga.delays import CLIENT_PAUSE_S
+from sim.saga.delays import CLIENT_PAUSE_S, SAGA_KEY, SagaTimes
 from sim.saga.faults import Faults
 from sim.saga.inventory import InventoryService
 from sim.saga.orders import Order, drive, recover
@@ -33,14 +33,16 @@ ENGINE = "sim"
 
 class Model:
     def __init__(self, sc: Scenario, calibration: Calibration | None):
-        self.sc, self.shop = sc, Shop(sc, calibration or resolve())
+        calibration = calibration or resolve()
+        self.sc, self.shop = sc, Shop(sc, calibration)
+        self.times = SagaTimes.from_dict(calibration.explain.get(SAGA_KEY))
         self.env = self.shop.env
         extra = np.random.SeedSequence(sc.seed).spawn(len(STREAMS) + 2)   # the crowd's streams stay untouched
         self.faults = Faults(sc, np.random.Generator(np.random.PCG64(extra[-2])))
         self.provider = Provider(sc.payment.decline_rate, np.random.Generator(np.random.PCG64(extra[-1])))
-        self.payment = PaymentService(self.env, self.faults, self.provider)
+        self.payment = PaymentService(self.env, self.faults, self.provider, self.times)
         self.committed: Counter = Counter()           # units sold per stock row (id)
-        self.inventory = InventoryService(self.shop, self.faults, sc.load.qty, self.committed)
+        self.inventory = InventoryService(self.shop, self.faults, sc.load.qty, self.committed, self.times)
         self.sweeper = Sweeper(self.env, sc.inventory.reservation_ttl_s, sc.load.qty)
         self.orders: list[Order] = []
         self.records: list[tuple] = []

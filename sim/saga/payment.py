@@ -14,7 +14,7 @@ import simpy
 
 from reference_impl.orders.app import PAYMENT_TIMEOUT_S
 from reference_impl.payment.authorize import LOCK_TIMEOUT_S, PROVIDER_KEY_PREFIX
-from sim.saga.delays import HOP_S, RESTART_S
+from sim.saga.delays import SagaTimes
 from sim.saga.faults import C, E, Faults, P
 from sim.saga.provider import Charge, Provider
 
@@ -28,8 +28,8 @@ class Key:
 
 
 class PaymentService:
-    def __init__(self, env: simpy.Environment, faults: Faults, provider: Provider):
-        self.env, self.faults, self.provider = env, faults, provider
+    def __init__(self, env: simpy.Environment, faults: Faults, provider: Provider, times: SagaTimes):
+        self.env, self.faults, self.provider, self.times = env, faults, provider, times
         self.keys: dict[str, Key] = {}
         self.down_until = 0.0
 
@@ -37,7 +37,7 @@ class PaymentService:
         """A request the payment service does not answer: a crash resets at once (and restarts the process),
         a dropped reply costs the caller its timeout. Returns None (the client's Unknown)."""
         if action is C:
-            self.down_until = self.env.now + RESTART_S
+            self.down_until = self.env.now + self.times.restart_s
         else:
             yield self.env.timeout(PAYMENT_TIMEOUT_S)
         return None
@@ -45,7 +45,7 @@ class PaymentService:
     def authorize_once(self, reference: str, amount: int, key: str):
         """POST /payments/authorize with `key`: 201, 402, 503, or None when no answer came."""
         env, faults = self.env, self.faults
-        yield env.timeout(HOP_S)
+        yield env.timeout(self.times.hop_s)
         if env.now < self.down_until:
             return None
         k = self.keys.get(key)
@@ -64,7 +64,7 @@ class PaymentService:
             if act is not None:
                 return (yield from self.lost(act))
             ch = self.provider.charge(PROVIDER_KEY_PREFIX + key, reference, amount)
-            yield env.timeout(HOP_S)
+            yield env.timeout(self.times.hop_s)
             act = yield from faults.strike(env, P.PAYMENT_AFTER_PROVIDER_AUTH)
             if act is E:
                 return 503
@@ -77,5 +77,5 @@ class PaymentService:
             return 503
         if act is not None:
             return (yield from self.lost(act))              # committed, reply never sent
-        yield env.timeout(HOP_S)
+        yield env.timeout(self.times.hop_s)
         return k.code

@@ -1,0 +1,117 @@
+"""The saga model's step times measured from a real run: the run's saga log (written beside its attempts as
+`saga_log.csv`) gives, per order that went straight through, when each step was done; the medians of the
+gaps between steps set `SagaTimes`. Kept in the calibration file, under `explain["saga"]`.
+
+Why the saga log and not the attempts: an attempt ends when the client hears `confirmed`; the paid, label
+and sale steps happen after, on the bus, and only the log has their times. Why `explain`: the calibration
+file's loader refuses unknown fields, and `sim/calibration.py` is not ours to change; `explain` is its
+free-form part, so the saga's numbers ride along without breaking `Calibration.load`.
+
+    python -m sim.saga.measured results/run-payment_crash-...   # fit, merge into results/calibration.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+from sim.calibration import CALIBRATION_FILE, DEFAULT, Calibration
+from sim.saga.delays import SAGA_KEY
+
+LOG_FILE = "saga_log.csv"
+LOG_COLUMNS = ("order_id", "order_status", "step", "status", "at")
+#: The steps an order that went straight through logs once each, all `done`, in this order.
+STRAIGHT = ("reserve", "authorize", "confirm", "paid", "sell_stock", "ship")
+LOG_SQL = """SELECT o.id::text, o.status, l.step, l.status, extract(epoch FROM l.at)::float8
+               FROM orders o JOIN saga_log l ON l.order_id = o.id
+              WHERE o.idempotency_key LIKE %s ORDER BY o.id, l.id"""
+
+
+def read_saga_log(server_url: str, run_id: str) -> list[dict]:
+    """The run's saga log from the orders database (its orders are keyed `<run_id>-<n>`)."""
+    import psycopg  # noqa: PLC0415 - the model imports this module and needs no driver
+
+    from reference_impl.infra.settings import database_url  # noqa: PLC0415
+
+    with psycopg.connect(database_url(server_url, "orders")) as conn:
+        rows = conn.execute(LOG_SQL, (run_id + "-%",)).fetchall()
+    return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
+
+
+def write_saga_log(run_dir: Path, server_url: str, run_id: str) -> Path:
+    path = Path(run_dir) / LOG_FILE
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, LOG_COLUMNS)
+        w.writeheader()
+        w.writerows(read_saga_log(server_url, run_id))
+    return path
+
+
+def straight_orders(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Per shipped order whose log is exactly STRAIGHT (no retry, failure or compensation): step -> time."""
+    logs: dict[str, list[dict]] = {}
+    for r in rows:
+        logs.setdefault(r["order_id"], []).append(r)
+    out = {}
+    for oid, log in logs.items():
+        if (log[0]["order_status"] == "shipped" and tuple(r["step"] for r in log) == STRAIGHT
+                and all(r["status"] == "done" for r in log)):
+            out[oid] = {r["step"]: float(r["at"]) for r in log}
+    return out
+
+
+def fit(rows: list[dict], webhook_delay_s: float = 0.0, source: str = "a real run") -> dict:
+    """SagaTimes fields from the log's medians, mapped onto the model's steps: an authorize is three hops
+    (orders -> payment -> provider, the reply); confirm -> paid is two bus legs (OrderConfirmed, then
+    PaymentCaptured) around the scenario's webhook delay; paid -> sale is two bus legs (OrderPaid,
+    ShipmentCreated), the label, and the commit's two hops. Raises ValueError with no straight order."""
+    orders = straight_orders(rows)
+    if not orders:
+        raise ValueError("no order went straight through (shipped, each step once): nothing to measure")
+    med = {name: statistics.median(o[b] - o[a] for o in orders.values())
+           for name, (a, b) in {"authorize": ("reserve", "authorize"), "confirm_to_paid": ("confirm", "paid"),
+                                "paid_to_sale": ("paid", "sell_stock")}.items()}
+    hop = med["authorize"] / 3
+    bus = max(0.0, med["confirm_to_paid"] - webhook_delay_s) / 2
+    carrier = max(0.0, med["paid_to_sale"] - 2 * bus - 2 * hop)
+    return {"hop_s": round(hop, 6), "bus_s": round(bus, 6), "carrier_s": round(carrier, 6), "source": source,
+            "orders": len(orders), "median_ms": {k: round(v * 1000, 2) for k, v in med.items()}}
+
+
+def with_saga_times(cal: Calibration, fitted: dict) -> Calibration:
+    """The calibration with the saga's fitted times added (every other number unchanged)."""
+    return dataclasses.replace(cal, explain={**cal.explain, SAGA_KEY: fitted})
+
+
+def fit_run(run_dir: str | Path) -> dict:
+    """Fit from a run directory: its saga_log.csv, and the webhook delay its scenario asked for."""
+    d = Path(run_dir)
+    with (d / LOG_FILE).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    summary = json.loads((d / "summary.json").read_text())
+    delay_s = summary.get("scenario_spec", {}).get("webhooks", {}).get("delay_ms", 0.0) / 1000
+    return fit(rows, delay_s, summary.get("run_id", d.name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from reference_impl.infra.settings import results_home  # noqa: PLC0415
+
+    ap = argparse.ArgumentParser(prog="python -m sim.saga.measured", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", help="a `lastunit run` directory holding saga_log.csv")
+    ap.add_argument("--calibration", help=f"file to merge into (default: results/{CALIBRATION_FILE})")
+    args = ap.parse_args(argv)
+    path = Path(args.calibration) if args.calibration else results_home() / CALIBRATION_FILE
+    fitted = fit_run(args.run_dir)
+    cal = Calibration.load(path) if path.exists() else DEFAULT
+    with_saga_times(cal, fitted).save(path)
+    print(json.dumps(fitted, indent=2))
+    print(f"saga step times merged into {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
