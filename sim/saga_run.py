@@ -40,6 +40,7 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
              "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
              "drives": sum(o.drives for o in m.orders),
              "charges": len(m.provider.charges), "payment_keys": len(m.payment.keys),
+             "charges_by_status": dict(sorted(Counter(c.status for c in m.provider.charges.values()).items())),
              "reservations_expired": m.sweeper.expired, "saga_times": dataclasses.asdict(m.times),
              "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
              "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
