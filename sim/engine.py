@@ -106,6 +106,7 @@ def stats(shop: Shop, wall_s: float) -> dict:
             "reservations": shop.stock.reservations, "rows": sum(len(r) for r in shop.stock.rows.values()),
             "pool": {k: round(v, 9) for k, v in shop.pool.report(horizon).items()},
             "redis": {k: round(v, 9) for k, v in shop.redis.report(horizon).items()},
+            "loop": {k: round(v, 9) for k, v in shop.loop.report(horizon).items()},
             # the step times, not the fit's explanation (a deep copy of that cost 40% of a short run)
             "calibration": {k: v for k, v in vars(shop.calibration).items() if k != "explain"},
             # not modelled yet (nor injected by the real stack yet): listed, so that a run with faults in

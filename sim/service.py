@@ -1,12 +1,12 @@
 """The inventory service: HTTP in, a pooled connection, the warehouse walk, HTTP out.
 
 Covers: a connection pool as a Station, the service's one event loop and the race client's one event
-    loop as capacity-1 Stations (CPU that runs one request at a time), step times drawn per step.
+    loop as a Cpu (one burst at a time, first come first served), step times drawn per step.
 Scenario: each checkout attempt reaches the service after one network hop, takes its HTTP parsing on the
     service loop, waits for one of POOL_SIZE PostgreSQL connections, asks for the SKU's warehouses fullest
     first (one statement), and tries them in that order with the scenario's strategy, as `reserve.py` does;
     every round trip costs driver CPU on the loop. In a race one client process sends and reads every
-    request, so its loop is a Station too; open and closed loads come from many processes (no client loop).
+    request, so its loop is a Cpu too; open and closed loads come from many processes (no client loop).
 
 Why the loops: on this machine a race is CPU-bound in Python (measured by `lastunit calibrate`: the
     single-client latency explains only a fraction of a 64-buyer makespan); pure delays cannot queue.
@@ -20,7 +20,7 @@ from reference_impl.inventory.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, S
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
 from sim.calibration import DEFAULT, Calibration
-from sim.queueing import Station
+from sim.queueing import Cpu, Station
 from sim.reserve import ATTEMPT, Starved
 from sim.stock import Stockroom
 from sim.streams import Jitter, Uniform, spawn
@@ -49,8 +49,8 @@ class Shop:
         # `loops` > 1: that many uvicorn workers, each with its own pool, sharing one queue (an approximation)
         self.pool = Station(env, POOL_SIZE * loops)
         self.redis = Station(env, REDIS_THREADS)
-        self.loop = Station(env, loops)
-        self.client = Station(env, 1) if scenario.load.model == "race" else None
+        self.loop = Cpu(env, loops)
+        self.client = Cpu(env, 1) if scenario.load.model == "race" else None
         self.stock = Stockroom(env, scenario)
         self.rng = spawn(scenario.seed)
         self.jitter = Jitter(self.rng["service"], cal.cv)
@@ -83,12 +83,9 @@ class Shop:
         self.counters["lock_waits"] += 1
         self.lock_wait_s += seconds
 
-    def hold(self, station: Station, seconds: float):
-        """Run `seconds` of CPU on a one-at-a-time station (an event loop), queueing behind others."""
-        with station.request() as req:
-            if not req.triggered:
-                yield req
-            yield self.env.timeout(seconds * self.jitter())
+    def hold(self, cpu: Cpu, seconds: float):
+        """Run `seconds` of CPU on an event loop, queued behind the bursts already on it."""
+        yield self.env.timeout(cpu.run(seconds * self.jitter()))
 
     def db(self, seconds: float, trips: int = 1):
         """`trips` round trips to PostgreSQL or Redis: driver CPU on the service loop, then the wait."""
@@ -157,8 +154,9 @@ def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_
     """One attempt that has reached the service: loop, pool, walk, loop, record; returns t_end.
 
     In a race the client's loop first sends the request (its hop is folded into the start, see
-    engine.source) and finally reads the reply; otherwise the reply's trip back touches nothing shared and
-    is added to the clock arithmetically instead of costing a scheduled event.
+    engine.source) and finally reads the reply; otherwise the reply's burst on the service loop (its end
+    is known when it is queued, see queueing.Cpu) and its trip back touch nothing else shared, so they are
+    added to the clock arithmetically instead of costing scheduled events.
     """
     env, client = shop.env, shop.client
     if shop.fresh_s:
@@ -172,13 +170,14 @@ def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_
             yield conn
         outcome, row, retries = yield from reserve(shop, sku)
     reply_s = shop.http_half_s + shop.win_s if outcome == WON else shop.http_half_s
-    if reply_s:
-        yield from shop.hold(shop.loop, reply_s)
     if client is not None and shop.client_half_s:
+        if reply_s:
+            yield from shop.hold(shop.loop, reply_s)
         yield env.timeout(outbound_s)
         yield from shop.hold(client, shop.client_half_s)
-        outbound_s = 0.0
-    t_end = env.now + outbound_s
+        t_end = env.now
+    else:   # the reply's burst is queued now and its end is known now: no need to wait for it
+        t_end = env.now + (shop.loop.run(reply_s * shop.jitter()) if reply_s else 0.0) + outbound_s
     shop.records.append((attempt_id, sku, row.warehouse if row is not None else None,
                          t_intended, t_end, outcome, retries))
     return t_end

@@ -10,6 +10,7 @@ from __future__ import annotations
 import simpy
 
 from scenarios.spec import Scenario
+from sim.queueing import Station
 
 
 def sku_name(index: int, hot_skus: int) -> str:
@@ -37,7 +38,7 @@ class Row:
         self.reserved = self.sold = 0
         self.version = 0        # bumped by the optimistic CAS only, as in sql/reserve.sql
         self.writes = 0         # every committed write: what SERIALIZABLE's first-updater-wins looks at
-        self.lock = simpy.Resource(env, capacity=1)
+        self.lock = Station(env, 1)
         self.held = 0           # units in reservations (all stay 'held' within a run: TTL >> makespan)
         self.promises: list[tuple[int, int]] = []   # (reservation number, qty) in commit order
         self.strategies: set[str] = set()

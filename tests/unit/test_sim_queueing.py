@@ -6,11 +6,13 @@ wrong, every latency the model reports would be wrong with it.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+import simpy
 
 from scenarios.loader import load
 from sim.engine import simulate
-from sim.queueing import erlang_c, erlang_c_wait, mmc
+from sim.queueing import Cpu, Station, erlang_c, erlang_c_wait, mmc
 
 #: Long enough that 5% is about 3 standard deviations of the mean wait's error (measured over 8 seeds:
 #: 1.2-2.2% at 100k customers for these loads), short enough for a unit test (~1.5 s each).
@@ -43,3 +45,48 @@ def test_littles_law_on_the_models_connection_pool():
     assert pool["served"] == pool["arrivals"] > 5000
     assert pool["L"] == pytest.approx(pool["lambda_per_s"] * pool["mean_sojourn_s"], rel=1e-6)
     assert 0 < pool["utilization"] < 1
+
+
+def _finishes_on_a_station(c: int, gaps, services) -> list[float]:
+    env, done = simpy.Environment(), []
+    station = Station(env, c)
+
+    def job(service_s):
+        with station.request() as req:
+            if not req.triggered:
+                yield req
+            yield env.timeout(service_s)
+            done.append(env.now)
+
+    def source():
+        for gap, service_s in zip(gaps, services, strict=True):
+            yield env.timeout(gap)
+            env.process(job(service_s))
+
+    env.process(source())
+    env.run()
+    return done
+
+
+def _finishes_on_a_cpu(c: int, gaps, services) -> list[float]:
+    env, done = simpy.Environment(), []
+    cpu = Cpu(env, c)
+
+    def source():
+        for gap, service_s in zip(gaps, services, strict=True):
+            yield env.timeout(gap)
+            done.append(env.now + cpu.run(service_s))
+
+    env.process(source())
+    env.run()
+    return sorted(done)
+
+
+@pytest.mark.parametrize("servers", [1, 3])
+def test_a_cpu_finishes_every_burst_when_a_fifo_station_would(servers):
+    """The event loops' one-timeout shortcut (Lindley's recursion) against the queue it replaces, on the
+    same arrivals and service times, at a load where most bursts wait."""
+    rng = np.random.default_rng(7)
+    gaps, services = rng.exponential(1.0, 5000).tolist(), rng.exponential(0.9 * servers, 5000).tolist()
+    assert _finishes_on_a_cpu(servers, gaps, services) == pytest.approx(
+        sorted(_finishes_on_a_station(servers, gaps, services)), abs=1e-9)
