@@ -128,10 +128,14 @@ def build() -> Parser:
 
     cal = sub.add_parser("calibrate", help="measure the real stack briefly and fit the model's step times",
                          description="Times Redis round trips, single-client reservations per strategy and a few "
-                         "contended races, fits the model's step times (sim/fit.py explains how) and writes "
+                         "contended races and a short fault-free saga, fits the model's step times (sim/fit.py and "
+                         "sim/saga/measured.py explain how) and writes "
                          "results/calibration.json, which `race --engine sim` and `validate` then use.")
     cal.add_argument("--out", help="where to write the calibration (default results/calibration.json)")
     cal.add_argument("--samples", type=int, default=40, help="single-client reservations per strategy")
+    cal.add_argument("--saga-run", metavar="RUN_DIR",
+                     help="fit the saga's hop/bus/label times from this `lastunit run` directory instead of "
+                     "running a short fault-free saga now")
     cal.add_argument("--json", action="store_true", help="print the calibration with its explanation")
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
     val = sub.add_parser("validate", help="sim vs real on a grid: side-by-side table, plots, relative errors",

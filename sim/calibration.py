@@ -35,6 +35,7 @@ class Calibration:
     cv: float = DEFAULT_CV     # spread of every step (see DEFAULT_CV); 0 makes the model deterministic
     strategy_ms: dict = field(default_factory=dict)  # per strategy: loop CPU the step counts miss (fitted)
     fresh_ms: dict = field(default_factory=dict)     # per strategy: a race request's extra delay (measured)
+    saga: dict = field(default_factory=dict)         # the saga's step times in seconds (sim.saga.measured)
     source: str = "defaults"   # where the numbers came from: "defaults", or the calibrate run's id
     explain: dict = field(default_factory=dict)      # what calibrate measured and fitted, and how
 
@@ -47,6 +48,9 @@ class Calibration:
             for k, v in getattr(self, name).items():
                 if not (isinstance(v, int | float) and v >= 0):
                     raise ValueError(f"calibration {name}[{k!r}]: expected a number >= 0, got {v!r}")
+        for k, v in self.saga.items():
+            if k.endswith("_s") and not (isinstance(v, int | float) and v >= 0):
+                raise ValueError(f"calibration saga[{k!r}]: expected seconds >= 0, got {v!r}")
 
     def extra_ms(self, strategy: str) -> float:
         return float(self.strategy_ms.get(strategy, 0.0))

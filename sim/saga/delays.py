@@ -20,8 +20,6 @@ RECLAIM_S, CONSUMER_PAUSE_S = RECLAIM_IDLE_MS / 1000, 0.2
 CLIENT_PAUSE_S = 0.5
 #: The provider retries a webhook delivery it lost after backoff_s(n) (reference_impl/psp/webhooks.py).
 webhook_retry_s = backoff_s
-#: Where the fitted SagaTimes live in the calibration file (`Calibration.explain`; see sim.saga.measured).
-SAGA_KEY = "saga"
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,22 @@
 """The saga model's step times measured from a real run: the run's saga log (written beside its attempts as
 `saga_log.csv`) gives, per order that went straight through, when each step was done; the medians of the
-gaps between steps set `SagaTimes`. Kept in the calibration file, under `explain["saga"]`.
+gaps between steps set `SagaTimes`. Kept in the calibration file, as `Calibration.saga`.
 
 Why the saga log and not the attempts: an attempt ends when the client hears `confirmed`; the paid, label
-and sale steps happen after, on the bus, and only the log has their times. Why `explain`: the calibration
-file's loader refuses unknown fields, and `sim/calibration.py` is not ours to change; `explain` is its
-free-form part, so the saga's numbers ride along without breaking `Calibration.load`.
+and sale steps happen after, on the bus, and only the log has their times.
 
-    python -m sim.saga.measured results/run-payment_crash-...   # fit, merge into results/calibration.json
+`lastunit calibrate` runs a short fault-free saga to fit them, or reads a run you name (`--saga-run DIR`).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import json
 import statistics
 from pathlib import Path
 
-from sim.calibration import CALIBRATION_FILE, DEFAULT, Calibration
-from sim.saga.delays import SAGA_KEY
+from sim.calibration import Calibration
 
 LOG_FILE = "saga_log.csv"
 LOG_COLUMNS = ("order_id", "order_status", "step", "status", "at")
@@ -84,7 +80,7 @@ def fit(rows: list[dict], webhook_delay_s: float = 0.0, source: str = "a real ru
 
 def with_saga_times(cal: Calibration, fitted: dict) -> Calibration:
     """The calibration with the saga's fitted times added (every other number unchanged)."""
-    return dataclasses.replace(cal, explain={**cal.explain, SAGA_KEY: fitted})
+    return dataclasses.replace(cal, saga=fitted)
 
 
 def fit_run(run_dir: str | Path) -> dict:
@@ -95,23 +91,3 @@ def fit_run(run_dir: str | Path) -> dict:
     summary = json.loads((d / "summary.json").read_text())
     delay_s = summary.get("scenario_spec", {}).get("webhooks", {}).get("delay_ms", 0.0) / 1000
     return fit(rows, delay_s, summary.get("run_id", d.name))
-
-
-def main(argv: list[str] | None = None) -> int:
-    from reference_impl.infra.settings import results_home  # noqa: PLC0415
-
-    ap = argparse.ArgumentParser(prog="python -m sim.saga.measured", description=__doc__.split("\n\n")[0])
-    ap.add_argument("run_dir", help="a `lastunit run` directory holding saga_log.csv")
-    ap.add_argument("--calibration", help=f"file to merge into (default: results/{CALIBRATION_FILE})")
-    args = ap.parse_args(argv)
-    path = Path(args.calibration) if args.calibration else results_home() / CALIBRATION_FILE
-    fitted = fit_run(args.run_dir)
-    cal = Calibration.load(path) if path.exists() else DEFAULT
-    with_saga_times(cal, fitted).save(path)
-    print(json.dumps(fitted, indent=2))
-    print(f"saga step times merged into {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

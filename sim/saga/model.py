@@ -19,7 +19,7 @@ from scenarios.results import Outcome
 from scenarios.spec import Scenario
 from sim.calibration import Calibration, resolve
 from sim.saga import audit
-from sim.saga.delays import CLIENT_PAUSE_S, SAGA_KEY, SagaTimes
+from sim.saga.delays import CLIENT_PAUSE_S, SagaTimes
 from sim.saga.faults import Faults
 from sim.saga.inventory import InventoryService
 from sim.saga.orders import Order, drive, recover
@@ -35,7 +35,7 @@ class Model:
     def __init__(self, sc: Scenario, calibration: Calibration | None):
         calibration = calibration or resolve()
         self.sc, self.shop = sc, Shop(sc, calibration)
-        self.times = SagaTimes.from_dict(calibration.explain.get(SAGA_KEY))
+        self.times = SagaTimes.from_dict(calibration.saga)
         self.env = self.shop.env
         extra = np.random.SeedSequence(sc.seed).spawn(len(STREAMS) + 2)   # the crowd's streams stay untouched
         self.faults = Faults(sc, np.random.Generator(np.random.PCG64(extra[-2])))

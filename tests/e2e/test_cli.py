@@ -27,6 +27,7 @@ def lastunit(*args: str, env: dict | None = None, timeout: float = 240) -> subpr
     ("race", "--scenario", "does_not_exist"),
     ("bench", "nothing"),
     ("validate", "--repeats", "0"),
+    ("calibrate", "--saga-run", "/nonexistent/run-dir"),
     ("frobnicate",),
 ])
 def test_bad_input_is_one_line_and_exit_2(args):
