@@ -38,7 +38,7 @@ from scenarios.loader import load
 from scenarios.progress import Progress
 from scenarios.spec import ScenarioError
 from sim.calibration import CALIBRATION_FILE
-from sim.fit import NOT_SHARED, Measurements, fit, race_scenario
+from sim.fit import NOT_SHARED, Measurements, fit, predict, race_scenario
 from sim.saga import measured
 
 SAMPLES = 40            # sequential reservations per strategy: the median of 40 is stable to a few %
@@ -212,7 +212,8 @@ def explain_text(cal) -> list[str]:
         sg = cal.saga
         lines += [f"measured (saga log of {sg.get('source')}, {sg.get('orders')} orders; medians "
                   f"{sg.get('median_ms')} ms): hop {sg['hop_s'] * 1000:.2f} ms, bus leg {sg['bus_s'] * 1000:.2f} ms, "
-                  f"label {sg['carrier_s'] * 1000:.2f} ms"]
+                  f"label {sg['carrier_s'] * 1000:.2f} ms, before the reservation {sg.get('entry_s', 0) * 1000:.2f} ms, "
+                  f"reply {sg.get('reply_s', 0) * 1000:.2f} ms"]
     lines += ["contended races (real vs model after the fit):"]
     lines += [f"  {r['strategy']:>12} {r['buyers']:>3}x{r['stock']:<3} p50 {r['p50_ms_real']:7.2f} vs "
               f"{r['p50_ms_sim']:7.2f} ms, throughput {r['throughput_per_s_real']:8.1f} vs "
@@ -245,6 +246,8 @@ def main(args) -> int:
     saga = saga_times(args.saga_run, progress)
     progress.step("fitting")
     cal, _ = fit(m, source=f"calibrate-{time.strftime('%Y%m%dT%H%M%S')}")
+    strategy = load(SAGA_SCENARIO, SAGA_OVERRIDES).inventory.strategy.value
+    saga |= measured.entry(saga, predict(cal, strategy, 1, 1)["p50_ms"] / 1000)
     cal = measured.with_saga_times(cal, saga)
     progress.done("done")
     path = cal.save(args.out or results_home() / CALIBRATION_FILE)

@@ -29,10 +29,13 @@ class SagaTimes:
     bus_s: float = 0.05       # one event through outbox, relay and Redis Stream to its consumer
     carrier_s: float = 0.01   # shipping's label (the carrier's answer)
     restart_s: float = 1.0    # a crashed process until the supervisor has it serving again (not measured)
+    entry_s: float = 0.0      # client -> orders and the order's own writes, before the modelled reservation
+    reply_s: float = 0.0      # the confirmed order's commit (its outbox event) and the answer to the client
     source: str = "guesses"   # "guesses", or the run the measured ones came from
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SagaTimes:
         if not d:
             return cls()
-        return cls(**{k: d[k] for k in ("hop_s", "bus_s", "carrier_s", "restart_s", "source") if k in d})
+        return cls(**{k: d[k] for k in ("hop_s", "bus_s", "carrier_s", "restart_s", "entry_s", "reply_s",
+                                         "source") if k in d})

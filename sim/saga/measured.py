@@ -78,6 +78,29 @@ def fit(rows: list[dict], webhook_delay_s: float = 0.0, source: str = "a real ru
             "orders": len(orders), "median_ms": {k: round(v * 1000, 2) for k, v in med.items()}}
 
 
+def client_edges(rows: list[dict], attempts) -> dict:
+    """Median seconds from the client's request to the reservation's log entry (`to_reserve_s`) and from the
+    confirm's entry to the client's answer (`reply_s`), over the orders that went straight through.
+
+    `attempts`: the run's attempts frame (order_id, t_start, t_end). The first edge still holds the
+    inventory's reservation, which the model times itself: `entry_s` is what is left once calibrate takes
+    out the model's own single-client reservation (`entry`)."""
+    orders = straight_orders(rows)
+    ends = {oid: (ts, te) for oid, ts, te in zip(attempts["order_id"], attempts["t_start"], attempts["t_end"],
+                                                strict=True) if oid in orders}
+    if not ends:
+        return {}
+    return {"to_reserve_s": round(statistics.median(orders[o]["reserve"] - ts for o, (ts, _) in ends.items()), 6),
+            "reply_s": round(max(0.0, statistics.median(te - orders[o]["confirm"] for o, (_, te) in ends.items())), 6)}
+
+
+def entry(edges: dict, reservation_s: float) -> dict:
+    """`entry_s`: the client's edge before the reservation, less the model's own reservation time."""
+    if "to_reserve_s" not in edges:
+        return {}
+    return {"entry_s": round(max(0.0, edges["to_reserve_s"] - reservation_s), 6)}
+
+
 def with_saga_times(cal: Calibration, fitted: dict) -> Calibration:
     """The calibration with the saga's fitted times added (every other number unchanged)."""
     return dataclasses.replace(cal, saga=fitted)
@@ -90,4 +113,9 @@ def fit_run(run_dir: str | Path) -> dict:
         rows = list(csv.DictReader(f))
     summary = json.loads((d / "summary.json").read_text())
     delay_s = summary.get("scenario_spec", {}).get("webhooks", {}).get("delay_ms", 0.0) / 1000
-    return fit(rows, delay_s, summary.get("run_id", d.name))
+    fitted = fit(rows, delay_s, summary.get("run_id", d.name))
+    if (d / "attempts.parquet").exists() or (d / "attempts.csv").exists():
+        from scenarios.results import read_run  # noqa: PLC0415 - pandas, only when a run is read
+
+        fitted |= client_edges(rows, read_run(d)[0])
+    return fitted

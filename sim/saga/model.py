@@ -53,7 +53,11 @@ class Model:
         """The client: POST /checkouts, retried on a lost answer or a 202 with the same key."""
         o = Order(f"order-{i}", i, sku, self.sc.load.qty * DEFAULT_UNIT_PRICE)
         self.orders.append(o)
+        if self.times.entry_s:
+            yield self.env.timeout(self.times.entry_s)
         result = yield from drive(self, o)
+        if self.times.reply_s:
+            yield self.env.timeout(self.times.reply_s)
         retries = 0
         if result == "dropped":                             # the client times out, asks again, gets the order
             yield self.env.timeout(CLIENT_TIMEOUT_S + CLIENT_PAUSE_S)

@@ -35,5 +35,6 @@ def test_calibrate_measures_fits_and_writes_a_file_the_model_loads(tmp_path):
     # the saga's times came from a real run's saga log, which is on disk beside its attempts
     saga = cal.saga
     assert saga["orders"] > 0 and saga["hop_s"] > 0 and saga["bus_s"] > 0
+    assert saga["entry_s"] >= 0 and saga["reply_s"] >= 0      # the client's edges, joined from the attempts
     assert (run_dir(saga["source"]) / LOG_FILE).exists()
     assert SagaTimes.from_dict(saga).source == saga["source"]

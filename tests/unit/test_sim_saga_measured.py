@@ -11,7 +11,8 @@ from scenarios.loader import load
 from sim.calibration import DEFAULT, Calibration
 from sim.saga import Model
 from sim.saga.delays import SagaTimes
-from sim.saga.measured import STRAIGHT, fit, fit_run, straight_orders, with_saga_times
+from sim.saga.measured import STRAIGHT, client_edges, entry, fit, fit_run, straight_orders, with_saga_times
+from sim.saga_run import simulate_saga
 
 
 def _log(oid: str, gaps_ms: list[float], status: str = "shipped", steps=STRAIGHT) -> list[dict]:
@@ -71,3 +72,25 @@ def test_fit_run_reads_the_run_directory(tmp_path):
                                                        "scenario_spec": {"webhooks": {"delay_ms": 40}}}))
     f = fit_run(tmp_path)
     assert f["source"] == "run-z" and f["bus_s"] == pytest.approx((0.100 - 0.04) / 2)
+
+
+def test_the_clients_edges_come_from_the_attempts_joined_to_the_log():
+    rows = _log("a", GAPS) + _log("b", [10, 30, 2, 100, 80, 1]) + _log("z", GAPS, status="cancelled")
+    t0 = 1000.0                                   # _log starts its clock here; reserve is logged at +10 ms
+    attempts = {"order_id": ["a", "b", "z"], "t_start": [t0 + 0.004, t0 + 0.002, t0],
+                "t_end": [t0 + 0.042 + 0.003, t0 + 0.042 + 0.005, t0 + 1]}   # confirm is logged at +42 ms
+    edges = client_edges(rows, attempts)
+    assert edges["to_reserve_s"] == pytest.approx(0.007)   # median of 6 and 8 ms; the cancelled order is out
+    assert edges["reply_s"] == pytest.approx(0.004)
+    assert entry(edges, 0.002) == {"entry_s": pytest.approx(0.005)}
+    assert entry(edges, 1.0) == {"entry_s": 0.0} and entry({}, 0.002) == {}
+
+
+def test_entry_and_reply_times_lengthen_the_modelled_checkout():
+    def p50(times: dict) -> float:
+        cal = with_saga_times(DEFAULT, {"hop_s": 0.002, "bus_s": 0.05, "carrier_s": 0.01, **times})
+        run = simulate_saga(load("shipping_failure", ["faults=[]"]), "t", cal)
+        won = sorted(r["t_end"] - r["t_intended"] for r in run.rows if r["outcome"] == "won")
+        return won[len(won) // 2]
+
+    assert p50({"entry_s": 0.03, "reply_s": 0.02}) - p50({}) == pytest.approx(0.05, abs=0.005)
