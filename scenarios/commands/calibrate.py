@@ -9,8 +9,9 @@ What is measured (all on the running stack, nothing read from a table of typical
 - a few contended real races (RACES, REPEATS times each, medians), which separate CPU that queues from
   time that does not;
 - ONE_BUYER one-buyer races per strategy (the race client, a fresh SKU, a connection idle until the
-  release): how much slower a race's lone request is than the warm sequential ones (`fresh_ms`).
-- a short fault-free saga (`lastunit run`, SAGA_CHECKOUTS checkouts through the orders service), whose saga
+  release): how much slower a race's lone request is than the warm sequential ones (`fresh_ms`);
+  these three are taken in REPEATS rounds spread over the whole calibration (see `measure`);
+- a short fault-free saga (`lastunit run`, about 30 checkouts through the orders service), whose saga
   log gives the model's hop, bus and label times (`sim.saga.measured`); or a run named by `--saga-run`.
 The fit itself is `sim.fit` (pure, unit-tested); this module only measures, calls it and explains.
 """
@@ -49,7 +50,7 @@ INVENTORY_DB = "lastunit_inventory"
 #: 64), never on it, so validation checks predictions on configurations the fit never saw. Without the
 #: 8-buyer races the fit, seeing only 32 and 48, overshot every 16-buyer cell by 20-50%.
 RACES = ((8, 1), (8, 8), (32, 1), (32, 32), (48, 1), (48, 48))
-REPEATS = 3             # each contended race runs this many times; the fit reads the medians (busy cores)
+REPEATS = 3             # rounds (see measure): each contended race runs once per round; the fit reads medians
 RACE_STRATEGIES = (Strategy.GUARDED, Strategy.PESSIMISTIC, Strategy.OPTIMISTIC)
 ONE_BUYER = 9           # one-buyer races per strategy: each is a single sample, so take a median of several
 #: The saga run: a fault-free checkout stream (the shipping-failure shop without its fault), about 30 orders.
@@ -151,30 +152,46 @@ def robust_cv(samples: list[float]) -> float:
 
 
 def measure(samples: int = SAMPLES, races=RACES, progress: Progress | None = None) -> Measurements:
+    """Everything the fit needs, in REPEATS rounds: each round takes its share of the single-client
+    reservations and one-buyer races, then one run of every contended race.
+
+    Why rounds: this machine's speed drifts by +-25% within a minute (a pure-Python loop timed every 1.5 s
+    ranged 88-150 ms with nothing else running). Single-client latencies taken in one half-second burst
+    were a snapshot of that drift, and every prediction inherited it; spread over the whole calibration,
+    their medians describe the machine as validation, which also takes medians over time, will see it.
+    """
     progress = progress or Progress(enabled=False)
     stack.ensure_up()
+    base = stack.service_url("inventory")
     progress.step("redis round trips")
     ping, ev = _redis_round_trips(stack.server_url("redis"), PINGS)
     progress.done(f"PING {ping:.3f} ms, reserve script {ev:.3f} ms")
-    progress.step(f"single-client reservations, {samples} per strategy")
     # the naive control alone: its 20 ms sleep idles the loop, and the request after it would start cold
     safe = [st for st in Strategy if st.value not in NOT_SHARED]
-    single, sku = run_sync(_single_client(stack.service_url("inventory"), safe, samples))
-    single |= run_sync(_single_client(stack.service_url("inventory"),
-                                      [st for st in Strategy if st not in safe], samples))[0]
-    progress.done(", ".join(f"{k} {np.median(v):.2f}" for k, v in single.items()) + " ms")
+    groups = (safe, [st for st in Strategy if st not in safe])
+    per_round, race1_per_round = -(-samples // REPEATS), -(-ONE_BUYER // REPEATS)
+    single: dict[str, list[float]] = {st.value: [] for st in Strategy}
+    race1: dict[str, list[float]] = {st.value: [] for st in Strategy}
+    cvs: list[float] = []
+    cells = [(strategy.value, buyers, stock) for strategy in RACE_STRATEGIES for buyers, stock in races]
+    runs: dict[tuple, list[dict]] = {c: [] for c in cells}
+    sku = None
+    for n in range(REPEATS):
+        progress.step(f"round {n + 1}/{REPEATS}: {per_round} single-client reservations and "
+                      f"{race1_per_round} one-buyer races per strategy, {len(cells)} contended races")
+        for group in groups:
+            lat, sku = run_sync(_single_client(base, group, per_round))
+            for k, v in lat.items():
+                single[k] += v
+                cvs.append(robust_cv(v))
+            for k, v in _one_buyer_races(group, race1_per_round, Progress(enabled=False)).items():
+                race1[k] += v
+        for c in cells:                      # round robin again: drift spreads over every cell alike
+            runs[c].append(race_one(race_scenario(*c), "real", Progress(enabled=False)))
+        progress.done("single-client " + ", ".join(f"{k} {np.median(v):.2f}" for k, v in single.items()) + " ms")
     progress.step("PostgreSQL round trips")
     trip = run_sync(_pg_round_trips(stack.server_url("postgres"), sku, PINGS))
     progress.done(f"read_counter {trip:.3f} ms")
-    progress.step(f"one-buyer races, {ONE_BUYER} per strategy")
-    race1 = _one_buyer_races(safe, ONE_BUYER, Progress(enabled=False))
-    race1 |= _one_buyer_races([st for st in Strategy if st not in safe], ONE_BUYER, Progress(enabled=False))
-    progress.done(", ".join(f"{k} {np.median(v):.2f}" for k, v in race1.items()) + " ms")
-    cells = [(strategy.value, buyers, stock) for strategy in RACE_STRATEGIES for buyers, stock in races]
-    runs: dict[tuple, list[dict]] = {c: [] for c in cells}
-    for _ in range(REPEATS):                 # round robin again: drift spreads over every cell alike
-        for c in cells:
-            runs[c].append(race_one(race_scenario(*c), "real", progress))
     rows = [{"strategy": st, "buyers": b, "stock": k,
              "p50_ms": float(np.median([r["p50_ms"] for r in runs[(st, b, k)]])),
              "throughput_per_s": float(np.median([b / r["wall_s"] for r in runs[(st, b, k)]])),
@@ -182,7 +199,7 @@ def measure(samples: int = SAMPLES, races=RACES, progress: Progress | None = Non
     return Measurements(network_ms=ping / 2, redis_ms=max(ev - ping, 0.0),
                         single_ms={k: float(np.median(v)) for k, v in single.items()}, races=rows,
                         race1_ms={k: float(np.median(v)) for k, v in race1.items()}, trip_ms=trip,
-                        cv=float(np.median([robust_cv(v) for v in single.values()])))
+                        cv=float(np.median(cvs)))
 
 
 STEP_NOTES = {"client_ms": "race client loop CPU per request", "http_ms": "service loop CPU per request",
