@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -128,3 +130,30 @@ print({k: audit[k] for k in ("double_charges", "money_conserved", "stranded", "s
 # nothing. The unit is available again, the money is back, and the auditor finds nothing stranded.
 #
 # The Mermaid text above renders on GitHub; the PNG is written to `results/notebook03/`.
+
+# %% [markdown]
+# ## The same failure in the SimPy model
+#
+# The model (`sim/saga/`) plays the same scenario file with the carrier refusing every label. It has no
+# services, only their rules: the provider's ledger, the payment keys, the orders saga and its
+# compensation, the reservation's TTL. If its rules drifted from the services', its verdicts would differ
+# from the real auditor's; both go through the same checks (`reference_impl/audit/saga_checks.py`).
+
+# %%
+from scenarios.commands.run import combined_audit
+from scenarios.loader import load
+from sim.saga_run import simulate_saga
+
+refuse_all = 'faults=[{point="shipping.create_label", action="error", probability=1.0}]'
+model = simulate_saga(load("shipping_failure", [refuse_all]), "nb03-model")
+verdict = combined_audit(model.saga, model.inventory, model.faults_fired)
+print("orders by status:", model.saga["by_status"])
+print("why cancelled:", model.stats["cancel_reasons"])
+print({k: verdict[k] for k in ("oversold_units", "double_charges", "money_conserved", "stranded")})
+assert model.stats["cancel_reasons"].get("shipping_failed", 0) > 0 and verdict["money_conserved"]
+assert verdict["oversold_units"] == 0 and verdict["double_charges"] == 0 and verdict["stranded"] == 0
+
+# %% [markdown]
+# Every paid order whose label was refused ends `cancelled` with `shipping_failed`, its capture refunded
+# and its unit released, as on the real stack above; `lastunit run shipping_failure --engine both` puts
+# the two side by side for a whole crowd.
