@@ -110,17 +110,17 @@ def plot(rows: list[dict], path: Path) -> Path:
     axes[0, 0].legend(fontsize=7, title="size = buyers", title_fontsize=7)
     x = np.arange(len(rows))
     labels = [f"{r['strategy'][:5]} {r['buyers']}x{r['stock']}" for r in rows]
-    ax = axes[1, 1]
+    ax = axes[1, 1]   # shares of the buyers, so a 1-buyer cell and a 64-buyer cell read alike
     for j, (eng, off) in enumerate((("real", -0.2), ("sim", 0.2))):
         bottom = np.zeros(len(rows))
-        for k, color in zip(COUNTS, ("#2a9d8f", "#8ab17d", "#f4a261", "#e76f51"), strict=True):
-            v = np.array([r[f"{k}_{eng}"] for r in rows], float)
+        for k, color in zip(COUNTS, ("#2a9d8f", "#e9c46a", "#f4a261", "#e76f51"), strict=True):
+            v = np.array([r[f"{k}_{eng}"] / r["buyers"] for r in rows], float)
             ax.bar(x + off, v, 0.4, bottom=bottom, color=color, alpha=1.0 if j == 0 else 0.55,
-                   label=f"{k} ({eng})" if len(rows) else None)
+                   label=f"{k} ({eng})")
             bottom += v
     ax.set_xticks(x, labels, rotation=90, fontsize=6)
-    ax.set(yscale="symlog", title="outcomes: real (left) vs sim (right)")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set(ylim=(0, 1.25), ylabel="share of buyers", title="outcomes: real (left) vs sim (right)")
+    ax.legend(fontsize=6, ncol=4, loc="upper center")
     ax = axes[1, 2]
     for i, k in enumerate(METRICS):
         ax.bar(x + (i - 1) * 0.27, [r[f"{k}_err"] or 0 for r in rows], 0.27, label=k)
