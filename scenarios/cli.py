@@ -16,6 +16,9 @@ EPILOG = """examples:
   lastunit swarm prime_day_burst --via gateway --browsers 5   the whole shop under Locust
   lastunit seed --size 100000                   a generated catalog, searchable, with recommendations
   lastunit calibrate && lastunit validate       fit the model to this machine, then measure its error
+  lastunit race --strategy all --buyers 64 --engine both   the same race in the SimPy model beside the real one
+  lastunit run shipping_failure --engine both   the saga and its compensation on both engines, one audit
+  lastunit bench sim                            the model's checkouts per wall second vs plain SimPy
   lastunit audit                                invariants over the databases now
   lastunit bench reserve                        hot-row throughput vs raw pgbench
   lastunit bench checkout                       the highest checkout rate with p99 < 500 ms
@@ -119,7 +122,8 @@ def build() -> Parser:
     bench = sub.add_parser("bench", help="measured performance, as ratios to a baseline in the same run")
     bench.add_argument("name", choices=("reserve", "checkout", "sim"), help="reserve: hot-row reservations per "
                        "strategy through the service vs raw pgbench on the same SQL; checkout: the highest open-model "
-                       "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's speed")
+                       "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's simulated "
+                       "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1")
     bench.add_argument("--clients", default="1,16,64", help="concurrent clients, comma separated")
     bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
     bench.add_argument("--strategy", default="all", help="one strategy or all")
