@@ -40,6 +40,7 @@ def test_quick_validate_prints_the_table_and_stock_one_outcomes_match_exactly():
         counts = [(r[f"{k}_real"], r[f"{k}_sim"]) for k in ("won", "out_of_stock", "failed", "unknown")]
         assert counts == [(1, 1), (r["buyers"] - 1, r["buyers"] - 1), (0, 0), (0, 0)], r
     assert summary["stock1_outcomes_match"] and summary["cells"] == len(rows) == 8 and summary["repeats"] == 2
+    assert summary["outcomes_match_all_safe"]       # stock K too: every buyer wins on both engines
     assert all(r["repeats"] == 2 and len(r["run_dirs"]) == 4 for r in rows)   # 2 real + 2 model runs
     assert summary["median_abs_err_p50_ms_pg"] >= 0 and summary["median_abs_err_throughput_per_s_pg"] >= 0
     folder = Path(summary["dir"])
