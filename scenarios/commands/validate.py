@@ -139,7 +139,8 @@ TABLE = ("strategy", "buyers", "stock", "won_real", "won_sim", "throughput_per_s
          "p99_ms_err", "retries_real", "retries_sim")
 
 
-def run(quick: bool = False, progress: Progress | None = None, repeats: int = REPEATS) -> dict:
+def run(quick: bool = False, progress: Progress | None = None, repeats: int = REPEATS,
+        out_dir: Path | None = None) -> dict:
     """Every cell `repeats` times on each engine, round robin over the grid: on a busy machine drift
     spreads over every cell alike instead of landing on the ones measured last. The model's repeats use
     seeds 1, 2, ... (its own noise); the real stack's are just runs."""
@@ -155,7 +156,7 @@ def run(quick: bool = False, progress: Progress | None = None, repeats: int = RE
             real[c].append(_measure(*c, "real", 1, progress))
             sim[c].append(_measure(*c, "sim", 1 + rep, progress))
     rows = [cell(*c, real[c], sim[c]) for c in cells]
-    out_dir = results_home() / "validation"
+    out_dir = out_dir or results_home() / "validation"
     out_dir.mkdir(parents=True, exist_ok=True)
     import pandas as pd  # noqa: PLC0415 - only for the CSV
 
