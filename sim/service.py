@@ -17,6 +17,7 @@ from __future__ import annotations
 import simpy
 
 from reference_impl.inventory.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, Strategy
+from reference_impl.policy import INVENTORY_POOL_SIZE
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
 from sim.calibration import DEFAULT, Calibration
@@ -25,8 +26,8 @@ from sim.reserve import ATTEMPT, Starved
 from sim.stock import Stockroom
 from sim.streams import Jitter, Uniform, spawn
 
-#: The real inventory service's default pool (reference_impl/inventory/app.py, LAB_INVENTORY_POOL=16).
-POOL_SIZE = 16
+#: The real inventory service's pool (LAB_INVENTORY_POOL, default 16), the very number it uses.
+POOL_SIZE = INVENTORY_POOL_SIZE
 #: Redis runs scripts on one thread: one Lua check at a time, whoever sent it.
 REDIS_THREADS = 1
 #: uvicorn runs one worker process for the inventory service: one event loop does all its Python work.

@@ -14,12 +14,12 @@ import logging
 import os
 import time
 
+from reference_impl.policy import RECLAIM_IDLE_MS
+
 STREAM = "lastunit:events"
 #: Relay poll interval: an event reaches the stream within about this after its commit.
 RELAY_POLL_S = 0.02
 RELAY_BATCH = 200
-#: An entry unacked this long belongs to a consumer that probably died: another one takes it over.
-RECLAIM_IDLE_MS = 3000
 #: Published events are kept this long (sequence diagrams and post-mortems read them), then pruned.
 OUTBOX_RETENTION_S = 3600
 #: A consumer remembers an event id this long: far past any redelivery (reclaim happens within seconds).

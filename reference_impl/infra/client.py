@@ -10,8 +10,7 @@ import os
 
 import aiohttp
 
-#: A service call that takes longer than this is a lost reply as far as the caller is concerned.
-DEFAULT_TIMEOUT_S = 2.0
+from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 
 
 class Unknown(Exception):

@@ -24,11 +24,9 @@ from reference_impl.inventory import lifecycle
 from reference_impl.inventory.redis_mirror import RedisMirror
 from reference_impl.inventory.reserve import Ask, Starved, UnknownStock, reserve
 from reference_impl.inventory.strategies import NAIVE_WINDOW_MS, Strategy, parse
+from reference_impl.policy import INVENTORY_POOL_SIZE as POOL_SIZE
+from reference_impl.policy import SWEEP_INTERVAL_S
 
-#: A hot row is served best by few concurrent transactions: a pool of 4 beat 16 by half under 64 clients.
-POOL_SIZE = int(os.environ.get("LAB_INVENTORY_POOL", "16"))
-#: How often held reservations past their TTL are returned to stock.
-SWEEP_INTERVAL_S = 1.0
 #: No real basket holds more of one SKU; larger asks are typos or attacks.
 MAX_QTY = 10_000
 DEFAULT_TTL_S = 900.0

@@ -16,14 +16,12 @@ from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import add_healthz, forever, lifespan
 from reference_impl.orders import recovery
 from reference_impl.orders.events import OrderEvents
-from reference_impl.orders.saga import LEASE_S, Q, Saga, Stop
+from reference_impl.orders.saga import Q, Saga, Stop
+from reference_impl.policy import DEFAULT_UNIT_PRICE, PAYMENT_TIMEOUT_S
+from reference_impl.policy import ORDER_LEASE_S as LEASE_S
 
 POOL_SIZE = 16
 RECOVERY_INTERVAL_S = 0.5
-#: Until the catalog prices SKUs for checkout, every unit costs this (cents).
-DEFAULT_UNIT_PRICE = 1999
-#: A lost reply from payment costs the caller this long before it retries with the same key.
-PAYMENT_TIMEOUT_S = 2.0
 
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 

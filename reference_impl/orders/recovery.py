@@ -10,11 +10,7 @@ from __future__ import annotations
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import ApiError, DropReply
 from reference_impl.orders.saga import Q, Stop, cancel, log
-
-#: After this many drives without an answer the saga gives up and compensates, so nothing stays stranded.
-MAX_DRIVES = 8
-#: Recovery holds a saga only briefly: it drives in the background and nobody waits on it.
-RECOVERY_LEASE_S = 3.0
+from reference_impl.policy import MAX_DRIVES, RECOVERY_LEASE_S
 
 
 async def recover_once(pool, saga, faults) -> int:

@@ -18,13 +18,9 @@ from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import DropReply
+from reference_impl.policy import CALL_RETRIES, RETRY_PAUSE_S
 
 Q = aiosql.from_path(str(resources.files("reference_impl.orders") / "sql"), "asyncpg", mandatory_parameters=False)
-#: The live request's claim on its saga; recovery waits this long before it takes over.
-LEASE_S = 10.0
-#: Retries of one lost call inside one drive; past this the saga waits for recovery.
-CALL_RETRIES = 3
-RETRY_PAUSE_S = 0.2
 
 
 class Stop(Exception):

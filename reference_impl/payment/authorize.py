@@ -17,13 +17,11 @@ import aiosql
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply
+from reference_impl.policy import AUTHORIZE_LOCK_TIMEOUT_S as LOCK_TIMEOUT_S
+from reference_impl.policy import PROVIDER_KEY_PREFIX
 
 Q = aiosql.from_path(str(resources.files("reference_impl.payment") / "sql"), "asyncpg",
                      mandatory_parameters=False)
-#: A key locked longer than this belongs to a request that died; a retry or the completer may take it over.
-#: Longer than one provider call's timeout, so a slow live request is not resumed twice at once.
-LOCK_TIMEOUT_S = 3.0
-PROVIDER_KEY_PREFIX = "lastunit-"
 
 
 def fingerprint(body: dict) -> str:

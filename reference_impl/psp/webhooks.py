@@ -26,6 +26,7 @@ from collections.abc import Callable
 import aiohttp
 
 from reference_impl.infra.run_config import CRASH_EXIT
+from reference_impl.policy import webhook_backoff_s as backoff_s
 from reference_impl.psp.config import Knobs, draw
 from reference_impl.psp.queries import Q
 from reference_impl.psp.signing import HEADER, sign
@@ -37,20 +38,12 @@ POLL_INTERVAL_S = 0.1
 BATCH = 100
 #: A claimed event no pass finished (we crashed mid-delivery) is sent again after this.
 LEASE_S = 30.0
-#: Retry n waits BACKOFF_BASE_S * 2**n, at most BACKOFF_CAP_S: quick enough for tests to watch retries, and
-#: a receiver that is down for minutes is still tried every 10 s rather than hammered.
-BACKOFF_BASE_S = 0.1
-BACKOFF_CAP_S = 10.0
 #: A held-back event with no later event to wait for goes out after this anyway.
 MAX_HOLD_S = 5.0
 POST_TIMEOUT_S = 5.0
 #: `flush(all=True)` treats everything up to this far ahead as due now.
 FLUSH_HORIZON_S = 10 * 86400.0
 MAX_FLUSH_PASSES = 20
-
-
-def backoff_s(attempts_before: int) -> float:
-    return min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempts_before, 30))
 
 
 def event_body(ev) -> bytes:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reference_impl.infra.bus import RECLAIM_IDLE_MS
-from reference_impl.psp.webhooks import backoff_s
+from reference_impl.policy import RECLAIM_IDLE_MS
+from reference_impl.policy import webhook_backoff_s as backoff_s
 
 #: The bus's own numbers, from its code: an unacked event is reclaimed once idle this long; a consumer whose
 #: handler failed pauses this long before it reads again.

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reference_impl.orders.recovery import MAX_DRIVES, RECOVERY_LEASE_S
-from reference_impl.orders.saga import CALL_RETRIES, LEASE_S, RETRY_PAUSE_S
+from reference_impl.policy import CALL_RETRIES, MAX_DRIVES, RECOVERY_LEASE_S, RETRY_PAUSE_S
+from reference_impl.policy import ORDER_LEASE_S as LEASE_S
 from scenarios.results import Outcome
 from sim.saga.faults import DR, C, E, P
 from sim.saga.reservations import release

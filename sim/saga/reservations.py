@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from reference_impl.inventory.app import SWEEP_INTERVAL_S
+from reference_impl.policy import SWEEP_INTERVAL_S
 
 if TYPE_CHECKING:
     from sim.saga.orders import Order

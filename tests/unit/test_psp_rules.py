@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from reference_impl import policy
 from reference_impl.psp import webhooks
 from reference_impl.psp.charges import CARD_DECLINED, DECLINE_CARD, MOVES, RATE_DECLINED, decline_code
 from reference_impl.psp.config import Knobs, draw
@@ -37,8 +38,9 @@ def test_a_fingerprint_ignores_key_order_but_not_values_or_endpoint():
 
 def test_backoff_doubles_and_is_capped():
     waits = [webhooks.backoff_s(n) for n in range(40)]
-    assert waits[:3] == [webhooks.BACKOFF_BASE_S, 2 * webhooks.BACKOFF_BASE_S, 4 * webhooks.BACKOFF_BASE_S]
-    assert max(waits) == webhooks.BACKOFF_CAP_S == waits[-1]
+    base, cap = policy.WEBHOOK_BACKOFF_BASE_S, policy.WEBHOOK_BACKOFF_CAP_S
+    assert waits[:3] == [base, 2 * base, 4 * base]
+    assert max(waits) == cap == waits[-1]
     assert waits == sorted(waits)
 
 

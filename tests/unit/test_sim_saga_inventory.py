@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.infra.client import DEFAULT_TIMEOUT_S
+from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from scenarios.commands.run import combined_audit
 from scenarios.loader import load
 from sim.calibration import DEFAULT
