@@ -49,8 +49,12 @@ class Calibration:
                 if not (isinstance(v, int | float) and v >= 0):
                     raise ValueError(f"calibration {name}[{k!r}]: expected a number >= 0, got {v!r}")
         for k, v in self.saga.items():
-            if k.endswith("_s") and not (isinstance(v, int | float) and v >= 0):
-                raise ValueError(f"calibration saga[{k!r}]: expected seconds >= 0, got {v!r}")
+            if not k.endswith("_s"):
+                continue
+            for name, x in (v.items() if isinstance(v, dict) else [(None, v)]):   # cpu_s: seconds per process
+                if not (isinstance(x, int | float) and x >= 0):
+                    where = f"saga[{k!r}]" + ("" if name is None else f"[{name!r}]")
+                    raise ValueError(f"calibration {where}: expected seconds >= 0, got {x!r}")
 
     def extra_ms(self, strategy: str) -> float:
         return float(self.strategy_ms.get(strategy, 0.0))

@@ -11,7 +11,7 @@ from loadtests.checkouts import planned
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario, ScenarioError
 from sim.calibration import Calibration
-from sim.saga import ENGINE, MODELLED, NOT_MODELLED, Model
+from sim.saga import ENGINE, MODELLED, NOT_MODELLED, NOT_MODELLED_WITH_CPU, Model
 
 
 @dataclass
@@ -44,7 +44,9 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
              "reservations_expired": m.sweeper.expired, "saga_times": dataclasses.asdict(m.times),
              "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
              "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
-             "not_modelled": NOT_MODELLED}
+             "not_modelled": NOT_MODELLED if m.machine is None else NOT_MODELLED_WITH_CPU}
+    if m.machine is not None:
+        stats["machine"] = m.machine.report(m.env.now)
     return SagaRun(rows, wall_s, m.audit_saga(), m.audit_inventory(), dict(m.faults.fired), stats)
 
 

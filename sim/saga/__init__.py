@@ -20,7 +20,7 @@ selling, releasing units), `orders` (the saga's forward path, recovery, compensa
 event-driven half), `model` (the state and the crowd's clients), `audit` (the real auditor's checks).
 """
 
-from sim.saga.faults import MODELLED, NOT_MODELLED
+from sim.saga.faults import MODELLED, NOT_MODELLED, NOT_MODELLED_WITH_CPU
 from sim.saga.model import ENGINE, Model
 
-__all__ = ["ENGINE", "MODELLED", "NOT_MODELLED", "Model"]
+__all__ = ["ENGINE", "MODELLED", "NOT_MODELLED", "NOT_MODELLED_WITH_CPU", "Model"]

@@ -29,6 +29,13 @@ NOT_MODELLED = ["a crash killing the other requests in flight (later calls only 
                 "CPU and pools of orders, payment, provider, shipping (fixed step times: medians of one real "
                 "run's saga log via sim.saga.measured, else guesses; nothing queues there)",
                 "a crashed service's restart time (restart_s is a guess, not measured)"]
+#: The same when the calibration measured the stack's CPU (sim.saga.machine): the cores are modelled.
+NOT_MODELLED_WITH_CPU = [
+    *(x for x in NOT_MODELLED if not x.startswith("CPU and pools")),
+    "pools and per-process limits of orders, payment, provider, shipping (one machine of measured cores, "
+    "fixed CPU per checkout measured at one rate; the rest of each step a fixed delay)",
+    "the load driver's own CPU and the stack's idle polling (measured, not charged)",
+    "inventory's loop sharing the machine (its CPU occupies the machine, its latency is its own loop's)"]
 
 
 class Faults:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def fulfil(m: Model, o: Order):
     """OrderConfirmed -> capture -> signed webhook -> paid -> label -> sale -> shipped (or compensate)."""
     env, faults, t = m.env, m.faults, m.times
-    yield env.timeout(t.bus_s)                      # OrderConfirmed reaches payment, which captures
+    yield env.timeout(m.pause(o.id, "capture", t.bus_s))   # OrderConfirmed reaches payment, which captures
     if o.status != "confirmed":
         return
     m.provider.capture(o.payment)
@@ -32,13 +32,13 @@ def fulfil(m: Model, o: Order):
         yield env.timeout(delay + (t.restart_s if act is C else webhook_retry_s(retry) if act is E else 0.0))
         if act is None:
             break
-    yield env.timeout(t.bus_s)                      # PaymentCaptured reaches orders
+    yield env.timeout(m.pause(o.id, "webhook", t.bus_s))   # PaymentCaptured reaches orders
     if o.status == "confirmed":                     # OrderEvents.payment_captured
         if o.res_state == "held":
             o.status = "paid"
         else:                                       # expired before payment was final: refund, never oversell
             cancel(m, o, "reservation_expired")
-    yield env.timeout(t.bus_s)                      # OrderPaid reaches shipping
+    yield env.timeout(m.pause(o.id, "label", t.bus_s))     # OrderPaid reaches shipping: its label
     while o.status == "paid":
         act, delay = faults.at(P.SHIPPING_CREATE_LABEL)
         yield env.timeout(delay + t.carrier_s)
@@ -55,7 +55,7 @@ def sell_stock(m: Model, o: Order):
     """OrderEvents.shipment_created: ShipmentCreated reaches orders, which commits the reservation; a lost
     answer fails the handler and the event is reclaimed once idle; 409 (no longer held) cancels."""
     env = m.env
-    yield env.timeout(m.times.bus_s)
+    yield env.timeout(m.pause(o.id, "sale", m.times.bus_s))
     while o.status == "paid":
         delivered = env.now
         status = yield from m.inventory.commit(o)

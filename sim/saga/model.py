@@ -22,6 +22,7 @@ from sim.saga import audit
 from sim.saga.delays import CLIENT_PAUSE_S, SagaTimes
 from sim.saga.faults import Faults
 from sim.saga.inventory import InventoryService
+from sim.saga.machine import Machine
 from sim.saga.orders import Order, drive, recover
 from sim.saga.payment import PaymentService
 from sim.saga.provider import Provider
@@ -37,10 +38,11 @@ class Model:
         self.sc, self.shop = sc, Shop(sc, calibration)
         self.times = SagaTimes.from_dict(calibration.saga)
         self.env = self.shop.env
+        self.machine = Machine.from_saga(self.env, calibration.saga)   # None: no CPU outside inventory
         extra = np.random.SeedSequence(sc.seed).spawn(len(STREAMS) + 2)   # the crowd's streams stay untouched
         self.faults = Faults(sc, np.random.Generator(np.random.PCG64(extra[-2])))
         self.provider = Provider(sc.payment.decline_rate, np.random.Generator(np.random.PCG64(extra[-1])))
-        self.payment = PaymentService(self.env, self.faults, self.provider, self.times)
+        self.payment = PaymentService(self.env, self.faults, self.provider, self.times, self.pause)
         self.committed: Counter = Counter()           # units sold per stock row (id)
         self.inventory = InventoryService(self.shop, self.faults, sc.load.qty, self.committed, self.times)
         self.sweeper = Sweeper(self.env, sc.inventory.reservation_ttl_s, sc.load.qty)
@@ -53,11 +55,12 @@ class Model:
         """The client: POST /checkouts, retried on a lost answer or a 202 with the same key."""
         o = Order(f"order-{i}", i, sku, self.sc.load.qty * DEFAULT_UNIT_PRICE)
         self.orders.append(o)
-        if self.times.entry_s:
-            yield self.env.timeout(self.times.entry_s)
+        if self.times.entry_s or self.machine:
+            yield self.env.timeout(self.pause(o.id, "entry", self.times.entry_s))
         result = yield from drive(self, o)
-        if self.times.reply_s:
-            yield self.env.timeout(self.times.reply_s)
+        if self.times.reply_s or self.machine:
+            step = "confirm" if result in ("confirmed", "dropped") else None
+            yield self.env.timeout(self.pause(o.id, step, self.times.reply_s))
         retries = 0
         if result == "dropped":                             # the client times out, asks again, gets the order
             yield self.env.timeout(CLIENT_TIMEOUT_S + CLIENT_PAUSE_S)
@@ -73,6 +76,10 @@ class Model:
         self.live -= 1
         if self.live == 0:                                 # `lastunit run` turns faults off, then settles:
             self.faults.active, self.faults_off_at = False, round(self.env.now, 6)   # later labels succeed
+
+    def pause(self, key: str, step: str | None, delay: float) -> float:
+        """How long `step` of order `key` takes: `delay`, or on the machine its CPU and what is left of it."""
+        return delay if self.machine is None else self.machine.pause(key, step, delay)
 
     def source(self, plan):
         env = self.env

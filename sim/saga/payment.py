@@ -28,8 +28,9 @@ class Key:
 
 
 class PaymentService:
-    def __init__(self, env: simpy.Environment, faults: Faults, provider: Provider, times: SagaTimes):
+    def __init__(self, env: simpy.Environment, faults: Faults, provider: Provider, times: SagaTimes, pause=None):
         self.env, self.faults, self.provider, self.times = env, faults, provider, times
+        self.pause = pause or (lambda key, step, delay: delay)   # the model's machine (sim.saga.machine)
         self.keys: dict[str, Key] = {}
         self.down_until = 0.0
 
@@ -45,7 +46,7 @@ class PaymentService:
     def authorize_once(self, reference: str, amount: int, key: str):
         """POST /payments/authorize with `key`: 201, 402, 503, or None when no answer came."""
         env, faults = self.env, self.faults
-        yield env.timeout(self.times.hop_s)
+        yield env.timeout(self.pause(reference, "authorize", self.times.hop_s))
         if env.now < self.down_until:
             return None
         k = self.keys.get(key)
@@ -64,7 +65,7 @@ class PaymentService:
             if act is not None:
                 return (yield from self.lost(act))
             ch = self.provider.charge(PROVIDER_KEY_PREFIX + key, reference, amount)
-            yield env.timeout(self.times.hop_s)
+            yield env.timeout(self.pause(reference, None, self.times.hop_s))
             act = yield from faults.strike(env, P.PAYMENT_AFTER_PROVIDER_AUTH)
             if act is E:
                 return 503
@@ -77,5 +78,5 @@ class PaymentService:
             return 503
         if act is not None:
             return (yield from self.lost(act))              # committed, reply never sent
-        yield env.timeout(self.times.hop_s)
+        yield env.timeout(self.pause(reference, None, self.times.hop_s))
         return k.code

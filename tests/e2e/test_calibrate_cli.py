@@ -38,3 +38,6 @@ def test_calibrate_measures_fits_and_writes_a_file_the_model_loads(tmp_path):
     assert saga["entry_s"] >= 0 and saga["reply_s"] >= 0      # the client's edges, joined from the attempts
     assert (run_dir(saga["source"]) / LOG_FILE).exists()
     assert SagaTimes.from_dict(saga).source == saga["source"]
+    # the stack's CPU per checkout, from /proc around a second fault-free run (sim/saga/cpu.py)
+    assert saga["cores"] >= 1 and saga["cpu_run"]["checkouts"] > 0
+    assert all(saga["cpu_s"][p] > 0 for p in ("orders", "payment", "psp", "shipping"))
