@@ -16,6 +16,7 @@ EPILOG = """examples:
   lastunit swarm prime_day_burst --via gateway --browsers 5   the whole shop under Locust
   lastunit seed --size 100000                   a generated catalog, searchable, with recommendations
   lastunit calibrate && lastunit validate       fit the model to this machine, then measure its error
+  lastunit validate --saga                      the saga under rising load: real vs model, p50/p99/throughput
   lastunit race --strategy all --buyers 64 --engine both   the same race in the SimPy model beside the real one
   lastunit run shipping_failure --engine both   the saga and its compensation on both engines, one audit
   lastunit bench sim                            the model's checkouts per wall second vs plain SimPy
@@ -146,7 +147,12 @@ def build() -> Parser:
                          description="Races every strategy at 1, 16 and 64 buyers on stock 1 and 64, on the real "
                          "stack and in the model (each --repeats times, round robin), and writes results/validation/ (table.csv, "
                          "table.json, plots) with each prediction's relative error.")
-    val.add_argument("--quick", action="store_true", help="a small grid (2 strategies, 1 and 8 buyers)")
+    val.add_argument("--quick", action="store_true", help="a small grid (2 strategies, 1 and 8 buyers); "
+                     "with --saga: rates 10,40 for 2 s")
+    val.add_argument("--saga", action="store_true", help="instead of the race grid: the whole checkout saga "
+                     "at a ladder of open-load rates on both engines (p50, p99, throughput; results/validation/saga/)")
+    val.add_argument("--rates", help="with --saga: the arrival rates /s, comma separated (default 20,40,80,120)")
+    val.add_argument("--seconds", type=float, help="with --saga: seconds of load per rate (default 4)")
     val.add_argument("--repeats", type=int, default=None,
                      help="runs per cell and engine; the table holds their medians (default 3)")
     val.add_argument("--calibration", help="calibration file (default results/calibration.json if present)")

@@ -37,6 +37,7 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
             f"{run_id}-{order}"), strict=True)))
     wall_s = max((r[4] for r in m.records), default=0.0)
     stats = {"settled_at_s": round(m.env.now, 6), "faults_off_at_s": m.faults_off_at,
+             "last_order_final_s": round(max(m.last_final_s, wall_s), 6),
              "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
              "drives": sum(o.drives for o in m.orders),
              "charges": len(m.provider.charges), "payment_keys": len(m.payment.keys),

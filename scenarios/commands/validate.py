@@ -170,6 +170,10 @@ def run(quick: bool = False, progress: Progress | None = None, repeats: int = RE
 def main(args) -> int:
     if args.calibration:
         os.environ["LAB_CALIBRATION"] = args.calibration   # what simulate() resolves, in this process
+    if getattr(args, "saga", False):
+        from scenarios.commands import validate_saga  # noqa: PLC0415 - the saga's ladder, its own module
+
+        return validate_saga.main(args)
     repeats = REPEATS if args.repeats is None else args.repeats
     if repeats < 1:
         raise ScenarioError(f"--repeats: expected at least 1, got {repeats}")

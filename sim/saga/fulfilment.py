@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 
 
 def fulfil(m: Model, o: Order):
-    """OrderConfirmed -> capture -> signed webhook -> paid -> label -> sale -> shipped (or compensate)."""
+    """OrderConfirmed -> capture -> signed webhook -> paid -> label -> sale -> shipped (or compensate); when
+    it is over, the order is final (`m.last_final_s`: when the last order's saga ended)."""
+    yield from _fulfil(m, o)
+    m.last_final_s = max(m.last_final_s, m.env.now)
+
+
+def _fulfil(m: Model, o: Order):
     env, faults, t = m.env, m.faults, m.times
     yield env.timeout(m.pause(o.id, "capture", t.bus_s))   # OrderConfirmed reaches payment, which captures
     if o.status != "confirmed":

@@ -49,6 +49,7 @@ class Model:
         self.orders: list[Order] = []
         self.records: list[tuple] = []
         self.live, self.faults_off_at = 0, 0.0
+        self.last_final_s = 0.0                      # when the last confirmed order's event-driven half ended
         self.ids = itertools.count()
 
     def checkout(self, i: int, sku: int, t_intended: float):
