@@ -17,7 +17,8 @@ One module per role, as the real services are split: `faults` (the dice at the n
 (the saga's step times), `provider` (the ledger), `payment` (idempotency keys), `inventory` (the service
 as the saga calls it: restarts, the commit and `inventory.before_commit`), `reservations` (holding,
 selling, releasing units), `orders` (the saga's forward path, recovery, compensation), `fulfilment` (the
-event-driven half), `model` (the state and the crowd's clients), `audit` (the real auditor's checks).
+event-driven half), `model` (the state and the crowd's clients), `audit` (the real auditor's checks),
+`machine` (the stack's cores, when the calibration measured its CPU per checkout; `cpu` measures it).
 """
 
 from sim.saga.faults import MODELLED, NOT_MODELLED, NOT_MODELLED_WITH_CPU
