@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from loadtests.checkouts import CLIENT_RETRIES, CLIENT_TIMEOUT_S
-from reference_impl.orders.app import DEFAULT_UNIT_PRICE
+from reference_impl.policy import DEFAULT_UNIT_PRICE
 from scenarios.arrivals import STREAMS
 from scenarios.results import Outcome
 from scenarios.spec import Scenario

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import simpy
 
-from reference_impl.orders.app import PAYMENT_TIMEOUT_S
-from reference_impl.payment.authorize import LOCK_TIMEOUT_S, PROVIDER_KEY_PREFIX
+from reference_impl.policy import AUTHORIZE_LOCK_TIMEOUT_S as LOCK_TIMEOUT_S
+from reference_impl.policy import PAYMENT_TIMEOUT_S, PROVIDER_KEY_PREFIX
 from sim.saga.delays import SagaTimes
 from sim.saga.faults import C, E, Faults, P
 from sim.saga.provider import Charge, Provider
