@@ -37,8 +37,10 @@ def new_run_id(kind: str, label: str = "") -> str:
     return "-".join(p for p in (kind, label, stamp, secrets.token_hex(2)) if p)
 
 
-def run_dir(run_id: str) -> Path:
-    d = results_home() / run_id
+def run_dir(run_id: str, parent: Path | None = None) -> Path:
+    """results/<run_id>, or <parent>/<run_id> for the many runs a `validate` or `calibrate` makes (kept
+    beside their table, so that `ls results` still lists what a user ran)."""
+    d = (parent or results_home()) / run_id
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -70,6 +70,11 @@ CPU_OVERRIDES = ["faults=[]", f"load.duration_s={CPU_SECONDS}", "catalog.hot_sku
                  f"load.shape=[{{at_s=0, rate={CPU_RATE}}}, {{at_s={CPU_SECONDS}, rate={CPU_RATE}}}]"]
 
 
+def runs_home() -> Path:
+    """Where calibrate's races keep their run directories: one folder, not a hundred under results/."""
+    return results_home() / "calibration-runs"
+
+
 def _resp(*parts) -> bytes:
     out = [f"*{len(parts)}\r\n".encode()]
     for p in parts:
@@ -153,7 +158,8 @@ def _one_buyer_races(strategies, n: int, progress: Progress) -> dict[str, list[f
     out: dict[str, list[float]] = {st.value: [] for st in strategies}
     for _ in range(n):
         for strategy in strategies:
-            out[strategy.value].append(race_one(race_scenario(strategy.value, 1, 1), "real", progress)["p50_ms"])
+            r = race_one(race_scenario(strategy.value, 1, 1), "real", progress, parent=runs_home(), plot=False)
+            out[strategy.value].append(r["p50_ms"])
     return out
 
 
@@ -199,7 +205,7 @@ def measure(samples: int = SAMPLES, races=RACES, progress: Progress | None = Non
             for k, v in _one_buyer_races(group, race1_per_round, Progress(enabled=False)).items():
                 race1[k] += v
         for c in cells:                      # round robin again: drift spreads over every cell alike
-            runs[c].append(race_one(race_scenario(*c), "real", Progress(enabled=False)))
+            runs[c].append(race_one(race_scenario(*c), "real", Progress(enabled=False), parent=runs_home(), plot=False))
         progress.done("single-client " + ", ".join(f"{k} {np.median(v):.2f}" for k, v in single.items()) + " ms")
     progress.step("PostgreSQL round trips")
     trip = run_sync(_pg_round_trips(stack.server_url("postgres"), sku, PINGS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from loadtests.race import race, seed
 from reference_impl import stack
@@ -49,8 +50,10 @@ def _sim(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], flo
     return out.rows, out.wall_s, out.audit
 
 
-def race_one(sc: Scenario, engine: str, progress: Progress) -> dict:
-    """Run one strategy on one engine, write its run directory, return the comparison row."""
+def race_one(sc: Scenario, engine: str, progress: Progress, parent: Path | None = None,
+             plot: bool = True) -> dict:
+    """Run one strategy on one engine, write its run directory (under `parent` if given; its latency plot
+    unless `plot` is False: a grid of hundreds of runs has its own plots), return the comparison row."""
     strategy = sc.inventory.strategy
     run_id = results.new_run_id("race", f"{strategy.value}-{engine}")
     progress.step(f"{strategy.value:>12} on {engine}: {sc.load.buyers} buyers, {sc.catalog.hot_stock} unit(s)")
@@ -58,9 +61,10 @@ def race_one(sc: Scenario, engine: str, progress: Progress) -> dict:
     df = results.frame(rows)
     summary = results.summarize(df, wall) | {"run_id": run_id, "engine": engine, "scenario": sc.name,
                                              "strategy": strategy.value, "scenario_spec": sc.to_dict()}
-    path = results.run_dir(run_id)
+    path = results.run_dir(run_id, parent)
     results.write_run(path, df, summary, audit)
-    plots.latency_cdf(df, path / "latency.png", f"{strategy.value} ({engine}): latency by outcome")
+    if plot:
+        plots.latency_cdf(df, path / "latency.png", f"{strategy.value} ({engine}): latency by outcome")
     oversold = audit["oversold_units"] + audit["control_oversold_units"]
     row = {"strategy": strategy.value, "engine": engine, "buyers": sc.load.buyers, "stock": sc.catalog.hot_stock,
            "warehouses": sc.catalog.warehouses, **{k: summary[k] for k in

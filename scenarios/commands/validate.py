@@ -40,8 +40,9 @@ TARGETS = {"throughput_per_s": 0.15, "p50_ms": 0.25}
 REPEATS = 3
 
 
-def _measure(strategy: str, buyers: int, stock: int, engine: str, seed: int, progress: Progress) -> dict:
-    r = race_one(race_scenario(strategy, buyers, stock, seed), engine, progress)
+def _measure(strategy: str, buyers: int, stock: int, engine: str, seed: int, progress: Progress,
+             runs: Path) -> dict:
+    r = race_one(race_scenario(strategy, buyers, stock, seed), engine, progress, parent=runs, plot=False)
     summary = json.loads((Path(r["run_dir"]) / "summary.json").read_text())
     return {**{k: r[k] for k in (*COUNTS, "retries", "oversold_units", "run_dir")},
             **{k: summary[k] for k in METRICS}}
@@ -151,12 +152,13 @@ def run(quick: bool = False, progress: Progress | None = None, repeats: int = RE
     cells = [(s, b, k) for s in grid["strategies"] for b in grid["buyers"] for k in grid["stocks"]]
     real: dict[tuple, list[dict]] = {c: [] for c in cells}
     sim: dict[tuple, list[dict]] = {c: [] for c in cells}
+    out_dir = out_dir or results_home() / "validation"
+    runs = out_dir / "runs"                  # every cell's run directories, beside the table that pairs them
     for rep in range(repeats):
         for c in cells:
-            real[c].append(_measure(*c, "real", 1, progress))
-            sim[c].append(_measure(*c, "sim", 1 + rep, progress))
+            real[c].append(_measure(*c, "real", 1, progress, runs))
+            sim[c].append(_measure(*c, "sim", 1 + rep, progress, runs))
     rows = [cell(*c, real[c], sim[c]) for c in cells]
-    out_dir = out_dir or results_home() / "validation"
     out_dir.mkdir(parents=True, exist_ok=True)
     import pandas as pd  # noqa: PLC0415 - only for the CSV
 
