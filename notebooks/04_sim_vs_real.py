@@ -121,7 +121,7 @@ print("both engines rank the strategies the same way:", bool((p50.loc[OTHER] > p
 # ## The error over a grid
 #
 # Two experiments are anecdotes. `lastunit validate` runs every strategy at 1, 16 and 64 buyers on stock 1
-# and 64, each cell three times on each engine, and reports the median relative error; here its small grid
+# and 64, each cell five times on each engine, and reports the median relative error; here its small grid
 # (two strategies, 1 and 8 buyers), once per cell, so the notebook stays quick. Read the spread, not one
 # cell: a single real race on two shared cores moves by tens of percent from run to run.
 

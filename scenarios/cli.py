@@ -154,7 +154,7 @@ def build() -> Parser:
     val.add_argument("--rates", help="with --saga: the arrival rates /s, comma separated (default 20,40,80,120)")
     val.add_argument("--seconds", type=float, help="with --saga: seconds of load per rate (default 4)")
     val.add_argument("--repeats", type=int, default=None,
-                     help="runs per cell and engine; the table holds their medians (default 3)")
+                     help="runs per cell and engine; the table holds their medians (default 5)")
     val.add_argument("--calibration", help="calibration file (default results/calibration.json if present)")
     val.add_argument("--json", action="store_true", help="print the table and error summary as JSON")
     val.add_argument("--quiet", action="store_true", help="no progress on stderr")

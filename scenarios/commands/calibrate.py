@@ -54,7 +54,7 @@ INVENTORY_DB = "lastunit_inventory"
 #: 64), never on it, so validation checks predictions on configurations the fit never saw. Without the
 #: 8-buyer races the fit, seeing only 32 and 48, overshot every 16-buyer cell by 20-50%.
 RACES = ((8, 1), (8, 8), (32, 1), (32, 32), (48, 1), (48, 48))
-REPEATS = 3             # rounds (see measure): each contended race runs once per round; the fit reads medians
+REPEATS = 6             # rounds (see measure): each contended race runs once per round; the fit reads medians
 RACE_STRATEGIES = (Strategy.GUARDED, Strategy.PESSIMISTIC, Strategy.OPTIMISTIC)
 ONE_BUYER = 9           # one-buyer races per strategy: each is a single sample, so take a median of several
 #: The saga run: a fault-free checkout stream (the shipping-failure shop without its fault), about 30 orders.

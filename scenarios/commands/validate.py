@@ -36,8 +36,9 @@ COUNTS = ("won", "out_of_stock", "failed", "unknown")
 #: The issue's targets for the PostgreSQL strategies (median relative error); p99 is reported only.
 TARGETS = {"throughput_per_s": 0.15, "p50_ms": 0.25}
 #: Runs per cell and engine; the table holds medians. One real race of 64 buyers moves 10-30% from run to
-#: run on 2 busy cores, more than the error being measured; three runs take the whole grid about 40 s.
-REPEATS = 3
+#: run on 2 busy cores, more than the error being measured, and the machine's speed drifts over tens of
+#: seconds: five rounds spread the grid over ~20 s, as calibrate spreads its measuring over ~60 s.
+REPEATS = 5
 
 
 def _measure(strategy: str, buyers: int, stock: int, engine: str, seed: int, progress: Progress,
