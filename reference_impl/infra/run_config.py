@@ -65,12 +65,17 @@ class RunConfig:
 
 
 def set_run(redis, run: dict | None) -> None:
-    """Install a scenario's faults and knobs for every service (None clears them). Sync: the CLI's side."""
+    """Install a scenario's faults and knobs for every service (None clears them). Sync: the CLI's side.
+
+    Returns once every service sees the change: each caches what it read for CACHE_S, so without the
+    wait a request in the next quarter second could run under the old faults (a label meant to fail
+    shipped, because shipping had read "no faults" just before)."""
     redis.delete(FIRED_KEY)
     if run:
         redis.set(RUN_KEY, json.dumps(run, default=str))
     else:
         redis.delete(RUN_KEY)
+    time.sleep(CACHE_S + 0.05)
 
 
 def fired(redis) -> dict[str, int]:
