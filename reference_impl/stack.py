@@ -225,6 +225,19 @@ def status() -> dict:
     return out
 
 
+def process_roots() -> dict[str, int]:
+    """The root pid of each process the lab runs: every service's uvicorn (the supervisor's status file),
+    the postmaster and Redis when `up` started them (servers named by URL are not ours to look into)."""
+    status = lab_home() / "services.json"
+    roots = {n: s["pid"] for n, s in json.loads(status.read_text()).items()} if status.exists() else {}
+    state = load_state()
+    if state.get("postgres", {}).get("managed") and (pid := _pg_cluster(state["postgres"]).pid()):
+        roots["postgres"] = pid
+    if state.get("redis", {}).get("managed") and state["redis"].get("pid"):
+        roots["redis"] = state["redis"]["pid"]
+    return roots
+
+
 def service_url(name: str) -> str:
     url = load_state().get("services", {}).get("urls", {}).get(name)
     if not url:

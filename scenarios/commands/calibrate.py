@@ -11,18 +11,13 @@ What is measured (all on the running stack, nothing read from a table of typical
 - ONE_BUYER one-buyer races per strategy (the race client, a fresh SKU, a connection idle until the
   release): how much slower a race's lone request is than the warm sequential ones (`fresh_ms`);
   these three are taken in REPEATS rounds spread over the whole calibration (see `measure`);
-- a short fault-free saga (`lastunit run`, about 30 checkouts through the orders service), whose saga
-  log gives the model's hop, bus and label times (`sim.saga.measured`); or a run named by `--saga-run`;
-- the CPU each process of the stack spends per checkout (`sim.saga.cpu`: /proc before and after another
-  short fault-free saga at CPU_RATE, less the background measured in a quiet window), and the core count:
-  the machine the saga model's services share (`sim.saga.machine`).
+- the saga's step times and CPU per checkout: `calibrate_saga`.
 The fit itself is `sim.fit` (pure, unit-tested); this module only measures, calls it and explains.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import socket
 import time
@@ -38,13 +33,12 @@ from reference_impl.infra.settings import results_home
 from reference_impl.inventory.redis_mirror import _lua
 from reference_impl.inventory.strategies import Strategy
 from scenarios.aio import run_sync
+from scenarios.commands import calibrate_saga
 from scenarios.commands.race import race_one
-from scenarios.loader import load
 from scenarios.progress import Progress
 from scenarios.spec import ScenarioError
 from sim.calibration import CALIBRATION_FILE
-from sim.fit import NOT_SHARED, Measurements, fit, predict, race_scenario
-from sim.saga import cpu, measured
+from sim.fit import NOT_SHARED, Measurements, fit, race_scenario
 
 SAMPLES = 40            # sequential reservations per strategy: the median of 40 is stable to a few %
 WARMUP = 5              # first requests pay for connection setup and plan caching: not service time
@@ -57,19 +51,6 @@ RACES = ((8, 1), (8, 8), (32, 1), (32, 32), (48, 1), (48, 48))
 REPEATS = 6             # rounds (see measure): each contended race runs once per round; the fit reads medians
 RACE_STRATEGIES = (Strategy.GUARDED, Strategy.PESSIMISTIC, Strategy.OPTIMISTIC)
 ONE_BUYER = 9           # one-buyer races per strategy: each is a single sample, so take a median of several
-#: The saga run: a fault-free checkout stream (the shipping-failure shop without its fault), about 30 orders.
-SAGA_SCENARIO = "shipping_failure"
-SAGA_OVERRIDES = ["faults=[]", "load.duration_s=3", "load.shape=[{at_s=0, rate=10}, {at_s=3, rate=10}]"]
-#: The CPU run: the same saga at this rate (checkouts/s) for CPU_SECONDS, with stock for all. Why not the run
-#: above: at 10/s every checkout pays for its own wake-ups (each relay, consumer and pool wakes per event);
-#: measured here, 56 ms of CPU per checkout at 10/s, 34 at 40/s, 38 at 80/s. The machine's limit matters
-#: where it is busy, so its CPU is measured there; ~120 checkouts also beat /proc's 10 ms ticks per process.
-CPU_RATE, CPU_SECONDS, IDLE_S = 40, 3, 2.0
-CPU_OVERRIDES = ["faults=[]", f"load.duration_s={CPU_SECONDS}", "catalog.hot_skus=0",
-                 "catalog.stock_per_warehouse=1000000",
-                 f"load.shape=[{{at_s=0, rate={CPU_RATE}}}, {{at_s={CPU_SECONDS}, rate={CPU_RATE}}}]"]
-
-
 def runs_home() -> Path:
     """Where calibrate's races keep their run directories: one folder, not a hundred under results/."""
     return results_home() / "calibration-runs"
@@ -243,16 +224,7 @@ def explain_text(cal) -> list[str]:
             f"{k} {v:.2f}" for k, v in ex["measured"].get("one_buyer_race_p50_ms", {}).items()),
         f"fresh (one-buyer race minus the fitted single-client latency, a delay in races): {cal.fresh_ms}"]
     lines += [f"  {k:>10} = {getattr(cal, k):8.4f}  {v}" for k, v in STEP_NOTES.items()]
-    if cal.saga:
-        sg = cal.saga
-        lines += [f"measured (saga log of {sg.get('source')}, {sg.get('orders')} orders; medians "
-                  f"{sg.get('median_ms')} ms): hop {sg['hop_s'] * 1000:.2f} ms, bus leg {sg['bus_s'] * 1000:.2f} ms, "
-                  f"label {sg['carrier_s'] * 1000:.2f} ms, before the reservation {sg.get('entry_s', 0) * 1000:.2f} ms, "
-                  f"reply {sg.get('reply_s', 0) * 1000:.2f} ms"]
-        if sg.get("cpu_s"):
-            lines += [f"measured (/proc around {sg['cpu_run']['source']}, {sg['cpu_run']['checkouts']} checkouts): "
-                      f"CPU ms per checkout on {sg['cores']} cores: " + ", ".join(
-                          f"{k} {v * 1000:.2f}" for k, v in sg["cpu_s"].items() if v)]
+    lines += calibrate_saga.explain_lines(cal.saga)
     lines += ["contended races (real vs model after the fit):"]
     lines += [f"  {r['strategy']:>12} {r['buyers']:>3}x{r['stock']:<3} p50 {r['p50_ms_real']:7.2f} vs "
               f"{r['p50_ms_sim']:7.2f} ms, throughput {r['throughput_per_s_real']:8.1f} vs "
@@ -260,55 +232,15 @@ def explain_text(cal) -> list[str]:
     return lines
 
 
-def saga_times(run_dir: str | None, progress: Progress) -> dict:
-    """The saga's step times: from the named run, or from a short fault-free run made now."""
-    if run_dir is None:
-        from scenarios.commands.run import execute  # noqa: PLC0415 - the saga's driver, only when measuring
-
-        progress.step(f"a fault-free saga ({SAGA_SCENARIO}, no faults, ~30 checkouts)")
-        out, _ = execute(load(SAGA_SCENARIO, SAGA_OVERRIDES), Progress(enabled=False))
-        run_dir = out["run_dir"]
-    else:
-        progress.step(f"the saga log of {run_dir}")
-    if not (Path(run_dir) / measured.LOG_FILE).exists():
-        raise ScenarioError(f"--saga-run: {run_dir} has no {measured.LOG_FILE} (a `lastunit run` directory has)")
-    fitted = measured.fit_run(run_dir)
-    progress.done(f"{fitted['orders']} straight orders, medians {fitted['median_ms']} ms")
-    return fitted
-
-
-def saga_cpu(progress: Progress) -> dict:
-    """CPU seconds per checkout of each process of the stack (`cpu_s`), the cores, and the background."""
-    from scenarios.commands.run import execute  # noqa: PLC0415 - the saga's driver, only when measuring
-
-    roots = cpu.stack_roots()
-    progress.step(f"CPU per checkout: {IDLE_S:g} s idle, then {CPU_RATE}/s for {CPU_SECONDS} s "
-                  f"({len(roots)} processes)")
-    t0, idle0 = time.monotonic(), cpu.snapshot(roots)
-    time.sleep(IDLE_S)
-    t1, before = time.monotonic(), cpu.snapshot(roots)
-    idle = cpu.rates(idle0, before, t1 - t0)
-    out, _ = execute(load(SAGA_SCENARIO, CPU_OVERRIDES), Progress(enabled=False))
-    after = cpu.snapshot(roots)
-    per = cpu.per_checkout(before, after, out["attempts"], time.monotonic() - t1, idle)
-    progress.done(f"{sum(per.values()) * 1000:.1f} ms per checkout over {out['attempts']} checkouts: "
-                  + ", ".join(f"{k} {v * 1000:.2f}" for k, v in per.items() if v) + " ms")
-    return {"cpu_s": per, "cores": os.cpu_count() or 1, "idle_cpu": idle,
-            "cpu_run": {"source": out["run_id"], "checkouts": out["attempts"], "rate_per_s": CPU_RATE}}
-
-
 def main(args) -> int:
     progress = Progress(enabled=not getattr(args, "quiet", False))
     if args.saga_run is not None and not Path(args.saga_run).is_dir():
         raise ScenarioError(f"--saga-run: no such run directory: {args.saga_run}")
     m = measure(args.samples, progress=progress)
-    saga = saga_times(args.saga_run, progress)
-    saga |= saga_cpu(progress)
+    saga = calibrate_saga.measure(args.saga_run, progress)
     progress.step("fitting")
     cal, _ = fit(m, source=f"calibrate-{time.strftime('%Y%m%dT%H%M%S')}")
-    strategy = load(SAGA_SCENARIO, SAGA_OVERRIDES).inventory.strategy.value
-    saga |= measured.entry(saga, predict(cal, strategy, 1, 1)["p50_ms"] / 1000)
-    cal = measured.with_saga_times(cal, saga)
+    cal = calibrate_saga.add_to(cal, saga)
     progress.done("done")
     path = cal.save(args.out or results_home() / CALIBRATION_FILE)
     if args.json:

@@ -11,7 +11,7 @@ Why /proc and not a profiler: it costs the services nothing, needs no change to 
     attributes to Python code.
 
 The parsing and the arithmetic are pure (`parse_stat`, `tree_seconds`, `per_checkout`); `read_stats` and
-`stack_roots` touch the machine.
+`snapshot` read /proc; which processes to read is the stack's to say (`reference_impl.stack.process_roots`).
 """
 
 from __future__ import annotations
@@ -89,21 +89,3 @@ def per_checkout(before: dict[str, float], after: dict[str, float], checkouts: i
 def rates(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
     """CPU seconds per wall second of each process between two snapshots (its background when idle)."""
     return {k: round(max(0.0, after[k] - before[k]) / wall_s, 6) for k in sorted(before.keys() & after.keys())}
-
-
-def stack_roots() -> dict[str, int]:
-    """The running stack's root processes: each service's uvicorn (the supervisor's status file), the
-    postmaster and Redis when `lastunit up` started them (external servers are not ours to measure)."""
-    import json  # noqa: PLC0415
-
-    from reference_impl import stack  # noqa: PLC0415 - only when measuring
-    from reference_impl.infra.settings import lab_home  # noqa: PLC0415
-
-    roots = {n: s["pid"] for n, s in json.loads((lab_home() / "services.json").read_text()).items()}
-    state = stack.load_state()
-    pg = state.get("postgres", {})
-    if pg.get("managed") and (pid := stack._pg_cluster(pg).pid()):
-        roots["postgres"] = pid
-    if state.get("redis", {}).get("managed") and state["redis"].get("pid"):
-        roots["redis"] = state["redis"]["pid"]
-    return roots
