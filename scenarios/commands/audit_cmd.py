@@ -29,6 +29,9 @@ def main(args) -> int:
     print(f"orders {audit['orders']} {audit['by_status']}: double_charges {audit['double_charges']}, "
           f"money_conserved {audit['money_conserved']} (provider net {audit['provider_net_cents']} c, paid orders "
           f"{audit['paid_orders_cents']} c), stranded {audit['stranded']}, shipped_unpaid {audit['shipped_unpaid']}")
+    print(f"money held for no order: {audit['orphan_money']} charge(s), {audit['orphan_money_cents']} c; payment "
+          f"rows for no order {audit['orphan_payments']}; authorizations left on final orders "
+          f"{audit['unsettled_authorizations']}")
     for b in inv["breaches"]:
         print(f"BREACH {b['invariant']} {b['sku']}@{b['warehouse']}: {b['detail']} witnesses {b['witnesses']}")
     for b in audit["breaches"]:
