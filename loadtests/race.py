@@ -80,6 +80,14 @@ async def _buyer(base: str, body: dict, go: asyncio.Event, mark_ready, on_answer
                       payload.get("warehouse"), payload.get("id"))
 
 
+def naive_race(scenario: Scenario, race_id: str, racers: int) -> dict:
+    """What lets the naive control's window last until every racer has read (its oversell by
+    construction, see reference_impl/inventory/naive_barrier.py): the race's id and size, naive only."""
+    if scenario.inventory.strategy.value != "naive" or racers < 2:
+        return {}
+    return {"naive_race": race_id, "naive_racers": racers}
+
+
 async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[float, list[Answer]]:
     """Release `load.buyers` buyers at once; return (release instant, answers in buyer order)."""
     go, all_ready, ready, answered = asyncio.Event(), asyncio.Event(), [0], [0]
@@ -97,7 +105,8 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
 
     bodies = [{"sku": sku, "qty": scenario.load.qty, "strategy": scenario.inventory.strategy.value,
                "attempt_id": f"{sku}-b{i}", "ttl_s": scenario.inventory.reservation_ttl_s,
-               "naive_window_ms": scenario.inventory.naive_window_ms} for i in range(n)]
+               "naive_window_ms": scenario.inventory.naive_window_ms} | naive_race(scenario, sku, n)
+              for i in range(n)]
     tasks = [asyncio.create_task(_buyer(base, b, go, mark_ready, on_answer)) for b in bodies]
     barrier = asyncio.create_task(all_ready.wait())
     await asyncio.wait([barrier, *tasks], return_when=asyncio.FIRST_COMPLETED)

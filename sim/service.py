@@ -60,6 +60,10 @@ class Shop:
         self.strategy_name = self.strategy.value
         self.qty = scenario.load.qty
         self.naive_window_s = scenario.inventory.naive_window_ms / 1000
+        # a race's naive barrier: readers counted in after their read; the last one releases the rest
+        race = scenario.load.model == "race" and self.strategy == Strategy.NAIVE
+        self.naive_readers = min(scenario.load.buyers, POOL_SIZE * loops) if race else 0
+        self.naive_arrived, self.naive_go = 0, env.event()
         ms, net = 1e-3, cal.network_ms * 2   # a round trip is two hops
         self.rtt_s = net * ms                 # BEGIN, ROLLBACK, a Redis call's network part
         self.inbound_s = cal.network_ms * ms
@@ -79,6 +83,16 @@ class Shop:
         self.counters = dict.fromkeys(("lock_waits", "lock_timeouts", "cas_misses", "aborts",
                                        "mirror_loads", "starved"), 0)
         self.lock_wait_s = 0.0
+
+    def naive_arrive(self):
+        """Count a naive racer's read in; the event fires when the race's last reader has read (None: no
+        barrier here, an open load or a lone buyer)."""
+        if self.naive_readers < 2:
+            return None
+        self.naive_arrived += 1
+        if self.naive_arrived == self.naive_readers:
+            self.naive_go.succeed()
+        return self.naive_go
 
     def waited_for_lock(self, seconds: float) -> None:
         self.counters["lock_waits"] += 1

@@ -47,6 +47,8 @@ class ReserveBody(Strict):
     attempt_id: str | None = Field(default=None, min_length=1, max_length=200)
     ttl_s: float = Field(default=DEFAULT_TTL_S, gt=0, le=7 * 86400)
     naive_window_ms: int = Field(default=NAIVE_WINDOW_MS, ge=0, le=5000)
+    naive_race: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")
+    naive_racers: int = Field(default=0, ge=0, le=1_000_000)
 
     @field_validator("strategy")
     @classmethod
@@ -129,7 +131,8 @@ async def stock(sku: str):
 async def make_reservation(body: ReserveBody):
     strategy = Strategy(body.strategy) if body.strategy else app.state.default_strategy
     ask = Ask(sku=body.sku, qty=body.qty, strategy=strategy, warehouse=body.warehouse,
-              attempt_id=body.attempt_id, ttl_s=body.ttl_s, naive_window_ms=body.naive_window_ms)
+              attempt_id=body.attempt_id, ttl_s=body.ttl_s, naive_window_ms=body.naive_window_ms,
+              naive_race=body.naive_race, naive_racers=body.naive_racers)
     async with app.state.pool.acquire() as conn:
         try:
             result = await reserve(conn, ask, app.state.mirror)

@@ -14,6 +14,7 @@ from importlib import resources
 import aiosql
 import asyncpg
 
+from reference_impl.inventory import naive_barrier
 from reference_impl.inventory.strategies import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
@@ -21,6 +22,7 @@ from reference_impl.inventory.strategies import (
     MAX_RETRIES,
     Strategy,
 )
+from reference_impl.policy import INVENTORY_POOL_SIZE
 
 SQL_DIR = resources.files("reference_impl.inventory") / "sql"
 Q = aiosql.from_path(str(SQL_DIR), "asyncpg", mandatory_parameters=False)
@@ -48,6 +50,8 @@ class Ask:
     attempt_id: str | None = None
     ttl_s: float = 900.0
     naive_window_ms: int = 0
+    naive_race: str | None = None     # the race this naive attempt belongs to, and how many race in it
+    naive_racers: int = 0
 
 
 @dataclass
@@ -66,11 +70,17 @@ def _row(ask: Ask, warehouse: str, retries: int) -> dict:
                 attempt_id=ask.attempt_id, retries=retries, ttl_s=float(ask.ttl_s))
 
 
-async def _naive(conn, ask: Ask, wh: str, _mirror) -> tuple[asyncpg.Record | None, int]:
+async def _naive(conn, ask: Ask, wh: str, mirror) -> tuple[asyncpg.Record | None, int]:
     row = await Q.read_counter(conn, sku=ask.sku, warehouse=wh)
     if row["on_hand"] - row["reserved"] < ask.qty:
         return None, 0
+    # In a race, the window lasts until every racer that can hold a connection at once has read too.
+    readers = min(ask.naive_racers, INVENTORY_POOL_SIZE)
+    arrival = await naive_barrier.arrive(mirror.client, ask.naive_race, readers) \
+        if ask.naive_race and readers > 1 and mirror is not None else None
     await asyncio.sleep(ask.naive_window_ms / 1000)   # the read-to-write window other buyers fall into
+    if arrival is not None:
+        await arrival.wait()
     await Q.write_back_counter(conn, sku=ask.sku, warehouse=wh, new_reserved=row["reserved"] + ask.qty)
     return await Q.insert_reservation(conn, **_row(ask, wh, 0)), 0
 

@@ -53,6 +53,12 @@ BACKOFF_CAP_S = 0.02
 LOCK_TIMEOUT_MS = 10_000
 #: The naive control's read-to-write window by default: wide enough that a burst's reads overlap.
 NAIVE_WINDOW_MS = 20
+#: In a race (the caller names it and its size), the window also lasts until every racer that can be
+#: reading at once (the race's size, at most the service's pool) has read: the control then oversells by
+#: construction, whatever the machine's speed. Bounded, so a racer whose request never arrived holds the
+#: others this long at most: well past the spread of a race's release on a loaded two-core box (a
+#: 1000 ms window once missed it), well inside a client's 60 s patience.
+NAIVE_BARRIER_MAX_S = 10.0
 
 
 def parse(name: str) -> Strategy:
