@@ -9,7 +9,7 @@ Scenario: one buyer holding a pooled connection tries one warehouse row. Each ge
 
 from __future__ import annotations
 
-from reference_impl.inventory.strategies import LOCK_TIMEOUT_MS, MAX_RETRIES, Strategy
+from scenarios.strategies import LOCK_TIMEOUT_MS, MAX_RETRIES, Strategy
 from sim.redis_lua import redis
 from sim.rowlock import commit, granted
 

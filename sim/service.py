@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import simpy
 
-from reference_impl.inventory.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, Strategy
-from reference_impl.policy import INVENTORY_POOL_SIZE
+from scenarios.policy import INVENTORY_POOL_SIZE
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
+from scenarios.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, Strategy
 from sim.calibration import DEFAULT, Calibration
 from sim.queueing import Cpu, Station
 from sim.reserve import ATTEMPT, Starved

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from reference_impl.audit.invariants import StockRow, check_stock
 from reference_impl.infra.settings import database_url
+from scenarios.invariants import StockRow, check_stock
 
 STOCK_SQL = """
 SELECT s.sku, s.warehouse, s.on_hand, s.reserved, s.sold,

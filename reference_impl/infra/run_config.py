@@ -13,8 +13,8 @@ import os
 import random
 import time
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
 from reference_impl.infra.http import ApiError, DropReply
+from scenarios.faults import FaultAction, FaultPoint
 
 RUN_KEY = "lastunit:run"
 FIRED_KEY = "lastunit:faults:fired"

@@ -14,7 +14,7 @@ from importlib import resources
 import aiosql
 import asyncpg
 
-from reference_impl.inventory.strategies import (
+from scenarios.strategies import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     LOCK_TIMEOUT_MS,
@@ -24,6 +24,11 @@ from reference_impl.inventory.strategies import (
 
 SQL_DIR = resources.files("reference_impl.inventory") / "sql"
 Q = aiosql.from_path(str(SQL_DIR), "asyncpg", mandatory_parameters=False)
+
+
+def sql_text() -> str:
+    """Every named block of the inventory, as one text: what SQL-level load users run (sent in their plan)."""
+    return "\n".join(p.read_text() for p in sorted(SQL_DIR.iterdir()) if p.name.endswith(".sql"))
 RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 

@@ -8,10 +8,10 @@ import hashlib
 from fastapi import FastAPI
 
 from reference_impl.infra import bus
-from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import add_healthz, lifespan
+from scenarios.faults import FaultPoint
 
 CARRIERS = ("ups", "dhl", "fedex", "usps")
 

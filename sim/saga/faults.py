@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
+from scenarios.faults import FaultAction, FaultPoint
 from scenarios.spec import Scenario
 
 C, E, DR, D = FaultAction.CRASH, FaultAction.ERROR, FaultAction.DROP_REPLY, FaultAction.DELAY

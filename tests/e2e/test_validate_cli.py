@@ -22,7 +22,7 @@ pytestmark = STACK
 
 
 def test_quick_validate_prints_the_table_and_stock_one_outcomes_match_exactly():
-    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "validate", "--quick", "--json", "--quiet",
+    out = subprocess.run([sys.executable, "-m", "lastunit.cli", "validate", "--quick", "--json", "--quiet",
                           "--repeats", "2"],
                          capture_output=True, text=True, timeout=240, env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-2000:]

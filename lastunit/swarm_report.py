@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lastunit.plots import OUTCOME_COLORS  # noqa: E402
 from scenarios.arrivals import rate_at  # noqa: E402
-from scenarios.plots import OUTCOME_COLORS  # noqa: E402
 from scenarios.results import ATTEMPT_COLUMNS, frame  # noqa: E402
 
 #: Buckets of the over-time plots: fine enough to see a spike that rises within a second.

@@ -1,14 +1,20 @@
-"""`lastunit run SCENARIO`: checkouts through the whole saga on the real stack, faults on, then the audit."""
+"""A scenario's checkouts through the whole saga, faults on, settled and audited: on the real stack or the model.
+
+Why a use case: `run`, `swarm --via gateway`, `validate --saga`, `calibrate`, the notebooks and the tests all
+drive the saga this way; the verbs only parse and print.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from contextlib import contextmanager
 
 import redis
 
+from lastunit.aio import run_sync
+from lastunit.progress import Progress
+from lastunit.usecases.record import combined_audit, exit_code, record_run
 from loadtests.checkouts import run_load
 from loadtests.race import seed
 from reference_impl import stack
@@ -16,12 +22,9 @@ from reference_impl.audit.inventory import audit_inventory
 from reference_impl.audit.saga import audit_saga
 from reference_impl.infra.client import ServiceClient, Unknown
 from reference_impl.infra.run_config import fired, set_run
-from scenarios import plots, results
-from scenarios.aio import run_sync
-from scenarios.loader import load
-from scenarios.progress import Progress
+from reference_impl.orders.saga_log import write_saga_log
+from scenarios import results
 from scenarios.spec import Scenario, ScenarioError
-from scenarios.tables import print_table
 
 #: How often the settle phase looks whether every order has reached a final state.
 SETTLE_POLL_S = 0.5
@@ -131,14 +134,8 @@ def installed(sc: Scenario):
         run_sync(_configure_psp(PSP_CALM))
 
 
-def combined_audit(saga: dict, inv: dict, faults_fired: dict) -> dict:
-    """The saga's invariants and the inventory's, one verdict: a control's oversell fails a run too."""
-    return {**saga, "oversold_units": inv["oversold_units"] + inv["control_oversold_units"],
-            "stock_conserved": inv["stock_conserved"], "inventory": inv, "faults_fired": faults_fired,
-            "ok": saga["ok"] and inv["ok"] and inv["control_oversold_units"] == 0}
-
-
-def execute(sc: Scenario, progress: Progress) -> tuple[dict, int]:
+def run_saga(sc: Scenario, progress: Progress) -> tuple[dict, int]:
+    """The real stack: seed, install the scenario, drive its crowd, settle, audit, record."""
     if sc.load.model == "closed":
         raise ScenarioError("load.model: `run` drives race and open models; closed users come with `swarm`")
     stack.ensure_up()
@@ -154,37 +151,24 @@ def execute(sc: Scenario, progress: Progress) -> tuple[dict, int]:
         run.faults_off()
         saga = settle(sc, run_id, progress)
     audit = combined_audit(saga, audit_inventory(stack.server_url("postgres"), skus), faults_fired)
-    df = results.frame(rows)
-    summary = results.summarize(df, wall) | {"run_id": run_id, "engine": "real", "scenario": sc.name,
-                                             "strategy": sc.inventory.strategy.value, "scenario_spec": sc.to_dict()}
-    path = results.run_dir(run_id)
-    results.write_run(path, df, summary, audit)
-    from sim.saga.measured import write_saga_log  # step times for the model, from this run's saga log
-
+    summary, path = record_run(sc, run_id, "real", rows, wall, audit,
+                               plot_title=f"{sc.name}: checkout latency by outcome")
     write_saga_log(path, stack.server_url("postgres"), run_id)
-    plots.latency_cdf(df, path / "latency.png", f"{sc.name}: checkout latency by outcome")
-    return summary | {"audit": audit, "run_dir": str(path)}, 0 if audit["ok"] else 1
+    return summary | {"audit": audit, "run_dir": str(path)}, exit_code(audit)
 
 
-def main(args) -> int:
-    sc = load(args.scenario, args.set or [])
-    progress = Progress(enabled=not args.quiet)
-    outs = [execute(sc, progress)] if args.engine in ("real", "both") else []
-    if args.engine in ("sim", "both"):
-        from sim.saga_run import execute_sim  # the model of the saga: `both` prints real, then sim
-        outs.append(execute_sim(sc, progress))
-    code = max(c for _, c in outs)
-    if args.json:
-        print(json.dumps(outs[0][0] if len(outs) == 1 else [o for o, _ in outs], indent=2, default=str))
-        return code
-    print_table([o | {k: o["audit"][k] for k in ("oversold_units", "double_charges", "money_conserved", "stranded")}
-                 for o, _ in outs], SUMMARY_COLUMNS)
-    for out, c in outs:
-        a = out["audit"]
-        print(f"{out['engine']}: orders by status: {a['by_status']}; faults fired: {a['faults_fired'] or 'none'}")
-        if out.get("model", {}).get("faults_not_modelled"):
-            print(f"sim: faults not modelled (ignored): {out['model']['faults_not_modelled']}")
-        for b in a["breaches"] + a["inventory"]["breaches"] + a["inventory"]["expected_control_breaches"]:
-            print(f"BREACH {b['invariant']}: {b.get('detail', '')} witnesses {b['witnesses'][:3]}")
-        print(f"run written to {out['run_dir']}" + ("" if c == 0 else "  (invariant broken: exit 1)"))
-    return code
+def run_saga_sim(sc: Scenario, progress: Progress) -> tuple[dict, int]:
+    """The model, as `run_saga` does the real stack: the same crowd, checks and files in the run directory."""
+    from sim.saga import ENGINE  # noqa: PLC0415 - the model loads only when asked for
+    from sim.saga_run import simulate_saga  # noqa: PLC0415
+
+    if sc.load.model == "closed":
+        raise ScenarioError("load.model: `run` drives race and open models; closed users come with `swarm`")
+    run_id = results.new_run_id("run", f"{sc.name}-sim")
+    progress.step(f"{sc.name}: checkouts in the model ({sc.load.model} load, {len(sc.faults)} fault(s))")
+    run = simulate_saga(sc, run_id)
+    progress.done(f"{len(run.rows)} attempts, {run.saga['by_status']}")
+    audit = combined_audit(run.saga, run.inventory, run.faults_fired)
+    summary, path = record_run(sc, run_id, ENGINE, run.rows, run.wall_s, audit, extra={"model": run.stats},
+                               plot_title=f"{sc.name} (model): checkout latency by outcome")
+    return summary | {"audit": audit, "run_dir": str(path)}, exit_code(audit)

@@ -163,13 +163,13 @@ def build() -> Parser:
 
 
 def _dispatch(args) -> int:
-    from scenarios.commands import audit_cmd, bench, race, report, run, stack_cmds, swarm  # noqa: PLC0415
+    from lastunit.commands import audit_cmd, bench, race, report, run, stack_cmds, swarm  # noqa: PLC0415
 
     table = {"up": stack_cmds.up, "down": stack_cmds.down, "status": stack_cmds.status, "race": race.main, "run": run.main,
              "audit": audit_cmd.main, "report": report.main, "bench": bench.main, "swarm": swarm.main}
-    from scenarios.commands import recs, seed  # noqa: PLC0415
+    from lastunit.commands import recs, seed  # noqa: PLC0415
     table |= {"seed": seed.main, "recs": recs.main}
-    from scenarios.commands import calibrate, validate  # noqa: PLC0415
+    from lastunit.commands import calibrate, validate  # noqa: PLC0415
     table |= {"calibrate": calibrate.main, "validate": validate.main}
     return table[args.verb](args)
 

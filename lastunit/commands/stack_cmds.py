@@ -6,7 +6,7 @@ import json
 import shutil
 
 from reference_impl import stack
-from reference_impl.infra.settings import lab_home
+from scenarios.paths import lab_home
 
 
 def _print_status(st: dict) -> None:

@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 
 import loadtests
-from loadtests import report
+from lastunit import swarm_report as report
+from lastunit.aio import run_sync
+from lastunit.progress import Progress
+from lastunit.usecases import combined_audit, installed, record_run, settle, verdict
 from loadtests.plan import DATABASE_ENV, PLAN_ENV, Plan, make_plan
 from loadtests.race import REQUEST_TIMEOUT_S, seed
 from loadtests.shape import DRAIN_S, RACE_MAX_S, stages_for
@@ -25,13 +28,12 @@ from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.infra.procs import free_port
 from reference_impl.infra.settings import database_url
-from reference_impl.inventory.strategies import INFO, Strategy
+from reference_impl.inventory.reserve import sql_text as inventory_sql
+from reference_impl.seed.catalog import ADJECTIVES, CATEGORIES
 from scenarios import results
-from scenarios.aio import run_sync
-from scenarios.commands.race import verdict
 from scenarios.loader import load
-from scenarios.progress import Progress
 from scenarios.spec import Scenario, ScenarioError
+from scenarios.strategies import INFO, Strategy
 
 LOCUSTFILE = Path(loadtests.__file__).parent / "locustfile.py"
 USER_CLASS = {("race", "http"): "Racer", ("race", "sql"): "SqlRacer", ("open", "http"): "Shopper",
@@ -114,8 +116,6 @@ def run_locust(plan: Plan, path: Path, args) -> None:
 
 def saga_swarm(sc, run_id: str, plan: Plan, path, args, say) -> dict:
     """Locust through the gateway with the scenario installed in every service, then the full audit."""
-    from scenarios.commands.run import combined_audit, installed, settle  # noqa: PLC0415
-
     with installed(sc) as run:
         run_locust(plan, path, args)
         faults = run.fired()
@@ -132,6 +132,8 @@ def swarm(args) -> tuple[dict, int, list[str]]:
     entry = stack.service_url("gateway" if args.via == "gateway" else "inventory")
     plan = make_plan(sc, run_id, args.users, args.spawn_rate, args.via, entry, str(path),
                      getattr(args, "browsers", 0) or 0)
+    plan.reserve_sql = inventory_sql()
+    plan.search_adjectives, plan.search_nouns = list(ADJECTIVES), {c: list(n) for c, (n, _) in CATEGORIES.items()}
     (path / "plan.json").write_text(plan.to_json())
     say = (lambda m: None) if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     say(f"swarm {run_id}: seeding {sc.catalog.skus} SKU(s) in {sc.catalog.warehouses} warehouse(s)")
@@ -150,12 +152,10 @@ def swarm(args) -> tuple[dict, int, list[str]]:
     wall = float(df["t_end"].max()) - t0 if len(df) else 0.0
     inv = audit.get("inventory", audit)          # via gateway: the saga's audit wraps the inventory's
     oversold = inv["oversold_units"] + inv["control_oversold_units"]
-    summary = results.summarize(df, wall) | {
-        "run_id": run_id, "engine": "swarm", "scenario": sc.name, "strategy": plan.strategy,
-        "model": plan.model, "via": plan.via, "users": plan.users, "processes": args.processes,
-        "arrivals": arrivals, "oversold_units": oversold, "audit_ok": audit["ok"], "run_dir": str(path),
-        "scenario_spec": sc.to_dict()}
-    results.write_run(path, df, summary, audit)
+    summary, _ = record_run(sc, run_id, "swarm", df, wall, audit, extra={
+        "strategy": plan.strategy, "model": plan.model, "via": plan.via, "users": plan.users,
+        "processes": args.processes, "arrivals": arrivals, "oversold_units": oversold, "audit_ok": audit["ok"],
+        "run_dir": str(path)})
     report.plot_swarm(df, t0, plan.shape if plan.model == "open" else [],
                       f"{sc.name}: {plan.strategy}, {plan.users} users ({plan.model} model)", path / "swarm.png")
     row = {"strategy": plan.strategy, "engine": "swarm", "oversold_units": oversold,

@@ -17,10 +17,10 @@ import os
 import time
 from pathlib import Path
 
+from lastunit.progress import Progress
+from lastunit.usecases import run_saga
 from reference_impl import stack
-from scenarios.commands.run import execute
 from scenarios.loader import load
-from scenarios.progress import Progress
 from scenarios.spec import ScenarioError
 from sim.calibration import Calibration
 from sim.fit import predict
@@ -44,7 +44,7 @@ def times(run_dir: str | None, progress: Progress) -> dict:
     """The saga's step times: from the named run, or from a short fault-free run made now."""
     if run_dir is None:
         progress.step(f"a fault-free saga ({SAGA_SCENARIO}, no faults, ~30 checkouts)")
-        out, _ = execute(load(SAGA_SCENARIO, SAGA_OVERRIDES), Progress(enabled=False))
+        out, _ = run_saga(load(SAGA_SCENARIO, SAGA_OVERRIDES), Progress(enabled=False))
         run_dir = out["run_dir"]
     else:
         progress.step(f"the saga log of {run_dir}")
@@ -64,7 +64,7 @@ def cpu_per_checkout(progress: Progress) -> dict:
     time.sleep(IDLE_S)
     t1, before = time.monotonic(), proc.snapshot(roots)
     idle = proc.rates(idle0, before, t1 - t0)
-    out, _ = execute(load(SAGA_SCENARIO, CPU_OVERRIDES), Progress(enabled=False))
+    out, _ = run_saga(load(SAGA_SCENARIO, CPU_OVERRIDES), Progress(enabled=False))
     after = proc.snapshot(roots)
     per = proc.per_checkout(before, after, out["attempts"], time.monotonic() - t1, idle)
     progress.done(f"{sum(per.values()) * 1000:.1f} ms per checkout over {out['attempts']} checkouts: "

@@ -16,8 +16,8 @@ import time
 import numpy as np
 import simpy
 
-from reference_impl.inventory.strategies import Strategy
 from scenarios.spec import Catalog, Inventory, Load, Scenario, Stage
+from scenarios.strategies import Strategy
 from sim.calibration import DEFAULT, Calibration
 from sim.engine import start
 from sim.runner import events_scheduled, no_cyclic_gc

@@ -1,24 +1,22 @@
-"""`lastunit race`: the headline experiment, on the real stack or the model, one strategy or all."""
+"""Racing buyers for the last units, on the real stack or the model: one strategy, one run directory.
+
+Why here and not in the `race` verb: the CLI, `validate`, `calibrate`, the notebooks and the tests all race,
+and each wants the comparison row, not the printing.
+"""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
+from lastunit.aio import run_sync
+from lastunit.progress import Progress
+from lastunit.usecases.record import record_run
 from loadtests.race import race, seed
 from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
-from reference_impl.inventory.strategies import INFO, Strategy, parse
-from scenarios import plots, results
-from scenarios.aio import run_sync
-from scenarios.loader import load
-from scenarios.progress import Progress
-from scenarios.spec import Scenario, ScenarioError
-from scenarios.tables import print_table
-
-RACE_COLUMNS = ("strategy", "engine", "buyers", "stock", "won", "out_of_stock", "failed", "unknown",
-                "oversold_units", "retries", "p50_ms", "p99_ms", "wall_s")
+from scenarios.results import new_run_id
+from scenarios.spec import Scenario
+from scenarios.strategies import INFO
 
 
 def _rows_real(sc: Scenario, run_id: str, sku: str, released: float, answers) -> list[dict]:
@@ -55,16 +53,11 @@ def race_one(sc: Scenario, engine: str, progress: Progress, parent: Path | None 
     """Run one strategy on one engine, write its run directory (under `parent` if given; its latency plot
     unless `plot` is False: a grid of hundreds of runs has its own plots), return the comparison row."""
     strategy = sc.inventory.strategy
-    run_id = results.new_run_id("race", f"{strategy.value}-{engine}")
+    run_id = new_run_id("race", f"{strategy.value}-{engine}")
     progress.step(f"{strategy.value:>12} on {engine}: {sc.load.buyers} buyers, {sc.catalog.hot_stock} unit(s)")
     rows, wall, audit = (_real if engine == "real" else _sim)(sc, run_id, progress)
-    df = results.frame(rows)
-    summary = results.summarize(df, wall) | {"run_id": run_id, "engine": engine, "scenario": sc.name,
-                                             "strategy": strategy.value, "scenario_spec": sc.to_dict()}
-    path = results.run_dir(run_id, parent)
-    results.write_run(path, df, summary, audit)
-    if plot:
-        plots.latency_cdf(df, path / "latency.png", f"{strategy.value} ({engine}): latency by outcome")
+    summary, path = record_run(sc, run_id, engine, rows, wall, audit, parent=parent,
+                               plot_title=f"{strategy.value} ({engine}): latency by outcome" if plot else None)
     oversold = audit["oversold_units"] + audit["control_oversold_units"]
     row = {"strategy": strategy.value, "engine": engine, "buyers": sc.load.buyers, "stock": sc.catalog.hot_stock,
            "warehouses": sc.catalog.warehouses, **{k: summary[k] for k in
@@ -94,38 +87,3 @@ def verdict(rows: list[dict], comparing: bool) -> tuple[int, list[str]]:
             notes.append(f"BREACH {r['strategy']} ({r['engine']}): {first.get('invariant', 'oversold')} "
                          f"{first.get('detail', '')} witnesses {first.get('witnesses', [])}")
     return code, notes
-
-
-def main(args) -> int:
-    names = [s.value for s in Strategy] if args.strategy == "all" else [parse(args.strategy).value]
-    engines = ["real", "sim"] if args.engine == "both" else [args.engine]
-    overrides = list(args.set or [])
-    for flag, key in (("buyers", "load.buyers"), ("stock", "catalog.hot_stock"),
-                      ("warehouses", "catalog.warehouses")):
-        if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
-    base = load(args.scenario, overrides)
-    if base.catalog.hot_stock < 1:
-        raise ScenarioError("--stock: a race needs at least 1 unit")
-    if "real" in engines:
-        stack.ensure_up()
-    progress = Progress(enabled=not args.quiet)
-    started = time.monotonic()
-    rows = [race_one(load(args.scenario, [*overrides, f"inventory.strategy={n}"]), e, progress)
-            for n in names for e in engines]
-    code, notes = verdict(rows, comparing=len(names) > 1)
-    if len(rows) > 1:
-        cmp_dir = results.run_dir(results.new_run_id("race", "compare"))
-        (cmp_dir / "comparison.json").write_text(json.dumps(rows, indent=2))
-        plots.race_comparison(rows, cmp_dir / "race.png")
-        notes.append(f"comparison and plot: {cmp_dir}")
-    elif rows:
-        notes.append(f"run written to {rows[0]['run_dir']}")
-    if args.json:
-        print(json.dumps(rows if args.strategy == "all" or len(rows) > 1 else rows[0], indent=2))
-    else:
-        print_table(rows, RACE_COLUMNS)
-        for n in notes:
-            print(n)
-        print(f"total {time.monotonic() - started:.1f}s")
-    return code

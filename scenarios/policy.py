@@ -42,6 +42,8 @@ SWEEP_INTERVAL_S = 1.0
 CALL_TIMEOUT_S = 2.0
 #: An entry on the bus unacked this long belongs to a consumer that probably died: another one takes it.
 RECLAIM_IDLE_MS = 3000
+#: A consumer whose handler failed pauses this long before it reads again (the entry stays pending).
+CONSUMER_PAUSE_S = 0.2
 
 # -- the provider's webhooks -------------------------------------------------------------------------
 #: Retry n waits WEBHOOK_BACKOFF_BASE_S * 2**n, at most WEBHOOK_BACKOFF_CAP_S: quick enough for tests to
@@ -52,3 +54,11 @@ WEBHOOK_BACKOFF_CAP_S = 10.0
 
 def webhook_backoff_s(attempts_before: int) -> float:
     return min(WEBHOOK_BACKOFF_CAP_S, WEBHOOK_BACKOFF_BASE_S * 2 ** min(attempts_before, 30))
+
+# -- the careful client (the run's driver, the swarm's users, and the model of both) -------------------
+#: A checkout answer later than this is lost as far as the client knows; it retries with the same key.
+CLIENT_TIMEOUT_S = 10.0
+#: A careful client retries a lost answer with the same key this many times before calling it unknown.
+CLIENT_RETRIES = 3
+#: The client's pause before its n-th retry of a 202 / lost answer is n times this.
+CLIENT_PAUSE_S = 0.5

@@ -17,7 +17,6 @@ The fit itself is `sim.fit` (pure, unit-tested); this module only measures, call
 
 from __future__ import annotations
 
-import json
 import secrets
 import socket
 import time
@@ -27,18 +26,15 @@ from urllib.parse import urlsplit
 import aiohttp
 import numpy as np
 
+from lastunit.aio import run_sync
+from lastunit.progress import Progress
+from lastunit.usecases import calibrate_saga, race_one
 from loadtests.race import seed
 from reference_impl import stack
-from reference_impl.infra.settings import results_home
 from reference_impl.inventory.redis_mirror import _lua
-from reference_impl.inventory.strategies import Strategy
-from scenarios.aio import run_sync
-from scenarios.commands import calibrate_saga
-from scenarios.commands.race import race_one
-from scenarios.progress import Progress
-from scenarios.spec import ScenarioError
-from sim.calibration import CALIBRATION_FILE
-from sim.fit import NOT_SHARED, Measurements, fit, race_scenario
+from scenarios.paths import results_home
+from scenarios.strategies import Strategy
+from sim.fit import NOT_SHARED, Measurements, race_scenario
 
 SAMPLES = 40            # sequential reservations per strategy: the median of 40 is stable to a few %
 WARMUP = 5              # first requests pay for connection setup and plan caching: not service time
@@ -230,22 +226,3 @@ def explain_text(cal) -> list[str]:
               f"{r['p50_ms_sim']:7.2f} ms, throughput {r['throughput_per_s_real']:8.1f} vs "
               f"{r['throughput_per_s_sim']:8.1f}/s" for r in ex["contended_fit"]]
     return lines
-
-
-def main(args) -> int:
-    progress = Progress(enabled=not getattr(args, "quiet", False))
-    if args.saga_run is not None and not Path(args.saga_run).is_dir():
-        raise ScenarioError(f"--saga-run: no such run directory: {args.saga_run}")
-    m = measure(args.samples, progress=progress)
-    saga = calibrate_saga.measure(args.saga_run, progress)
-    progress.step("fitting")
-    cal, _ = fit(m, source=f"calibrate-{time.strftime('%Y%m%dT%H%M%S')}")
-    cal = calibrate_saga.add_to(cal, saga)
-    progress.done("done")
-    path = cal.save(args.out or results_home() / CALIBRATION_FILE)
-    if args.json:
-        print(json.dumps({"path": str(path), "calibration": cal.to_dict()}, indent=2, default=str))
-    else:
-        print("\n".join(explain_text(cal)))
-        print(f"calibration written to {path} (used by `race --engine sim` and `validate` from now on)")
-    return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reference_impl.inventory.strategies import INFO, Strategy
+from scenarios.strategies import INFO, Strategy
 
 #: How many witnesses (reservation ids, SKUs) a breach names: enough to start debugging, not a dump.
 MAX_WITNESSES = 5

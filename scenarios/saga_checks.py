@@ -7,13 +7,13 @@ Money per order (the provider's ledger, by the charge's reference): live_charges
 
 from __future__ import annotations
 
-from reference_impl.audit.invariants import MAX_WITNESSES
+from scenarios.invariants import MAX_WITNESSES
+from scenarios.states import FINAL, OrderStatus
+from scenarios.states import PAID_FOR as PAID
 
-FINAL = ("shipped", "cancelled")
-PAID = ("paid", "shipped")
-STATUSES = ("pending", "confirmed", "paid", "shipped", "cancelled")
+STATUSES = tuple(s.value for s in OrderStatus)
 #: How each final order must have left its reservation.
-SETTLED = {"shipped": ("committed",), "cancelled": ("released", "expired", None)}
+SETTLED = {OrderStatus.SHIPPED: ("committed",), OrderStatus.CANCELLED: ("released", "expired", None)}
 NO_MONEY = {"live_charges": 0, "captures": 0, "net": 0, "charge_ids": []}
 
 
@@ -31,7 +31,7 @@ def check_saga(orders: list[dict], money: dict[str, dict]) -> dict:
         if o["status"] not in FINAL:
             stranded.append({"order": o["id"], "status": o["status"]}
                             | ({"idle_s": round(o["idle_s"], 1)} if o.get("idle_s") is not None else {}))
-        if o["status"] == "shipped" and m["net"] < o["amount"]:
+        if o["status"] == OrderStatus.SHIPPED and m["net"] < o["amount"]:
             unpaid.append({"order": o["id"], "paid_at_provider": m["net"], "amount": o["amount"]})
         want = SETTLED.get(o["status"])
         if want and o["reservation_state"] not in want:

@@ -18,18 +18,16 @@ import dataclasses
 import json
 from pathlib import Path
 
-from loadtests.bench_checkout import scenario_at
+from lastunit.bench.checkout import scenario_at
+from lastunit.progress import Progress
+from lastunit.usecases import run_saga, run_saga_sim
+from lastunit.usecases.compare import rel_err
 from reference_impl import stack
-from reference_impl.infra.settings import results_home
-from scenarios.commands.run import execute
-from scenarios.commands.validate import rel_err
-from scenarios.progress import Progress
+from scenarios.paths import results_home
+from scenarios.results import SAGA_LOG_FILE as LOG_FILE
 from scenarios.results import read_run
 from scenarios.spec import ScenarioError
-from scenarios.tables import print_table
 from sim.calibration import resolve
-from sim.saga.measured import LOG_FILE
-from sim.saga_run import execute_sim
 
 RATES = (20, 40, 80, 120)          # checkouts/s: below, near and past the ~80/s `bench checkout` found
 SECONDS = 4.0                      # per rung, as `bench checkout` steps
@@ -101,8 +99,8 @@ def run(rates=RATES, seconds: float = SECONDS, progress: Progress | None = None)
     for rate in rates:
         sc = dataclasses.replace(scenario_at(rate, seconds, STRATEGY), settle_s=SETTLE_S)
         progress.step(f"saga at {rate:g}/s for {seconds:g}s: real, then the model")
-        real, _ = execute(sc, Progress(enabled=False))
-        sim, _ = execute_sim(sc, Progress(enabled=False))
+        real, _ = run_saga(sc, Progress(enabled=False))
+        sim, _ = run_saga_sim(sc, Progress(enabled=False))
         real["sagas_per_s"] = sagas_per_s(real["run_dir"])
         sim["sagas_per_s"] = sagas_per_s(sim["run_dir"], sim["model"]["last_order_final_s"])
         rows.append(rung(rate, seconds, real, sim))
@@ -128,20 +126,3 @@ def parse_rates(text: str) -> tuple[float, ...]:
     if not rates or min(rates) <= 0:
         raise ScenarioError(f"--rates: expected positive rates, got {text!r}")
     return rates
-
-
-def main(args) -> int:
-    quick = args.quick
-    rates = parse_rates(args.rates) if args.rates else QUICK["rates"] if quick else RATES
-    seconds = args.seconds or (QUICK["seconds"] if quick else SECONDS)
-    out = run(rates, seconds, Progress(enabled=not args.quiet))
-    s = out["summary"]
-    if args.json:
-        print(json.dumps(out, indent=2, default=str))
-        return 0
-    print_table(out["rows"], TABLE)
-    if not s["cpu_measured"]:
-        print("the calibration has no measured CPU (saga.cpu_s): the model has no capacity outside inventory; "
-              "run `lastunit calibrate` first")
-    print(f"calibration: {s['calibration']}; table and plot in {s['dir']}")
-    return 0

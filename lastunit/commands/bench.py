@@ -6,15 +6,15 @@ import json
 
 import pandas as pd
 
-from loadtests import bench_reserve as br
+from lastunit.aio import run_sync
+from lastunit.bench import reserve as br
+from lastunit.progress import Progress
+from lastunit.tables import print_table
 from loadtests.race import seed
 from reference_impl import stack
-from reference_impl.infra.settings import results_home
-from reference_impl.inventory.strategies import Strategy, parse
 from scenarios import results
-from scenarios.aio import run_sync
-from scenarios.progress import Progress
-from scenarios.tables import print_table
+from scenarios.paths import results_home
+from scenarios.strategies import Strategy, parse
 
 COLUMNS = ("name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms", "baseline", "baseline_ops_s", "ratio")
 
@@ -61,7 +61,7 @@ def reserve(args, progress: Progress) -> list[dict]:
 def checkout(args, progress: Progress) -> list[dict]:
     """Highest sustained checkout rate (p99 < 500 ms, open model) per strategy, beside the reservation
     alone on the same ladder: ratio = saga rate / reservation rate."""
-    from loadtests import bench_checkout as bc  # noqa: PLC0415
+    from lastunit.bench import checkout as bc  # noqa: PLC0415
 
     strategies = [s for s in Strategy if s != Strategy.NAIVE] if args.strategy == "all" else [parse(args.strategy)]
     try:
@@ -95,7 +95,7 @@ def main(args) -> int:
     if args.name == "checkout":
         rows = checkout(args, progress)
     elif args.name == "sim":
-        from sim.bench import run as sim_bench  # noqa: PLC0415
+        from lastunit.bench.sim import run as sim_bench  # noqa: PLC0415
 
         rows = sim_bench(args.seconds)
     else:

@@ -10,7 +10,6 @@ real stack, so it is reported, not required to match). The calibration is the fi
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -19,13 +18,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lastunit.progress import Progress  # noqa: E402
+from lastunit.usecases import race_one  # noqa: E402
+from lastunit.usecases.compare import rel_err  # noqa: E402
 from reference_impl import stack  # noqa: E402
-from reference_impl.infra.settings import results_home  # noqa: E402
-from reference_impl.inventory.strategies import INFO, Strategy  # noqa: E402
-from scenarios.commands.race import race_one  # noqa: E402
-from scenarios.progress import Progress  # noqa: E402
-from scenarios.spec import ScenarioError  # noqa: E402
-from scenarios.tables import print_table  # noqa: E402
+from scenarios.paths import results_home  # noqa: E402
+from scenarios.strategies import INFO, Strategy  # noqa: E402
 from sim.calibration import resolve  # noqa: E402
 from sim.fit import race_scenario  # noqa: E402
 
@@ -47,10 +45,6 @@ def _measure(strategy: str, buyers: int, stock: int, engine: str, seed: int, pro
     summary = json.loads((Path(r["run_dir"]) / "summary.json").read_text())
     return {**{k: r[k] for k in (*COUNTS, "retries", "oversold_units", "run_dir")},
             **{k: summary[k] for k in METRICS}}
-
-
-def rel_err(sim: float, real: float) -> float | None:
-    return round((sim - real) / real, 4) if real else None
 
 
 def _median(runs: list[dict], key: str) -> float:
@@ -168,29 +162,3 @@ def run(quick: bool = False, progress: Progress | None = None, repeats: int = RE
                                  "plot": str(plot(rows, out_dir / "validation.png"))}
     (out_dir / "table.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
     return {"rows": rows, "summary": summary}
-
-
-def main(args) -> int:
-    if args.calibration:
-        os.environ["LAB_CALIBRATION"] = args.calibration   # what simulate() resolves, in this process
-    if getattr(args, "saga", False):
-        from scenarios.commands import validate_saga  # noqa: PLC0415 - the saga's ladder, its own module
-
-        return validate_saga.main(args)
-    repeats = REPEATS if args.repeats is None else args.repeats
-    if repeats < 1:
-        raise ScenarioError(f"--repeats: expected at least 1, got {repeats}")
-    out = run(args.quick, Progress(enabled=not args.quiet), repeats)
-    s = out["summary"]
-    if args.json:
-        print(json.dumps(out, indent=2, default=str))
-    else:
-        print_table(out["rows"], TABLE)
-        for k in METRICS:
-            print(f"median |relative error| {k}: PostgreSQL strategies {s[f'median_abs_err_{k}_pg']}, "
-                  f"all {s[f'median_abs_err_{k}_all']}")
-        print(f"max |relative error| p99: {s['max_abs_err_p99_ms_all']}; calibration: {s['calibration']}")
-        print(f"stock-1 outcome counts match for every safe strategy: {s['stock1_outcomes_match']} "
-              f"{s['stock1_mismatches'] or ''}")
-        print(f"table and plots in {s['dir']}")
-    return 0 if s["stock1_outcomes_match"] else 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from lastunit.tables import print_table
 from scenarios.results import read_run
-from scenarios.tables import print_table
 
 COLUMNS = ("run_id", "engine", "strategy", "attempts", "won", "out_of_stock", "failed", "unknown",
            "oversold_units", "p50_ms", "p99_ms", "wall_s")
