@@ -17,7 +17,7 @@ from psycopg import errors
 
 from loadtests.protocol import GOOD, Answer
 from scenarios.results import Outcome
-from scenarios.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, LOCK_TIMEOUT_MS, MAX_RETRIES
+from scenarios.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, LOCK_TIMEOUT_MS, MAX_RETRIES, Starved
 
 
 def queries(sql_text: str):
@@ -27,11 +27,6 @@ def queries(sql_text: str):
     return aiosql.from_str(sql_text, "psycopg", mandatory_parameters=False)
 RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
 
-
-class Starved(Exception):
-    def __init__(self, retries: int):
-        super().__init__("retries_exhausted")
-        self.retries = retries
 
 
 def _backoff(attempt: int) -> None:

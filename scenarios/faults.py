@@ -7,6 +7,8 @@ reply changes what the system can know.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -38,3 +40,30 @@ def applies(point: FaultPoint, action: FaultAction) -> bool:
     if point is FaultPoint.PSP_WEBHOOK:
         return action is not FaultAction.DROP_REPLY
     return action not in WEBHOOK_ONLY
+
+
+@dataclass
+class Decision:
+    """What the dice said at one point: seconds to wait, then the action that ends the step (or None)."""
+    delay_s: float = 0.0
+    action: FaultAction | None = None
+    fired: list[str] = field(default_factory=list)    # "point:action" of every fault that fired, in order
+
+
+def decide(faults: Iterable, point: FaultPoint, draw: Callable[[], float]) -> Decision:
+    """Roll each fault set at `point` in order (each has point, action, probability, delay_ms): a delay adds
+    up and the roll goes on; webhook-only actions are the provider's own knobs and go on too; the first
+    crash, error or dropped reply ends the roll. The real services roll with `random.random`, the model with
+    its seeded stream: one rule, so the model fires what the real stack would."""
+    d = Decision()
+    for f in faults:
+        if f.point != point or draw() >= f.probability:
+            continue
+        action = FaultAction(f.action)
+        d.fired.append(f"{point.value}:{action.value}")
+        if action is FaultAction.DELAY:
+            d.delay_s += f.delay_ms / 1000
+        elif action not in WEBHOOK_ONLY:
+            d.action = action
+            break
+    return d

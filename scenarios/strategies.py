@@ -55,6 +55,16 @@ LOCK_TIMEOUT_MS = 10_000
 NAIVE_WINDOW_MS = 20
 
 
+class Starved(RuntimeError):
+    """Retries ran out on a hot row (or the lock wait did): the attempt failed without reserving anything,
+    and says so (`failed`, counted) rather than spin forever. Raised by the real service, the SQL-level load
+    users and the model alike."""
+
+    def __init__(self, retries: int, reason: str = "retries_exhausted"):
+        super().__init__(reason)
+        self.retries, self.reason = retries, reason
+
+
 def parse(name: str) -> Strategy:
     """A Strategy from user text, with the list of valid names in the error."""
     try:

@@ -21,11 +21,11 @@ from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
 from reference_impl.inventory.redis_mirror import RedisMirror
-from reference_impl.inventory.reserve import Ask, Starved, UnknownStock, reserve
+from reference_impl.inventory.reserve import Ask, UnknownStock, reserve
 from scenarios.faults import FaultPoint
 from scenarios.policy import INVENTORY_POOL_SIZE as POOL_SIZE
 from scenarios.policy import SWEEP_INTERVAL_S
-from scenarios.strategies import NAIVE_WINDOW_MS, Strategy, parse
+from scenarios.strategies import NAIVE_WINDOW_MS, Starved, Strategy, parse
 
 #: No real basket holds more of one SKU; larger asks are typos or attacks.
 MAX_QTY = 10_000

@@ -19,6 +19,7 @@ from scenarios.strategies import (
     BACKOFF_CAP_S,
     LOCK_TIMEOUT_MS,
     MAX_RETRIES,
+    Starved,
     Strategy,
 )
 
@@ -35,13 +36,6 @@ RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 class UnknownStock(LookupError):
     """The SKU (or the named warehouse) has no stock row: a 404, not an out-of-stock."""
 
-
-class Starved(RuntimeError):
-    """Retries ran out on a hot row: the attempt failed without reserving anything."""
-
-    def __init__(self, retries: int, reason: str = "retries_exhausted"):
-        super().__init__(reason)
-        self.retries, self.reason = retries, reason
 
 
 @dataclass
