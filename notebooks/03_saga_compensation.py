@@ -138,7 +138,7 @@ print({k: audit[k] for k in ("double_charges", "money_conserved", "stranded", "s
 # The model (`sim/saga/`) plays the same scenario file with the carrier refusing every label. It has no
 # services, only their rules: the provider's ledger, the payment keys, the orders saga and its
 # compensation, the reservation's TTL. If its rules drifted from the services', its verdicts would differ
-# from the real auditor's; both go through the same checks (`reference_impl/audit/saga_checks.py`).
+# from the real auditor's; both go through the same checks (`scenarios/saga_checks.py`).
 
 # %%
 from lastunit.usecases import combined_audit

@@ -1,4 +1,4 @@
-"""The scenario's faults in the model, under the names of `reference_impl/infra/faults.py`: which
+"""The scenario's faults in the model, under the names of `scenarios/faults.py`: which
 (point, action) pairs the model acts on, which it does not (listed, never silently dropped), and the dice.
 
 Why its own module: the list of what is modelled is the model's honesty, read by `saga_run` into every
