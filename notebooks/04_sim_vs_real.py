@@ -33,10 +33,9 @@ SAMPLES = 15              # single-client reservations per strategy when calibra
 # %%
 import pandas as pd
 
+from lastunit.progress import Progress
+from lastunit.usecases import calibrate, race_one
 from reference_impl import stack
-from scenarios.commands import calibrate
-from scenarios.commands.race import race_one
-from scenarios.progress import Progress
 from sim.calibration import DEFAULT, resolve
 from sim.fit import fit, race_scenario
 
@@ -128,7 +127,7 @@ print("both engines rank the strategies the same way:", bool((p50.loc[OTHER] > p
 # %%
 from IPython.display import Image, display
 
-from scenarios.commands import validate
+from lastunit.usecases import validate
 
 grid = validate.run(quick=True, repeats=1, out_dir=calibrate.results_home() / "notebook04" / "validation")
 s = grid["summary"]

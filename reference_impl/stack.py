@@ -23,8 +23,8 @@ from reference_impl.infra import db
 from reference_impl.infra.procs import free_port, pid_alive, port_open, spawn_detached, stop_pid, wait_for
 from reference_impl.infra.servers import postgres as pg
 from reference_impl.infra.servers import redis as rd
-from reference_impl.infra.settings import lab_home
 from reference_impl.services import SERVICES
+from scenarios.paths import lab_home
 
 SERVICE_START_TIMEOUT_S = 30
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from reference_impl.inventory.strategies import NAIVE_BARRIER_MAX_S
+from scenarios.strategies import NAIVE_BARRIER_MAX_S
 
 #: The race's keys outlive any race (they expire on their own; a race id is never reused).
 KEY_TTL_S = 600

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.inventory.strategies import Strategy, safe
-from reference_impl.policy import INVENTORY_POOL_SIZE
-from scenarios.commands.race import race_one
+from lastunit.progress import Progress
+from lastunit.usecases import race_one
 from scenarios.loader import load
-from scenarios.progress import Progress
+from scenarios.policy import INVENTORY_POOL_SIZE
+from scenarios.strategies import Strategy, safe
 from tests.conftest import STACK
 
 pytestmark = STACK

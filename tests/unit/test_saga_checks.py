@@ -3,7 +3,7 @@ orders (held on a final order, held for no order, payment rows for no order) can
 
 from __future__ import annotations
 
-from reference_impl.audit.saga_checks import check_saga
+from scenarios.saga_checks import check_saga
 
 KEYS = {"ok", "orders", "by_status", "double_charges", "money_conserved", "provider_net_cents", "paid_orders_cents",
         "stranded", "shipped_unpaid", "unsettled_authorizations", "orphan_money", "orphan_money_cents",
