@@ -113,6 +113,8 @@ def build() -> Parser:
     seed.add_argument("--seed", type=int, default=1, help="random seed: same seed, same data")
     seed.add_argument("--wait-s", type=float, default=600, help="wait this long for search to catch up")
     seed.add_argument("--no-recs", action="store_true", help="do not build recommendations")
+    seed.add_argument("--users", type=int, default=10,
+                      help="accounts user-1..N to log in with; passwords in .lab/users.json (default 10)")
     seed.add_argument("--json", action="store_true")
     recs = sub.add_parser("recs", help="recommendations: build the batch from order history, or its status")
     recs.add_argument("action", choices=("build", "status"))

@@ -1,26 +1,36 @@
 """Checkouts against the real stack for `lastunit run`: race, open or closed load, one row per attempt.
 
 Each attempt carries its own Idempotency-Key (`<run_id>-<n>`); a lost answer is retried with the same key,
-as a careful client would, so a retry can never buy twice. Open-model latency counts from the intended
-start, so a stack that falls behind shows it.
+as a careful client would, so a retry can never buy twice. When the retries still end without a verdict
+(lost replies, `202 pending`), the client polls its order by that key, like a browser's status page, until
+the order is final or its patience (PENDING_PATIENCE_S) runs out: `unknown` is left only for what is
+truly unresolved, and the row says it was `resolved_late`. Open-model latency counts from the intended
+start (and to the moment the client learned the outcome), so a stack that falls behind shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import quote
 
 import aiohttp
 
 from scenarios.arrivals import planned
-from scenarios.policy import CLIENT_PAUSE_S, CLIENT_RETRIES, CLIENT_TIMEOUT_S
-from scenarios.results import Outcome
+from scenarios.policy import (
+    CLIENT_PAUSE_S,
+    CLIENT_RETRIES,
+    CLIENT_TIMEOUT_S,
+    PENDING_PATIENCE_S,
+    STATUS_POLL_S,
+)
+from scenarios.results import Outcome, order_outcome
 from scenarios.spec import Scenario
 
 
 def classify(status: int | None, body: dict) -> Outcome:
     if status in (200, 201):
-        return Outcome.WON if body.get("status") != "cancelled" else Outcome.FAILED
+        return order_outcome(body.get("status"), body.get("cancel_reason")) or Outcome.UNKNOWN
     if status == 409 and body.get("error") == "out_of_stock":
         return Outcome.OUT_OF_STOCK
     if status == 402:
@@ -30,19 +40,46 @@ def classify(status: int | None, body: dict) -> Outcome:
     return Outcome.UNKNOWN
 
 
-async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) -> tuple[Outcome, dict, int]:
+async def _answer(request) -> tuple[int | None, dict]:
+    """(status, JSON body); no answer, a cut connection or a body that is not JSON is (None, {})."""
+    try:
+        async with request as r:
+            body = await r.json(content_type=None)
+            return r.status, body if isinstance(body, dict) else {}
+    except (TimeoutError, aiohttp.ClientError, ValueError):
+        return None, {}
+
+
+async def poll_order(session, base: str, key: str, user: str) -> tuple[Outcome | None, dict]:
+    """The status page: GET /checkouts/{key} until the order is final or the patience runs out."""
+    deadline = time.monotonic() + PENDING_PATIENCE_S
+    while True:
+        status, body = await _answer(session.get(f"{base}/checkouts/{quote(key, safe='')}",
+                                                 headers={"X-User-Id": user}))
+        outcome = order_outcome(body.get("status"), body.get("cancel_reason")) if status == 200 else None
+        if outcome is not None:
+            return outcome, body
+        if time.monotonic() + STATUS_POLL_S > deadline:
+            return None, body
+        await asyncio.sleep(STATUS_POLL_S)
+
+
+async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) -> tuple[Outcome, dict, int, bool]:
+    """(outcome, last body, retries, resolved late): POST with retries on the same key, then the poll."""
     status, body, tries = None, {}, 0
     for tries in range(1, CLIENT_RETRIES + 1):
-        try:
-            async with session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
-                                    headers={"Idempotency-Key": key, "X-User-Id": user}) as r:
-                status, body = r.status, await r.json(content_type=None)
-            if status not in (202, 409) or body.get("error") == "out_of_stock":
-                break
-        except (TimeoutError, aiohttp.ClientError):
-            status, body = None, {}
+        status, body = await _answer(session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
+                                                  headers={"Idempotency-Key": key, "X-User-Id": user}))
+        if status is not None and status not in (202, 409) or body.get("error") == "out_of_stock":
+            break
         await asyncio.sleep(CLIENT_PAUSE_S * tries)
-    return classify(status, body), body if isinstance(body, dict) else {}, tries - 1
+    outcome = classify(status, body)
+    if outcome != Outcome.UNKNOWN:
+        return outcome, body, tries - 1, False
+    late, order = await poll_order(session, base, key, user)
+    if late is None:
+        return outcome, body | ({"order": order} if order.get("id") else {}), tries - 1, False
+    return late, order, tries - 1, True
 
 
 async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progress=None) -> list[dict]:
@@ -59,7 +96,7 @@ async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progre
                 await asyncio.sleep(delay)            # waiting for this arrival's intended instant
             key, user = f"{run_id}-{i}", f"user-{i % max(sc.load.users, 1)}"
             t_start = time.time()
-            outcome, body, retries = await checkout(s, base, key, user, picks[i], sc.load.qty)
+            outcome, body, retries, late = await checkout(s, base, key, user, picks[i], sc.load.qty)
             done[0] += 1
             if progress:
                 progress(done[0], len(starts))
@@ -67,6 +104,7 @@ async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progre
             return {"run_id": run_id, "engine": "real", "scenario": sc.name,
                     "strategy": sc.inventory.strategy.value, "attempt_id": key, "user_id": user, "sku": picks[i],
                     "warehouse": None, "qty": sc.load.qty, "t_intended": t0 + starts[i], "t_start": t_start,
-                    "t_end": time.time(), "outcome": outcome.value, "retries": retries, "order_id": order}
+                    "t_end": time.time(), "outcome": outcome.value, "retries": retries, "order_id": order,
+                    "resolved_late": late}
 
         return list(await asyncio.gather(*(one(i) for i in range(len(starts)))))

@@ -62,3 +62,9 @@ CLIENT_TIMEOUT_S = 10.0
 CLIENT_RETRIES = 3
 #: The client's pause before its n-th retry of a 202 / lost answer is n times this.
 CLIENT_PAUSE_S = 0.5
+#: A client whose retries still end unknown (lost replies, `202 pending`) polls its order like a browser's
+#: status page, this often, for this long before it calls the attempt unknown. The patience outlasts the
+#: saga's own worst case before it compensates (recovery takes over after ORDER_LEASE_S and gives up after
+#: MAX_DRIVES drives of up to RECOVERY_LEASE_S each: 34 s), so every order that settles is seen final.
+STATUS_POLL_S = 1.0
+PENDING_PATIENCE_S = 60.0

@@ -123,7 +123,7 @@ def to_rows(shop: Shop, run_id: str) -> list[dict]:
         user_no = attempt % users if sc.load.model == "closed" else attempt
         rows.append(dict(zip(ATTEMPT_COLUMNS, (
             run_id, ENGINE, sc.name, shop.strategy_name, f"{run_id}-{attempt}", f"{user_prefix}-{user_no}",
-            names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries, None),
+            names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries, None, False),
             strict=True)))
     return rows
 

@@ -31,11 +31,11 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
     m.env.process(m.source(planned(sc)))
     m.env.run()
     sc_names, rows = m.shop.stock, []
-    for i, sku, wh, t_intended, t_end, outcome, retries, order in sorted(m.records):
+    for i, sku, wh, t_intended, t_end, outcome, retries, order, late in sorted(m.records):
         rows.append(dict(zip(ATTEMPT_COLUMNS, (
             run_id, ENGINE, sc.name, sc.inventory.strategy.value, f"{run_id}-{i}", f"user-{i % max(sc.load.users, 1)}",
             sc_names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries,
-            f"{run_id}-{order}"), strict=True)))
+            f"{run_id}-{order}", late), strict=True)))
     wall_s = max((r[4] for r in m.records), default=0.0)
     stats = {"settled_at_s": round(m.env.now, 6), "faults_off_at_s": m.faults_off_at,
              "last_order_final_s": round(max(m.last_final_s, wall_s), 6),

@@ -23,7 +23,7 @@ def _rows_real(sc: Scenario, run_id: str, sku: str, released: float, answers) ->
     return [{"run_id": run_id, "engine": "real", "scenario": sc.name, "strategy": sc.inventory.strategy.value,
              "attempt_id": f"{sku}-b{i}", "user_id": f"buyer-{i}", "sku": sku, "warehouse": a.warehouse,
              "qty": sc.load.qty, "t_intended": released, "t_start": a.t_start, "t_end": a.t_end,
-             "outcome": a.outcome.value, "retries": a.retries, "order_id": None}
+             "outcome": a.outcome.value, "retries": a.retries, "order_id": None, "resolved_late": False}
             for i, a in enumerate(answers)]
 
 

@@ -8,6 +8,7 @@ recommendations are open; carts, clicks, checkout and orders need a token, and a
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from typing import Annotated
@@ -17,7 +18,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from reference_impl.gateway import auth, cart_checkout
+from reference_impl.gateway import auth, cart_checkout, login
 from reference_impl.gateway.edge import edge
 from reference_impl.gateway.ratelimit import Limiter
 from reference_impl.gateway.upstream import Upstream, pass_headers
@@ -28,11 +29,14 @@ from reference_impl.infra.service import lifespan
 CART_REST = re.compile(r"^(items|saved)/[A-Za-z0-9._:-]{1,128}(/(save-for-later|move-to-cart))?$")
 UserId = Annotated[str, StringConstraints(pattern=auth.USER_ID.pattern)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
+#: The gateway's database holds only accounts; a login reads one row, so a few connections suffice.
+POOL_SIZE = 4
 
 
 class TokenBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: UserId
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class ClickBody(BaseModel):
@@ -51,7 +55,7 @@ async def _stop(app: FastAPI) -> None:
     await app.state.upstream.close()
 
 
-app = FastAPI(title="lastunit gateway", lifespan=lifespan(start=_start, stop=_stop))
+app = FastAPI(title="lastunit gateway", lifespan=lifespan("gateway", POOL_SIZE, start=_start, stop=_stop))
 install_error_handlers(app)
 
 
@@ -74,9 +78,15 @@ async def healthz():
 
 
 @app.post("/auth/token")
-async def token(body: TokenBody):
-    tok, exp = auth.issue(app.state.secret, body.user_id)
-    return {"token": tok, "user_id": body.user_id, "expires_at": exp, "token_type": "bearer"}
+async def token(body: TokenBody, request: Request):
+    """A JWT for a user who proves it with their password (`lastunit seed` makes accounts); 401 otherwise,
+    429 with Retry-After when this IP tries too often."""
+    ip = request.client.host if request.client else "unknown"
+    try:
+        return await login.login(app, body.user_id, body.password, ip)
+    except login.Throttled as exc:
+        return JSONResponse({"error": "rate_limited", "detail": str(exc)}, status_code=429,
+                            headers={"Retry-After": str(max(1, math.ceil(exc.wait)))})
 
 
 @app.get("/search")
@@ -122,6 +132,15 @@ async def click(body: ClickBody, request: Request):
 async def checkout(request: Request):
     caller(request)
     return await app.state.upstream.forward("orders", "POST", "/checkouts", body=await request.body(),
+                                            headers=_headers(request))
+
+
+@app.get("/checkout/{key}")
+async def checkout_status(key: str, request: Request):
+    """The order a checkout key made, for the client that lost the reply or got `202 pending`: a status
+    page to poll until the order is final. Only the caller's own checkouts (orders checks the user)."""
+    caller(request)
+    return await app.state.upstream.forward("orders", "GET", f"/checkouts/{quote(key, safe='')}",
                                             headers=_headers(request))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import FastAPI, Header
+from fastapi import FastAPI, Header, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -109,6 +109,20 @@ async def get_order(order_id: str):
         order = await Q.get_order(conn, id=_uuid(order_id))
     if order is None:
         raise ApiError(404, "unknown_order", f"no order {order_id}")
+    return _public(order)
+
+
+@app.get("/checkouts/{key}")
+async def checkout_by_key(key: Annotated[str, Path(min_length=1, max_length=200)],
+                          x_user_id: Annotated[str | None, Header(max_length=100)] = None):
+    """The order a checkout key made, as its client polls it (a lost reply or a 202 tells it nothing
+    more): 404 when the key made none, or made another user's."""
+    if not x_user_id:
+        raise ApiError(401, "unauthenticated", "X-User-Id missing (the gateway sets it)")
+    async with app.state.pool.acquire() as conn:
+        order = await Q.order_by_key(conn, key=key)
+    if order is None or order["user_id"] != x_user_id:
+        raise ApiError(404, "unknown_checkout", "no order for this checkout key and user")
     return _public(order)
 
 

@@ -11,7 +11,7 @@ from scenarios.results import ATTEMPT_COLUMNS, Outcome, frame, read_run, summari
 
 def _row(i, outcome, t_intended=0.0, t_end=1.0):
     return dict(zip(ATTEMPT_COLUMNS, ["r", "real", "s", "guarded", f"a{i}", f"u{i}", "sku", "wh-1", 1,
-                                      t_intended, t_intended, t_end, outcome, i % 3, None], strict=True))
+                                      t_intended, t_intended, t_end, outcome, i % 3, None, False], strict=True))
 
 
 def test_latency_counts_from_the_intended_start_not_the_actual_one():
