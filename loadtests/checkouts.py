@@ -64,8 +64,10 @@ async def poll_order(session, base: str, key: str, user: str) -> tuple[Outcome |
         await asyncio.sleep(STATUS_POLL_S)
 
 
-async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) -> tuple[Outcome, dict, int, bool]:
-    """(outcome, last body, retries, resolved late): POST with retries on the same key, then the poll."""
+async def checkout(session, base: str, key: str, user: str, sku: str, qty: int,
+                   answered=None) -> tuple[Outcome, dict, int, bool]:
+    """(outcome, last body, retries, resolved late): POST with retries on the same key, then the poll.
+    `answered()` is called when the POSTs are over (the load this client offers has ended)."""
     status, body, tries = None, {}, 0
     for tries in range(1, CLIENT_RETRIES + 1):
         status, body = await _answer(session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
@@ -74,6 +76,8 @@ async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) 
             break
         await asyncio.sleep(CLIENT_PAUSE_S * tries)
     outcome = classify(status, body)
+    if answered is not None:
+        answered()
     if outcome != Outcome.UNKNOWN:
         return outcome, body, tries - 1, False
     late, order = await poll_order(session, base, key, user)
@@ -82,11 +86,26 @@ async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) 
     return late, order, tries - 1, True
 
 
-async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progress=None) -> list[dict]:
+async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progress=None,
+                   load_over=None) -> list[dict]:
+    """Drive the crowd; `load_over()` (blocking, run in a thread) is called once every client has had its
+    answers, before the ones left without a verdict have finished polling: the run turns its faults off
+    there, so the stack settles while they watch their orders, as it does after a real burst."""
     plan = planned(sc)
     starts, picks = plan.t, [skus[i] for i in plan.sku]
     timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
-    done = [0]
+    done, posted, over = [0], [0], asyncio.Event()
+
+    def answered() -> None:
+        posted[0] += 1
+        if posted[0] == len(starts):
+            over.set()
+
+    async def when_over() -> None:
+        await over.wait()
+        if load_over is not None:
+            await asyncio.to_thread(load_over)
+
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=256)) as s:
         t0 = time.time()
 
@@ -96,7 +115,7 @@ async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progre
                 await asyncio.sleep(delay)            # waiting for this arrival's intended instant
             key, user = f"{run_id}-{i}", f"user-{i % max(sc.load.users, 1)}"
             t_start = time.time()
-            outcome, body, retries, late = await checkout(s, base, key, user, picks[i], sc.load.qty)
+            outcome, body, retries, late = await checkout(s, base, key, user, picks[i], sc.load.qty, answered)
             done[0] += 1
             if progress:
                 progress(done[0], len(starts))
@@ -107,4 +126,10 @@ async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progre
                     "t_end": time.time(), "outcome": outcome.value, "retries": retries, "order_id": order,
                     "resolved_late": late}
 
-        return list(await asyncio.gather(*(one(i) for i in range(len(starts)))))
+        watcher = asyncio.create_task(when_over())
+        rows = list(await asyncio.gather(*(one(i) for i in range(len(starts)))))
+        if len(starts):
+            await watcher
+        else:
+            watcher.cancel()
+        return rows

@@ -83,14 +83,14 @@ class Model:
             retries = CLIENT_RETRIES - 1
         outcome = {"confirmed": Outcome.WON, "out_of_stock": Outcome.OUT_OF_STOCK, "declined": Outcome.DECLINED,
                    "failed": Outcome.FAILED}.get(result, Outcome.UNKNOWN)
+        self.live -= 1
+        if self.live == 0:                                 # `lastunit run` turns faults off, then settles:
+            self.faults.active, self.faults_off_at = False, round(self.env.now, 6)   # later labels succeed
         late = False
         if outcome == Outcome.UNKNOWN:                     # the status page: poll until final, or give up
             outcome, late = yield from self.poll(o)
         self.records.append((i, sku, o.row.warehouse if o.row is not None else None, t_intended, self.env.now,
                              outcome.value, retries, o.id, late))
-        self.live -= 1
-        if self.live == 0:                                 # `lastunit run` turns faults off, then settles:
-            self.faults.active, self.faults_off_at = False, round(self.env.now, 6)   # later labels succeed
 
     def poll(self, o: Order):
         """The client polls its pending order as the real one does (STATUS_POLL_S, PENDING_PATIENCE_S);

@@ -113,3 +113,6 @@ def test_gateway_swarm_runs_the_whole_saga_and_audits_charges():
     assert out["won"] == 1 and out["oversold_units"] == 0
     assert audit["double_charges"] == 0 and audit["money_conserved"] and audit["stranded"] == 0
     assert audit["by_status"]["shipped"] == 1 and audit["orders"] == 8
+    assert out["unknown"] == 0 and out["resolved_late"] >= 0     # every user knew its outcome
+    plan = json.loads((Path(out["run_dir"]) / "plan.json").read_text())
+    assert len(plan["accounts"]) == 8              # each user logged in as an account made for the run
