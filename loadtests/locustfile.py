@@ -207,7 +207,8 @@ class Browser(FastHttpUser):
 
     def on_start(self):
         self.rng = random.Random()
-        token = login(self.client, *SwarmShape.plan.account(next_account()))
+        RT.ready.wait()                          # the plan (and its accounts) reaches a worker by message
+        token = login(self.client, *RT.plan.account(next_account()))
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.seen: list[str] = []
 
