@@ -21,6 +21,8 @@ from scenarios.spec import Scenario
 CLIENT_TIMEOUT_S = 10.0
 #: A careful client retries a lost answer with the same key this many times before calling it unknown.
 CLIENT_RETRIES = 3
+#: A server's Retry-After is honoured up to this; past it the client's own backoff decides.
+MAX_RETRY_AFTER_S = 2.0
 
 
 def classify(status: int | None, body: dict) -> Outcome:
@@ -35,19 +37,37 @@ def classify(status: int | None, body: dict) -> Outcome:
     return Outcome.UNKNOWN
 
 
+def _retry_after(headers) -> float:
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(headers.get("Retry-After", 0))))
+    except ValueError:
+        return 0.0
+
+
 async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) -> tuple[Outcome, dict, int]:
+    """One attempt, retried with its key while the answer says nothing final: no answer, 202 pending, 409
+    in progress, or a server error (a 5xx or a body that is not JSON, as a service answers while its
+    database restarts), which may or may not have applied. What is still unsettled after the retries is
+    `unknown`; the run goes on either way."""
     status, body, tries = None, {}, 0
     for tries in range(1, CLIENT_RETRIES + 1):
+        wait = 0.0
         try:
             async with session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
                                     headers={"Idempotency-Key": key, "X-User-Id": user}) as r:
-                status, body = r.status, await r.json(content_type=None)
-            if status not in (202, 409) or body.get("error") == "out_of_stock":
+                status, wait = r.status, _retry_after(r.headers)
+                try:
+                    body = await r.json(content_type=None)
+                except ValueError:
+                    body = {}             # not JSON: nothing in it to trust
+            body = body if isinstance(body, dict) else {}
+            final = status < 500 and status not in (202, 409) and (status >= 400 or body)
+            if final or body.get("error") == "out_of_stock":
                 break
         except (TimeoutError, aiohttp.ClientError):
             status, body = None, {}
-        await asyncio.sleep(0.5 * tries)
-    return classify(status, body), body if isinstance(body, dict) else {}, tries - 1
+        await asyncio.sleep(max(wait, 0.5 * tries))
+    return classify(status, body), body, tries - 1
 
 
 def planned(sc: Scenario) -> Crowd:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import types
 import typing
 from enum import Enum
 from pathlib import Path
@@ -11,7 +12,11 @@ from typing import Any
 
 from reference_impl.infra.faults import FaultAction, FaultPoint, applies
 from reference_impl.inventory.strategies import Strategy
+from scenarios import nemesis as nem
 from scenarios.spec import LOAD_MODELS, SCENARIO_DIR, Fault, Scenario, ScenarioError, Stage
+
+#: A random nemesis beyond this many kills in one run is a stack that never stands up, not a test of it.
+MAX_RANDOM_NEMESIS = 100
 
 
 def resolve(name_or_path: str) -> Path:
@@ -46,6 +51,9 @@ def _apply(data: dict, path: list[str], value: Any, where: str) -> None:
 
 def _convert(value: Any, typ: Any, key: str) -> Any:
     origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):      # `X | None`: TOML has no null, so always an X
+        (inner,) = [a for a in typing.get_args(typ) if a is not type(None)]
+        return _convert(value, inner, key)
     if dataclasses.is_dataclass(typ):
         return _build(typ, value, key)
     if origin is list:
@@ -113,6 +121,26 @@ def _check(s: Scenario) -> None:
     for i, f in enumerate(s.faults):
         need(0 <= f.probability <= 1, f"faults[{i}].probability: between 0 and 1")
         need(applies(f.point, f.action), f"faults[{i}]: {f.action} does not apply at {f.point}")
+    for i, n in enumerate(s.nemesis):
+        _check_nemesis(n, f"nemesis[{i}]", ld.duration_s, need)
+
+
+def _check_nemesis(n, where: str, duration_s: float, need) -> None:
+    targets = ", ".join(nem.TARGETS)
+    if n.random is not None:
+        need(n.at_s is None and n.target is None and n.action is None,
+             f"{where}: either random = {{count, seed}} or at_s and target, not both")
+        need(1 <= n.random.count <= MAX_RANDOM_NEMESIS, f"{where}.random.count: between 1 and {MAX_RANDOM_NEMESIS}")
+        need(n.random.seed >= 0, f"{where}.random.seed: a whole number >= 0")
+        bad = [t for t in n.random.targets if t not in nem.TARGETS]
+        need(not bad, f"{where}.random.targets: unknown target {bad[0]!r} (choose from {targets})" if bad else "")
+        return
+    need(n.at_s is not None and n.target is not None,
+         f"{where}: needs at_s and target (or random = {{count = N, seed = S}})")
+    need(n.target in nem.TARGETS, f"{where}.target: unknown target {n.target!r} (choose from {targets})")
+    need(0 <= n.at_s < duration_s, f"{where}.at_s: while the load runs, 0 <= at_s < load.duration_s ({duration_s:g})")
+    need(n.action is None or nem.applies(n.target, n.action),
+         f"{where}.action: {n.target} takes {nem.default_action(n.target)}, not {n.action}")
 
 
 def load(name_or_path: str, overrides: list[str] | tuple = ()) -> Scenario:
@@ -133,5 +161,5 @@ def load(name_or_path: str, overrides: list[str] | tuple = ()) -> Scenario:
     return scenario
 
 
-__all__ = ["load", "resolve", "parse_override", "ScenarioError", "Scenario", "Fault", "Stage",
+__all__ = ["load", "resolve", "parse_override", "ScenarioError", "Scenario", "Fault", "Stage", "MAX_RANDOM_NEMESIS",
            "Strategy", "FaultPoint", "FaultAction"]

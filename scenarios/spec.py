@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reference_impl.infra.faults import FaultAction, FaultPoint
 from reference_impl.inventory.strategies import Strategy
+from scenarios.nemesis import NemesisAction
 
 SCENARIO_DIR = Path(__file__).parent
 LOAD_MODELS = ("race", "open", "closed")
@@ -78,6 +79,22 @@ class Fault:
 
 
 @dataclass
+class NemesisRandom:
+    count: int                     # events at uniform times within the load
+    seed: int = 1                  # the schedule's own seed: the same kills at the same instants every run
+    targets: list[str] = field(default_factory=list)   # drawn from these (default: every target)
+
+
+@dataclass
+class Nemesis:
+    """One process killed at `at_s` (see scenarios/nemesis.py), or `random` ones."""
+    at_s: float | None = None      # seconds from the start of the load
+    target: str | None = None      # a service name, supervisor, redis or postgres
+    action: NemesisAction | None = None   # kill (default), or restart for postgres (its only action)
+    random: NemesisRandom | None = None
+
+
+@dataclass
 class Scenario:
     name: str
     seed: int = 1
@@ -89,6 +106,7 @@ class Scenario:
     payment: Payment = field(default_factory=Payment)
     webhooks: Webhooks = field(default_factory=Webhooks)
     faults: list[Fault] = field(default_factory=list)
+    nemesis: list[Nemesis] = field(default_factory=list)
     source: str = ""
 
     def to_dict(self) -> dict:
