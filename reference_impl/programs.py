@@ -94,6 +94,7 @@ def supervised_up(state: dict) -> dict:
         if port_open(r["port"]):
             r["port"] = free_port()       # someone else took it while we were down
             r["url"] = redis_server(r).url
+        Path(r["home"]).mkdir(parents=True, exist_ok=True)
         if not r["fast"]:
             rd.record_writer(Path(r["home"]), Path(r["binary"]), r["source"])
     cfg = desired(state, ports_for(state))

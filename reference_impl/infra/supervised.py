@@ -82,18 +82,33 @@ def _read(path: str) -> bytes:
         return b""
 
 
+def _is_redis(cmdline: bytes) -> bool:
+    return os.path.basename(cmdline.split(b" ")[0].split(b"\0")[0]).startswith((b"redis-server", b"valkey-server"))
+
+
+def _cwd(pid: str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
 def lab_pids(home: Path) -> list[int]:
     """Every live process the lab's supervisor runs or ran: marked in its environment, or the supervisor
-    itself (its command names this lab's config). Never this process."""
+    itself (its command names this lab's config), or the lab's Redis (which overwrites its environment with
+    its process title, but works in its data directory). Never this process."""
     mark = f"{MARK}={home}".encode()
     conf = str(config_path(home)).encode()
+    redis_dir = str(home / "redis")
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
-        if mark in _read(f"/proc/{entry}/environ").split(b"\0") or conf in _read(f"/proc/{entry}/cmdline"):
-            if pid_alive(int(entry)):
-                found.append(int(entry))
+        cmdline = _read(f"/proc/{entry}/cmdline")
+        ours = (mark in _read(f"/proc/{entry}/environ").split(b"\0") or conf in cmdline
+                or (_is_redis(cmdline) and _cwd(entry) == redis_dir))
+        if ours and pid_alive(int(entry)):
+            found.append(int(entry))
     return found
 
 
