@@ -201,6 +201,8 @@ def main(args) -> int:
                   + (f"(back in {ev['recovered_s']:.1f}s)" if ev["ok"] else f"({ev['detail']})"))
         if out.get("model", {}).get("faults_not_modelled"):
             print(f"sim: faults not modelled (ignored): {out['model']['faults_not_modelled']}")
+        if out.get("model", {}).get("nemesis_not_modelled"):
+            print(f"sim: nemesis not modelled (ignored): {out['model']['nemesis_not_modelled']}")
         for b in a["breaches"] + a["inventory"]["breaches"] + a["inventory"]["expected_control_breaches"]:
             print(f"BREACH {b['invariant']}: {b.get('detail', '')} witnesses {b['witnesses'][:3]}")
         print(f"run written to {out['run_dir']}" + ("" if c == 0 else "  (invariant broken: exit 1)"))

@@ -92,3 +92,13 @@ def test_a_scenario_is_owned_only_by_a_run_with_a_live_lease():
     assert owned({"run_id": "r", "expires_at": now + 1, "faults": []}, now)
     assert not owned({"run_id": "r", "expires_at": now - 1, "faults": [{}]}, now)   # restored after its time
     assert not owned({"faults": [{"point": "payment.before_reply"}]}, now)          # written before leases
+
+
+def test_the_model_accepts_a_nemesis_and_lists_it_as_not_modelled():
+    from sim.saga_run import simulate_saga
+
+    sc = load("payment_crash", ["load.duration_s=1", "load.shape=[{at_s=0, rate=4}]",
+                                'nemesis=[{at_s=0.5, target="payment"}, {at_s=0.7, target="postgres"}]'])
+    run = simulate_saga(sc, "t-nemesis")
+    assert run.stats["nemesis_not_modelled"] == ["kill:payment@0.5s", "restart:postgres@0.7s"]
+    assert run.rows
