@@ -17,9 +17,9 @@ from reference_impl import stack
 from reference_impl.infra import supervised
 from reference_impl.infra.procs import pid_alive, port_open, wait_for
 from reference_impl.infra.servers import postgres as pg
-from reference_impl.infra.settings import lab_home
 from reference_impl.programs import SERVICE_START_TIMEOUT_S
 from scenarios.nemesis import Event
+from scenarios.paths import lab_home
 
 #: A killed process that is not serving again within this is a failed recovery. A service starts in ~1-3 s
 #: on an idle box; one killed while its supervisor is down comes back only with the supervisor, whose `up`
@@ -27,7 +27,7 @@ from scenarios.nemesis import Event
 RECOVER_TIMEOUT_S = 2 * SERVICE_START_TIMEOUT_S
 #: The supervisor's children get this long to die with it (the kernel sends their SIGKILL at once).
 ORPHAN_GRACE_S = 5.0
-#: Events run concurrently (see scenarios/commands/run_nemesis.py), but a PostgreSQL restart and the
+#: Events run concurrently (see lastunit/usecases/nemesis.py), but a PostgreSQL restart and the
 #: supervisor's restart by `up` (which would start a cluster it finds down) must not overlap.
 _SERVERS = threading.Lock()
 

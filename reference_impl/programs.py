@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 from reference_impl.infra import supervised
 from reference_impl.infra.procs import free_port, pid_alive, port_open, stop_pid, wait_for
 from reference_impl.infra.servers import redis as rd
-from reference_impl.infra.settings import lab_home
 from reference_impl.services import SERVICES
+from scenarios.paths import lab_home
 
-#: Eleven Python services import FastAPI, asyncpg and friends at once: ~5 s on an idle two-core box, and
-#: several times that when other stacks share it (over 30 s measured under a load average of 20-36).
+#: Eleven services import FastAPI, asyncpg and aiosql at once: ~6 s alone, over 30 s with the two cores
+#: busy (a suite beside other stacks); a bound, not a wait: `up` returns as soon as every port answers.
 SERVICE_START_TIMEOUT_S = 90
 
 

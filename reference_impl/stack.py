@@ -24,9 +24,9 @@ from reference_impl.infra import db, supervised
 from reference_impl.infra.procs import pid_alive, port_open, stop_pid
 from reference_impl.infra.run_config import clear_run
 from reference_impl.infra.servers import postgres as pg
-from reference_impl.infra.settings import lab_home
 from reference_impl.programs import SERVICE_START_TIMEOUT_S, StackError, allow_system
 from reference_impl.services import SERVICES
+from scenarios.paths import lab_home
 
 
 def _state_path() -> Path:

@@ -10,10 +10,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from reference_impl.infra.faults import FaultAction, FaultPoint, applies
-from reference_impl.inventory.strategies import Strategy
 from scenarios import nemesis as nem
+from scenarios.faults import FaultAction, FaultPoint, applies
 from scenarios.spec import LOAD_MODELS, SCENARIO_DIR, Fault, Scenario, ScenarioError, Stage
+from scenarios.strategies import Strategy
 
 #: A random nemesis beyond this many kills in one run is a stack that never stands up, not a test of it.
 MAX_RANDOM_NEMESIS = 100

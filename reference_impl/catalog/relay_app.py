@@ -6,10 +6,7 @@ It is an ASGI app only so the supervisor can run it like every service; the work
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-from contextlib import asynccontextmanager
 
 import asyncpg
 from fastapi import FastAPI
@@ -17,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reference_impl.catalog.relay import CDC, CRASH_POINTS, Relay
 from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.service import lifespan
 from reference_impl.infra.settings import database_url
 
 
@@ -25,20 +23,13 @@ class CrashBody(BaseModel):
     point: str
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
+def _start(app: FastAPI) -> list:
     app.state.dsn = database_url(os.environ["LAB_DATABASE_URL"], "catalog")
     app.state.relay = Relay(app.state.dsn)
-    task = asyncio.create_task(app.state.relay.run_forever())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return [app.state.relay.run_forever()]
 
 
-app = FastAPI(title="lastunit catalog relay", lifespan=lifespan)
+app = FastAPI(title="lastunit catalog relay", lifespan=lifespan(start=_start, redis=False))
 install_error_handlers(app)
 
 

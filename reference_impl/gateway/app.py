@@ -10,20 +10,19 @@ from __future__ import annotations
 import json
 import os
 import re
-from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from reference_impl.gateway import auth
+from reference_impl.gateway import auth, cart_checkout
 from reference_impl.gateway.edge import edge
 from reference_impl.gateway.ratelimit import Limiter
 from reference_impl.gateway.upstream import Upstream, pass_headers
 from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.service import lifespan
 
 #: What may follow /carts/{user}/: our own route shapes only, never a `..` that climbs out of the user's cart.
 CART_REST = re.compile(r"^(items|saved)/[A-Za-z0-9._:-]{1,128}(/(save-for-later|move-to-cart))?$")
@@ -41,20 +40,18 @@ class ClickBody(BaseModel):
     sku: Sku
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+async def _start(app: FastAPI) -> list:
     app.state.secret = await auth.load_secret(app.state.redis)
     app.state.limiter = Limiter(app.state.redis)
     app.state.upstream = Upstream()
-    try:
-        yield
-    finally:
-        await app.state.upstream.close()
-        await app.state.redis.aclose()
+    return []
 
 
-app = FastAPI(title="lastunit gateway", lifespan=lifespan)
+async def _stop(app: FastAPI) -> None:
+    await app.state.upstream.close()
+
+
+app = FastAPI(title="lastunit gateway", lifespan=lifespan(start=_start, stop=_stop))
 install_error_handlers(app)
 
 
@@ -130,29 +127,13 @@ async def checkout(request: Request):
 
 @app.post("/checkout/cart")
 async def checkout_cart(request: Request):
-    """Hand the caller's cart to the order saga: one order per line (an order holds one SKU here), each
-    with the client's Idempotency-Key plus the SKU, so retrying the whole cart checkout buys nothing twice.
-    Lines that became orders leave the cart; the others stay, with the reason in the answer."""
+    """Hand the caller's cart to the order saga (`cart_checkout.py`)."""
     me = caller(request)
     key = request.headers.get("idempotency-key")
     if not key:
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header: one per cart checkout")
-    status, cart = await app.state.upstream.json("cart", "GET", f"/carts/{quote(me, safe='')}",
-                                                 headers=_headers(request))
-    if status != 200 or not cart.get("items"):
-        raise ApiError(409, "cart_empty", "nothing in the cart to check out")
-    lines = []
-    for item in cart["items"]:
-        sku = item["sku"]
-        headers = _headers(request) | {"idempotency-key": f"{key}:{sku}", "content-type": "application/json"}
-        st, order = await app.state.upstream.json("orders", "POST", "/checkouts", headers=headers,
-                                                  body=_json({"sku": sku, "qty": item["qty"]}))
-        if st in (200, 201):
-            await app.state.upstream.json("cart", "DELETE", f"/carts/{quote(me, safe='')}/items/{quote(sku, safe='')}",
-                                          headers=_headers(request))
-        lines.append({"sku": sku, "qty": item["qty"], "status": st, "order": order})
-    ok = sum(line["status"] in (200, 201) for line in lines)
-    return JSONResponse({"orders": lines, "ordered": ok, "lines": len(lines)}, status_code=201 if ok else 409)
+    body, status = await cart_checkout.checkout_cart(app.state.upstream, me, key, _headers(request))
+    return JSONResponse(body, status_code=status)
 
 
 @app.get("/orders/{order_id}")

@@ -22,7 +22,7 @@ from importlib import resources
 import aiosql
 from redis.exceptions import ResponseError
 
-from reference_impl.policy import RECLAIM_IDLE_MS
+from scenarios.policy import CONSUMER_PAUSE_S, RECLAIM_IDLE_MS
 
 Q = aiosql.from_path(str(resources.files("reference_impl.infra") / "sql" / "relay.sql"), "asyncpg",
                      mandatory_parameters=False)
@@ -150,4 +150,4 @@ async def consume_forever(pool, redis, group: str, handlers: dict) -> None:
                 await _ensure_group(redis, group)   # Redis restarted without it: read the stream from the start
             else:
                 log.exception("consumer %s failed on an event; it will be retried", group)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(CONSUMER_PAUSE_S)

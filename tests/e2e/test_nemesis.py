@@ -16,13 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lastunit.progress import Progress
+from lastunit.usecases.saga import run_saga
 from reference_impl import stack
 from reference_impl.infra import supervised
-from reference_impl.infra.settings import lab_home
-from scenarios.commands.run import execute
 from scenarios.loader import load
 from scenarios.nemesis import SERVICE_NAMES
-from scenarios.progress import Progress
+from scenarios.paths import lab_home
 from tests.conftest import STACK
 
 pytestmark = [*STACK, pytest.mark.slow]
@@ -41,7 +41,7 @@ def _nemesis(targets: list[str], start: float = 0.2, step: float = 0.25) -> str:
 
 
 def _run(*overrides: str) -> dict:
-    out, _ = execute(load("payment_crash", [*SHORT, *overrides]), Progress(enabled=False))
+    out, _ = run_saga(load("payment_crash", [*SHORT, *overrides]), Progress(enabled=False))
     return out
 
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from lastunit.usecases.nemesis import COLUMNS, Scheduler, frame
 from reference_impl.infra.run_config import owned
 from reference_impl.services import SERVICES
-from scenarios.commands.run_nemesis import COLUMNS, Scheduler, frame
 from scenarios.loader import load
 from scenarios.nemesis import SERVICE_NAMES, Event, NemesisAction, schedule
 from scenarios.spec import ScenarioError
