@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,12 +16,16 @@ from fastapi import FastAPI
 from reference_impl.infra.db import create_pool
 from reference_impl.infra.settings import database_url
 
+log = logging.getLogger("lastunit.service")
+
 
 async def forever(fn: Callable[[], Awaitable], interval: float) -> None:
-    """Run `fn` every `interval` seconds; a round that fails is simply retried next time."""
+    """Run `fn` every `interval` seconds; a round that fails is logged and retried next time."""
     while True:
-        with contextlib.suppress(Exception):
+        try:
             await fn()
+        except Exception as exc:   # noqa: BLE001 - a database away for a moment must not end the loop
+            log.warning("%s failed: %s: %s", getattr(fn, "__name__", fn), type(exc).__name__, exc)
         await asyncio.sleep(interval)
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from reference_impl.infra import bus
 from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
+from reference_impl.infra.openapi import errors
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import add_healthz, lifespan
 
@@ -62,7 +63,7 @@ install_error_handlers(app)
 add_healthz(app, "shipping")
 
 
-@app.get("/shipments/{order_id}")
+@app.get("/shipments/{order_id}", responses=errors(404))
 async def shipment(order_id: str):
     async with app.state.pool.acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM shipments WHERE order_id = $1", order_id)

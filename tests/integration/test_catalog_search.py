@@ -92,7 +92,7 @@ def test_delete_leaves_the_index(api, catalog):
 
 BAD = [
     {"page": 0}, {"page": "x"}, {"size": 1000}, {"price_min": -1}, {"price_min": "cheap"},
-    {"rating_min": 9}, {"price_min": 50, "price_max": 10}, {"q": "x" * 500}, {"page": 10_000},
+    {"rating_min": 9}, {"q": "x" * 500}, {"page": 10_000},
     {"brand": ""},
 ]
 
