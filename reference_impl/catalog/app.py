@@ -29,7 +29,7 @@ SkuPath = Annotated[str, Path(pattern=SKU_PATTERN)]
 #: Stripped before the length check: `\S` (one character that is not a space) says so in the document too.
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True, pattern=r"\S")]
 #: Prices are kept in cents and ratings in tenths: what is sent is rounded to them (jsontypes.rounded).
-Price = rounded(2, 0, 10_000_000)
+Price = rounded(2, 0, 10_000_000, r"^(\d{1,7}(\.\d{1,2})?|10000000(\.0{1,2})?)$")
 Filter = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
@@ -40,7 +40,7 @@ class ProductBody(BaseModel):
     brand: Name
     category: Name
     price: Price
-    rating: rounded(1, 0, 5) = Decimal(0)
+    rating: rounded(1, 0, 5, r"^([0-4](\.\d)?|5(\.0)?)$") = Decimal(0)
     images: list[Annotated[str, StringConstraints(pattern=r"^https?://\S{1,500}$")]] = Field(default=[],
                                                                                              max_length=20)
     popularity: Number = Field(default=0, ge=0, le=1e9)

@@ -8,6 +8,7 @@ the JSON type must be the documented one, then the usual conversion applies.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
@@ -46,10 +47,20 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text)]
 
 
-def rounded(places: int, low: float, high: float):
-    """A decimal number documented as a JSON number in [low, high], rounded half-even to `places` decimals
-    (a price of 1.005 is 1.00): JSON numbers are binary floats, so asking for "at most two decimals" would
-    refuse 0.07 sent as 0.07000000000000001."""
-    step = Decimal(1).scaleb(-places)
-    return Annotated[Decimal, BeforeValidator(_number), Field(ge=low, le=high), AfterValidator(lambda d: d.quantize(step, ROUND_HALF_EVEN)),
-                     WithJsonSchema({"type": "number", "minimum": low, "maximum": high})]
+def rounded(places: int, low: float, high: float, text: str):
+    """A decimal: a JSON number in [low, high], rounded half-even to `places` decimals (a price of 1.005 is
+    1.00: JSON numbers are binary floats, and "at most two decimals" would refuse 0.07 sent as
+    0.07000000000000001), or decimal text matching `text` (which spells the same range, exactly)."""
+    step, pattern = Decimal(1).scaleb(-places), re.compile(text)
+
+    def parse(v):
+        if isinstance(v, str):
+            if not pattern.fullmatch(v):
+                raise ValueError(f"expected a number, or decimal text matching {text}")
+            return Decimal(v)
+        return _number(v)
+
+    return Annotated[Decimal, BeforeValidator(parse), Field(ge=low, le=high),
+                     AfterValidator(lambda d: d.quantize(step, ROUND_HALF_EVEN)),
+                     WithJsonSchema({"anyOf": [{"type": "number", "minimum": low, "maximum": high},
+                                               {"type": "string", "pattern": text}]})]
