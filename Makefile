@@ -36,6 +36,7 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 down: venv
 	$(BIN)/lastunit down

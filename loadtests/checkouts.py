@@ -11,16 +11,11 @@ import asyncio
 import time
 
 import aiohttp
-import numpy as np
 
-from scenarios.arrivals import Crowd, crowd, pick_skus, stages, streams
+from scenarios.arrivals import planned
+from scenarios.policy import CLIENT_PAUSE_S, CLIENT_RETRIES, CLIENT_TIMEOUT_S
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
-
-#: A checkout answer later than this is lost as far as the client knows; it retries with the same key.
-CLIENT_TIMEOUT_S = 10.0
-#: A careful client retries a lost answer with the same key this many times before calling it unknown.
-CLIENT_RETRIES = 3
 
 
 def classify(status: int | None, body: dict) -> Outcome:
@@ -46,20 +41,8 @@ async def checkout(session, base: str, key: str, user: str, sku: str, qty: int) 
                 break
         except (TimeoutError, aiohttp.ClientError):
             status, body = None, {}
-        await asyncio.sleep(0.5 * tries)
+        await asyncio.sleep(CLIENT_PAUSE_S * tries)
     return classify(status, body), body if isinstance(body, dict) else {}, tries - 1
-
-
-def planned(sc: Scenario) -> Crowd:
-    """The scenario's crowd: for a race, every buyer at t=0 on a hot SKU; otherwise the open model's crowd,
-    the very one the SimPy model and the swarm replay for this seed."""
-    cat, ld = sc.catalog, sc.load
-    if ld.model == "race":
-        picks = pick_skus(ld.buyers, cat.hot_skus, 0 if cat.hot_skus else cat.skus, 1.0, cat.zipf_s,
-                          streams(sc.seed)["sku"])
-        return Crowd(np.zeros(ld.buyers), picks)
-    return crowd(stages(ld), ld.duration_s, sc.seed, cat.hot_skus, cat.skus - cat.hot_skus, ld.hot_fraction,
-                 cat.zipf_s)
 
 
 async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progress=None) -> list[dict]:

@@ -26,7 +26,6 @@ from loadtests.protocol import CLIENTS
 from loadtests.race import CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S
 from loadtests.runtime import IDLE_S, Runtime
 from loadtests.shape import stages_for
-from reference_impl.seed.catalog import ADJECTIVES, CATEGORIES
 
 RT = Runtime()
 PLAN_MSG, DONE_MSG = "lastunit_plan", "lastunit_done"
@@ -208,8 +207,9 @@ class Browser(FastHttpUser):
 
     @task(6)
     def search(self):
-        cat = self.rng.choice(list(CATEGORIES))
-        params = {"q": f"{self.rng.choice(ADJECTIVES)} {self.rng.choice(CATEGORIES[cat][0])}"}
+        nouns = RT.plan.search_nouns
+        cat = self.rng.choice(list(nouns))
+        params = {"q": f"{self.rng.choice(RT.plan.search_adjectives)} {self.rng.choice(nouns[cat])}"}
         if self.rng.random() < 0.4:
             params["category"] = cat
         with self.client.get("/search", params=params, name="search", catch_response=True) as r:

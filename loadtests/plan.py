@@ -54,6 +54,12 @@ class Plan:
     via: str = "http"
     base_url: str = ""
     out_dir: str = ""
+    #: The inventory's named SQL blocks, as text: SQL-level users run the service's very statements, and a
+    #: worker on another machine gets them with the plan (the load generator never imports the shop).
+    reserve_sql: str = ""
+    #: What Browser users type into search: adjectives, and per category its nouns (the seed's vocabulary).
+    search_adjectives: list[str] = field(default_factory=list)
+    search_nouns: dict[str, list[str]] = field(default_factory=dict)
 
     def sku_name(self, index: int) -> str:
         return sku_name(self.sku_prefix, index, self.hot_skus)

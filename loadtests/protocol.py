@@ -13,9 +13,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from loadtests.checkouts import CLIENT_RETRIES
 from loadtests.checkouts import classify as checkout_outcome
 from loadtests.race import classify
+from scenarios.policy import CLIENT_RETRIES
 from scenarios.results import Outcome
 
 #: Between a shopper's retries of an unknown checkout: long enough for a crashed service to come back.

@@ -35,14 +35,14 @@ import aiosql
 import pandas as pd
 import psycopg
 
-from loadtests.bench_reserve import named_block
+from lastunit.bench.reserve import named_block
+from lastunit.progress import Progress
+from lastunit.usecases import race_one
 from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory.reserve import SQL_DIR
-from scenarios.commands.race import race_one
 from scenarios.loader import load
-from scenarios.progress import Progress
 
 status = stack.ensure_up()
 PG = stack.server_url("postgres")

@@ -34,13 +34,13 @@ import pandas as pd
 import psycopg
 import redis
 
+from lastunit.progress import Progress
+from lastunit.usecases import run_saga
 from reference_impl import stack
 from reference_impl.infra.procs import wait_for
 from reference_impl.infra.run_config import set_run
 from reference_impl.infra.settings import database_url
-from scenarios.commands.run import execute
 from scenarios.loader import load
-from scenarios.progress import Progress
 
 status = stack.ensure_up()
 PG = stack.server_url("postgres")
@@ -170,7 +170,7 @@ charges
 small = ["load.duration_s=2", "load.shape=[{at_s=0, rate=5}, {at_s=2, rate=5}]"]
 runs = []
 for label, extra in (("idempotency on", []), ("control: no key", ["payment.idempotency=false"])):
-    out, code = execute(load("payment_crash", small + extra), Progress(enabled=False))
+    out, code = run_saga(load("payment_crash", small + extra), Progress(enabled=False))
     a = out["audit"]
     runs.append({"run": label, "checkouts": out["attempts"], "won": out["won"], "unknown": out["unknown"],
                  "faults fired": sum(a["faults_fired"].values()), "double_charges": a["double_charges"],

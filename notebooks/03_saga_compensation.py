@@ -34,12 +34,13 @@ import psycopg
 import redis
 from IPython.display import Image, Markdown, display
 
+from lastunit.sequence import messages, plot, to_mermaid
 from reference_impl import stack
 from reference_impl.audit.saga import audit_saga
 from reference_impl.infra.procs import wait_for
 from reference_impl.infra.run_config import set_run
-from reference_impl.infra.settings import database_url, results_home
-from scenarios.sequence import messages, plot, to_mermaid
+from reference_impl.infra.settings import database_url
+from scenarios.paths import results_home
 
 stack.ensure_up()
 PG, ORDERS, INVENTORY = stack.server_url("postgres"), stack.service_url("orders"), stack.service_url("inventory")
@@ -137,10 +138,10 @@ print({k: audit[k] for k in ("double_charges", "money_conserved", "stranded", "s
 # The model (`sim/saga/`) plays the same scenario file with the carrier refusing every label. It has no
 # services, only their rules: the provider's ledger, the payment keys, the orders saga and its
 # compensation, the reservation's TTL. If its rules drifted from the services', its verdicts would differ
-# from the real auditor's; both go through the same checks (`reference_impl/audit/saga_checks.py`).
+# from the real auditor's; both go through the same checks (`scenarios/saga_checks.py`).
 
 # %%
-from scenarios.commands.run import combined_audit
+from lastunit.usecases import combined_audit
 from scenarios.loader import load
 from sim.saga_run import simulate_saga
 

@@ -57,7 +57,7 @@ scenario = load("prime_day_burst", OVERRIDES)
 # SKUs, runs the open-model crowd, audits and writes the run directory.
 
 # %%
-cmd = [sys.executable, "-m", "scenarios.cli", "swarm", "prime_day_burst", "--json"]
+cmd = [sys.executable, "-m", "lastunit.cli", "swarm", "prime_day_burst", "--json"]
 for o in OVERRIDES:
     cmd += ["--set", o]
 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

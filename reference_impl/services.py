@@ -1,4 +1,4 @@
-"""The service processes the supervisor runs: name -> ASGI app. Each issue's services join here."""
+"""The service processes the supervisor runs: name -> ASGI app, the one list `up`, `status` and `down` read."""
 
 SERVICES: dict[str, str] = {
     "inventory": "reference_impl.inventory.app:app",

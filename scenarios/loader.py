@@ -10,8 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from reference_impl.infra.faults import FaultAction, FaultPoint, applies
-from reference_impl.inventory.strategies import Strategy
+from scenarios.faults import FaultAction, FaultPoint, applies
 from scenarios.spec import (
     BOUNDS,
     LOAD_MODELS,
@@ -22,6 +21,7 @@ from scenarios.spec import (
     ScenarioError,
     Stage,
 )
+from scenarios.strategies import Strategy
 
 
 def resolve(name_or_path: str) -> Path:

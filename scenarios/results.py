@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reference_impl.infra.settings import results_home
+from scenarios.paths import results_home
 
 
 class Outcome(StrEnum):
@@ -29,6 +29,9 @@ class Outcome(StrEnum):
 ATTEMPT_COLUMNS = ("run_id", "engine", "scenario", "strategy", "attempt_id", "user_id", "sku", "warehouse",
                    "qty", "t_intended", "t_start", "t_end", "outcome", "retries", "order_id")
 ENGINES = ("real", "sim", "swarm")
+#: A saga run's log beside its attempts: one row per step of each order, the model fits its step times to it.
+SAGA_LOG_FILE = "saga_log.csv"
+SAGA_LOG_COLUMNS = ("order_id", "order_status", "step", "status", "at")
 PERCENTILES = (50, 90, 99)
 
 

@@ -10,8 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
-from reference_impl.inventory.strategies import Strategy
+from scenarios.faults import FaultAction, FaultPoint
+from scenarios.strategies import Strategy
 
 SCENARIO_DIR = Path(__file__).parent
 LOAD_MODELS = ("race", "open", "closed")

@@ -6,7 +6,7 @@ in the state, never in two spellings of the invariant.
 
 from __future__ import annotations
 
-from reference_impl.audit.invariants import MAX_WITNESSES, StockRow, check_stock
+from scenarios.invariants import MAX_WITNESSES, StockRow, check_stock
 from sim.stock import Row, Stockroom
 
 

@@ -9,19 +9,12 @@ Scenario: one buyer holding a pooled connection tries one warehouse row. Each ge
 
 from __future__ import annotations
 
-from reference_impl.inventory.strategies import LOCK_TIMEOUT_MS, MAX_RETRIES, Strategy
+from scenarios.strategies import LOCK_TIMEOUT_MS, MAX_RETRIES, Starved, Strategy
 from sim.redis_lua import redis
 from sim.rowlock import commit, granted
 
 LOCK_TIMEOUT_S = LOCK_TIMEOUT_MS / 1000
 
-
-class Starved(RuntimeError):
-    """Retries ran out (or the lock wait timed out): the attempt failed without reserving anything."""
-
-    def __init__(self, retries: int, reason: str = "retries_exhausted"):
-        super().__init__(reason)
-        self.retries, self.reason = retries, reason
 
 
 def naive(shop, row, qty):

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import simpy
 
-from reference_impl.inventory.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, Strategy
-from reference_impl.policy import INVENTORY_POOL_SIZE
+from scenarios.policy import INVENTORY_POOL_SIZE
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
+from scenarios.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, Starved, Strategy
 from sim.calibration import DEFAULT, Calibration
 from sim.queueing import Cpu, Station
-from sim.reserve import ATTEMPT, Starved
+from sim.reserve import ATTEMPT
 from sim.stock import Stockroom
 from sim.streams import Jitter, Uniform, spawn
 

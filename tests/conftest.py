@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_impl.infra.settings import require_services
+from scenarios.paths import require_services
 
 
 def _isolate_home() -> None:

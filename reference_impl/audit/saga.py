@@ -11,8 +11,8 @@ from importlib import resources
 import aiosql
 import psycopg
 
-from reference_impl.audit.saga_checks import check_saga
 from reference_impl.infra.settings import database_url
+from scenarios.saga_checks import check_saga
 
 A = aiosql.from_path(str(resources.files("reference_impl.audit") / "sql"), "psycopg", mandatory_parameters=False)
 

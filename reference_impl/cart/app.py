@@ -7,37 +7,30 @@ holds 1..MAX_QTY units; a cart holds at most MAX_LINES lines.
 from __future__ import annotations
 
 import os
-from contextlib import asynccontextmanager
 
 import aiohttp
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from reference_impl.cart.models import MAX_LINES, QtyBody, Sku, User
 from reference_impl.cart.store import CartStore, Q
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.openapi import errors
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import lifespan
 
 POOL_SIZE = int(os.environ.get("LAB_CART_POOL", "8"))
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "cart"), POOL_SIZE)
-    redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
-    app.state.store = CartStore(pool, redis)
+def _start(app: FastAPI) -> list:
+    app.state.store = CartStore(app.state.pool, app.state.redis)
     app.state.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    try:
-        yield
-    finally:
-        await app.state.http.close()
-        await pool.close()
-        await redis.aclose()
+    return []
 
 
-app = FastAPI(title="lastunit cart", lifespan=lifespan)
+async def _stop(app: FastAPI) -> None:
+    await app.state.http.close()
+
+
+app = FastAPI(title="lastunit cart", lifespan=lifespan("cart", POOL_SIZE, _start, _stop))
 install_error_handlers(app)
 
 

@@ -7,7 +7,6 @@ Reads of one product go to the source (a shopper must see the real price); searc
 from __future__ import annotations
 
 import os
-from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
@@ -17,11 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reference_impl.catalog import search as S
 from reference_impl.catalog.relay import CDC, SLOT
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.jsontypes import Number, rounded
 from reference_impl.infra.openapi import errors
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import lifespan
 
 POOL_SIZE = int(os.environ.get("LAB_CATALOG_POOL", "8"))
 SKU_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -51,16 +49,7 @@ class PriceBody(BaseModel):
     price: Price
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "catalog"), POOL_SIZE)
-    try:
-        yield
-    finally:
-        await app.state.pool.close()
-
-
-app = FastAPI(title="lastunit catalog", lifespan=lifespan)
+app = FastAPI(title="lastunit catalog", lifespan=lifespan("catalog", POOL_SIZE, redis=False))
 install_error_handlers(app)
 
 

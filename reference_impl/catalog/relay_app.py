@@ -6,10 +6,7 @@ It is an ASGI app only so the supervisor can run it like every service; the work
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-from contextlib import asynccontextmanager
 from typing import Literal
 
 import asyncpg
@@ -18,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from reference_impl.catalog.relay import CDC, CRASH_POINTS, Relay
 from reference_impl.infra.http import install_error_handlers
+from reference_impl.infra.service import lifespan
 from reference_impl.infra.settings import database_url
 
 
@@ -26,20 +24,13 @@ class CrashBody(BaseModel):
     point: Literal[CRASH_POINTS]   # the points the relay can crash at; any other is a 422
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
+def _start(app: FastAPI) -> list:
     app.state.dsn = database_url(os.environ["LAB_DATABASE_URL"], "catalog")
     app.state.relay = Relay(app.state.dsn)
-    task = asyncio.create_task(app.state.relay.run_forever())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return [app.state.relay.run_forever()]
 
 
-app = FastAPI(title="lastunit catalog relay", lifespan=lifespan)
+app = FastAPI(title="lastunit catalog relay", lifespan=lifespan(start=_start, redis=False))
 install_error_handlers(app)
 
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import asynccontextmanager
 from typing import Annotated
 from urllib.parse import quote
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -21,15 +19,16 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from reference_impl.cart.models import QtyBody
 from reference_impl.cart.models import Sku as CartSku
 from reference_impl.cart.models import User as CartUser
-from reference_impl.gateway import auth
+from reference_impl.gateway import auth, cart_checkout
 from reference_impl.gateway.edge import edge
 from reference_impl.gateway.ratelimit import Limiter
 from reference_impl.gateway.upstream import Upstream, pass_headers
 from reference_impl.infra.headers import IdempotencyKey, documented, key_doc, require_key
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.openapi import EVERYWHERE, UuidPath, errors
+from reference_impl.infra.service import lifespan
 from reference_impl.orders.models import CheckoutBody
-from reference_impl.policy import CHECKOUT_KEY_MAX_LEN
+from scenarios.policy import CHECKOUT_KEY_MAX_LEN
 
 UserId = Annotated[str, StringConstraints(pattern=auth.USER_ID.pattern)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
@@ -45,20 +44,18 @@ class ClickBody(BaseModel):
     sku: Sku
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+async def _start(app: FastAPI) -> list:
     app.state.secret = await auth.load_secret(app.state.redis)
     app.state.limiter = Limiter(app.state.redis)
     app.state.upstream = Upstream()
-    try:
-        yield
-    finally:
-        await app.state.upstream.close()
-        await app.state.redis.aclose()
+    return []
 
 
-app = FastAPI(title="lastunit gateway", lifespan=lifespan)
+async def _stop(app: FastAPI) -> None:
+    await app.state.upstream.close()
+
+
+app = FastAPI(title="lastunit gateway", lifespan=lifespan(start=_start, stop=_stop))
 #: Every request may be rate limited (edge.py), and a service behind may answer nonsense or nothing in time.
 install_error_handlers(app, (*EVERYWHERE, 429, 502, 504), security={"bearer": {"type": "http", "scheme": "bearer"}})
 #: Routes that need a caller: the token is declared, and a missing or bad one is a 401.
@@ -177,27 +174,11 @@ async def checkout(body: CheckoutBody, request: Request, idempotency_key: Idempo
 @app.post("/checkout/cart", status_code=201, responses=errors(400, 401, 409),
           openapi_extra=AUTHED["openapi_extra"] | documented(key_doc(CHECKOUT_KEY_MAX_LEN, KEY_WHY)))
 async def checkout_cart(request: Request, idempotency_key: IdempotencyKey = None):
-    """Hand the caller's cart to the order saga: one order per line (an order holds one SKU here), each
-    with the client's Idempotency-Key plus the SKU, so retrying the whole cart checkout buys nothing twice.
-    Lines that became orders leave the cart; the others stay, with the reason in the answer."""
+    """Hand the caller's cart to the order saga (`cart_checkout.py`)."""
     me = caller(request)
-    key = _key(idempotency_key)
-    status, cart = await app.state.upstream.json("cart", "GET", f"/carts/{quote(me, safe='')}",
-                                                 headers=_headers(request))
-    if status != 200 or not cart.get("items"):
-        raise ApiError(409, "cart_empty", "nothing in the cart to check out")
-    lines = []
-    for item in cart["items"]:
-        sku = item["sku"]
-        headers = _headers(request) | {"idempotency-key": f"{key}:{sku}", "content-type": "application/json"}
-        st, order = await app.state.upstream.json("orders", "POST", "/checkouts", headers=headers,
-                                                  body=_json({"sku": sku, "qty": item["qty"]}))
-        if st in (200, 201):
-            await app.state.upstream.json("cart", "DELETE", f"/carts/{quote(me, safe='')}/items/{quote(sku, safe='')}",
-                                          headers=_headers(request))
-        lines.append({"sku": sku, "qty": item["qty"], "status": st, "order": order})
-    ok = sum(line["status"] in (200, 201) for line in lines)
-    return JSONResponse({"orders": lines, "ordered": ok, "lines": len(lines)}, status_code=201 if ok else 409)
+    body, status = await cart_checkout.checkout_cart(app.state.upstream, me, _key(idempotency_key),
+                                                     _headers(request))
+    return JSONResponse(body, status_code=status)
 
 
 @app.get("/orders/{order_id}", **AUTHED | {"responses": errors(400, 401, 404)})

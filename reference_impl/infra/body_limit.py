@@ -14,7 +14,7 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reference_impl.policy import MAX_BODY_BYTES
+from scenarios.policy import MAX_BODY_BYTES
 
 
 class BodyTooLarge(HTTPException):

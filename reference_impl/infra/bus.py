@@ -14,7 +14,7 @@ import logging
 import os
 import time
 
-from reference_impl.policy import RECLAIM_IDLE_MS
+from scenarios.policy import CONSUMER_PAUSE_S, RECLAIM_IDLE_MS
 
 STREAM = "lastunit:events"
 #: Relay poll interval: an event reaches the stream within about this after its commit.
@@ -112,4 +112,4 @@ async def consume_forever(pool, redis, group: str, handlers: dict) -> None:
             raise
         except Exception:   # noqa: BLE001 - the entry stays pending and is retried
             log.exception("consumer %s failed on an event; it will be retried", group)
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(CONSUMER_PAUSE_S)

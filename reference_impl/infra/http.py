@@ -21,7 +21,7 @@ from starlette.routing import Match
 from reference_impl.infra import outage
 from reference_impl.infra.body_limit import BodyLimit, BodyTooLarge, too_large_body
 from reference_impl.infra.openapi import EVERYWHERE, truthful_openapi
-from reference_impl.policy import OUTAGE_RETRY_AFTER_S
+from scenarios.policy import OUTAGE_RETRY_AFTER_S
 
 #: A dropped reply holds the connection open until the caller gives up (or this long), then closes it.
 DROP_HOLD_S = 120.0

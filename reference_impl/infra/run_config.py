@@ -13,8 +13,9 @@ import os
 import random
 import time
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
 from reference_impl.infra.http import ApiError, DropReply
+from scenarios.faults import FaultAction, FaultPoint, decide
+from scenarios.spec import Fault
 
 RUN_KEY = "lastunit:run"
 FIRED_KEY = "lastunit:faults:fired"
@@ -46,21 +47,20 @@ class RunConfig:
     async def at(self, point: FaultPoint, defer_drop: bool = False) -> bool:
         """Fire `point` if a fault is set there and its dice say so. Returns True when a reply is to be
         dropped and `defer_drop` asked to decide later (the work must finish first)."""
-        for f in await self._faults():
-            if f["point"] != point.value or random.random() >= f.get("probability", 1.0):
-                continue
-            action = FaultAction(f["action"])
-            await self.redis.hincrby(FIRED_KEY, f"{point.value}:{action.value}", 1)
-            if action is FaultAction.CRASH:
-                os._exit(CRASH_EXIT)
-            if action is FaultAction.ERROR:
-                raise ApiError(503, "injected_fault", f"fault {point.value}: error")
-            if action is FaultAction.DELAY:
-                await asyncio.sleep(f.get("delay_ms", 0) / 1000)
-            if action is FaultAction.DROP_REPLY:
-                if defer_drop:
-                    return True
-                raise DropReply(point.value)
+        d = decide([Fault(FaultPoint(f["point"]), FaultAction(f["action"]), f.get("probability", 1.0),
+                          f.get("delay_ms", 0)) for f in await self._faults()], point, random.random)
+        for name in d.fired:
+            await self.redis.hincrby(FIRED_KEY, name, 1)
+        if d.delay_s:
+            await asyncio.sleep(d.delay_s)
+        if d.action is FaultAction.CRASH:
+            os._exit(CRASH_EXIT)
+        if d.action is FaultAction.ERROR:
+            raise ApiError(503, "injected_fault", f"fault {point.value}: error")
+        if d.action is FaultAction.DROP_REPLY:
+            if defer_drop:
+                return True
+            raise DropReply(point.value)
         return False
 
 

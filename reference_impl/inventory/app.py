@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from reference_impl.infra.db import create_pool
-from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
 from reference_impl.infra.jsontypes import Number, Timestamp, WholeNumber
 from reference_impl.infra.openapi import UuidPath, errors
@@ -24,10 +23,11 @@ from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
 from reference_impl.inventory.redis_mirror import RedisMirror
-from reference_impl.inventory.reserve import Ask, Starved, UnknownStock, reserve
-from reference_impl.inventory.strategies import NAIVE_WINDOW_MS, Strategy, parse
-from reference_impl.policy import INVENTORY_POOL_SIZE as POOL_SIZE
-from reference_impl.policy import SWEEP_INTERVAL_S
+from reference_impl.inventory.reserve import Ask, UnknownStock, reserve
+from scenarios.faults import FaultPoint
+from scenarios.policy import INVENTORY_POOL_SIZE as POOL_SIZE
+from scenarios.policy import SWEEP_INTERVAL_S
+from scenarios.strategies import NAIVE_WINDOW_MS, Starved, Strategy, parse
 
 #: No real basket holds more of one SKU; larger asks are typos or attacks.
 MAX_QTY = 10_000

@@ -14,29 +14,28 @@ from importlib import resources
 import aiosql
 import asyncpg
 
-from reference_impl.inventory.strategies import (
+from scenarios.strategies import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     LOCK_TIMEOUT_MS,
     MAX_RETRIES,
+    Starved,
     Strategy,
 )
 
 SQL_DIR = resources.files("reference_impl.inventory") / "sql"
 Q = aiosql.from_path(str(SQL_DIR), "asyncpg", mandatory_parameters=False)
+
+
+def sql_text() -> str:
+    """Every named block of the inventory, as one text: what SQL-level load users run (sent in their plan)."""
+    return "\n".join(p.read_text() for p in sorted(SQL_DIR.iterdir()) if p.name.endswith(".sql"))
 RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
 class UnknownStock(LookupError):
     """The SKU (or the named warehouse) has no stock row: a 404, not an out-of-stock."""
 
-
-class Starved(RuntimeError):
-    """Retries ran out on a hot row: the attempt failed without reserving anything."""
-
-    def __init__(self, retries: int, reason: str = "retries_exhausted"):
-        super().__init__(reason)
-        self.retries, self.reason = retries, reason
 
 
 @dataclass

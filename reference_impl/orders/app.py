@@ -25,8 +25,9 @@ from reference_impl.orders import recovery
 from reference_impl.orders.events import OrderEvents
 from reference_impl.orders.models import CheckoutBody
 from reference_impl.orders.saga import Q, Saga, Stop
-from reference_impl.policy import ORDER_KEY_MAX_LEN, PAYMENT_TIMEOUT_S
-from reference_impl.policy import ORDER_LEASE_S as LEASE_S
+from scenarios.policy import ORDER_KEY_MAX_LEN, PAYMENT_TIMEOUT_S
+from scenarios.policy import ORDER_LEASE_S as LEASE_S
+from scenarios.states import OrderStatus
 
 POOL_SIZE = 16
 RECOVERY_INTERVAL_S = 0.5
@@ -78,7 +79,7 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
             order = await Q.order_by_key(conn, key=idempotency_key)
             if (order["sku"], order["qty"], order["user_id"]) != (body.sku, body.qty, x_user_id):
                 raise ApiError(409, "idempotency_key_reused", "this key was used for a different checkout")
-            if order["status"] != "pending":
+            if order["status"] != OrderStatus.PENDING:
                 return JSONResponse(_public(order), status_code=200)
             order = await Q.take_lease(conn, id=order["id"], lease_s=LEASE_S)
             if order is None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reference_impl.infra.jsontypes import WholeNumber
-from reference_impl.policy import DEFAULT_UNIT_PRICE, SKU_MAX_LEN
+from scenarios.policy import DEFAULT_UNIT_PRICE, SKU_MAX_LEN
 
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=SKU_MAX_LEN, pattern=r"^[A-Za-z0-9._:-]+$")]
 

@@ -19,7 +19,7 @@ from reference_impl.infra.service import add_healthz, forever, lifespan
 from reference_impl.payment import authorize as auth
 from reference_impl.payment import webhooks
 from reference_impl.payment.events import PaymentEvents
-from reference_impl.policy import PAYMENT_KEY_MAX_LEN
+from scenarios.policy import PAYMENT_KEY_MAX_LEN
 
 POOL_SIZE = 8
 #: How often keys left mid-flight by a crash are looked for; each key waits out its own backoff after a try

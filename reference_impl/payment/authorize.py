@@ -15,15 +15,16 @@ from importlib import resources
 import aiosql
 
 from reference_impl.infra.client import Unknown
-from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply
-from reference_impl.policy import AUTHORIZE_LOCK_TIMEOUT_S as LOCK_TIMEOUT_S
-from reference_impl.policy import (
+from scenarios.faults import FaultPoint
+from scenarios.policy import AUTHORIZE_LOCK_TIMEOUT_S as LOCK_TIMEOUT_S
+from scenarios.policy import (
     OUTAGE_RETRY_AFTER_S,
     PAYMENT_RETRY_BASE_S,
     PAYMENT_RETRY_CAP_S,
     PROVIDER_KEY_PREFIX,
 )
+from scenarios.states import RecoveryPoint as P
 
 Q = aiosql.from_path(str(resources.files("reference_impl.payment") / "sql"), "asyncpg",
                      mandatory_parameters=False)
@@ -41,11 +42,11 @@ async def begin(pool, key: str, body: dict) -> tuple[str, uuid.UUID] | tuple[int
         if new:
             await Q.insert_payment(conn, id=pid, order_id=body["order_id"], amount=body["amount"],
                                    card=body["card"])
-            return "started", pid
+            return P.STARTED, pid
         row = await Q.lock_key(conn, key=key, lock_timeout_s=LOCK_TIMEOUT_S)
         if row["fingerprint"] != fingerprint(body):
             raise ApiError(409, "idempotency_key_reused", "this key was used for a different request")
-        if row["recovery_point"] == "finished":
+        if row["recovery_point"] == P.FINISHED:
             return row["response_code"], json.loads(row["response_body"]) | {"idempotent_replay": True}
         if row["in_flight"]:
             raise ApiError(409, "idempotency_key_in_use", "a request with this key is in progress; retry later")
@@ -57,7 +58,7 @@ async def resume(pool, key: str) -> tuple[str, uuid.UUID] | None:
     """The completer's phase 1: take an abandoned key's lock, or None if someone else has it."""
     async with pool.acquire() as conn, conn.transaction():
         row = await Q.lock_key(conn, key=key, lock_timeout_s=LOCK_TIMEOUT_S)
-        if row is None or row["recovery_point"] == "finished" or row["in_flight"]:
+        if row is None or row["recovery_point"] == P.FINISHED or row["in_flight"]:
             return None
         await Q.take_lock(conn, key=key)
         return row["recovery_point"], row["payment_id"]
@@ -121,12 +122,12 @@ async def _finish(pool, faults, key: str, pid) -> tuple[int, dict]:
 async def drive(pool, psp, faults, key: str, point: str, pid) -> tuple[int, dict]:
     """Run the remaining phases from `point`. An unknown recovery point is a bug, not a state."""
     while True:
-        if point == "started":
+        if point == P.STARTED:
             refused = await _call_provider(pool, psp, faults, key, pid)
             if refused is not None:
                 return refused
-            point = "provider_called"
-        elif point == "provider_called":
+            point = P.PROVIDER_CALLED
+        elif point == P.PROVIDER_CALLED:
             return await _finish(pool, faults, key, pid)
         else:
             raise RuntimeError(f"idempotency key {key} at unknown recovery point {point!r}")

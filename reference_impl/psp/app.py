@@ -23,10 +23,10 @@ from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.jsontypes import Flag, WholeNumber
 from reference_impl.infra.openapi import errors
 from reference_impl.infra.settings import database_url
-from reference_impl.policy import PROVIDER_KEY_MAX_LEN
 from reference_impl.psp import charges, config, idempotency
 from reference_impl.psp.queries import Q
 from reference_impl.psp.webhooks import Deliverer
+from scenarios.policy import PROVIDER_KEY_MAX_LEN
 
 log = logging.getLogger("lastunit.psp")
 

@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from reference_impl.infra.http import ApiError
-from reference_impl.policy import PROVIDER_KEY_MAX_LEN as MAX_KEY_LEN
 from reference_impl.psp.queries import Q
+from scenarios.policy import PROVIDER_KEY_MAX_LEN as MAX_KEY_LEN
 
 #: A claim with no response after this long belongs to a request that died; every request here is one
 #: short transaction, so 30 s is far past any live one.

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reference_impl.audit.invariants import check_stock
-from reference_impl.audit.saga_checks import check_saga
+from scenarios.invariants import check_stock
+from scenarios.saga_checks import check_saga
 from sim.audit import stock_row
-from sim.saga.orders import Order
+from sim.saga.order import Order
 from sim.saga.provider import Provider
 from sim.stock import Stockroom
 

@@ -1,4 +1,4 @@
-"""The scenario's faults in the model, under the names of `reference_impl/infra/faults.py`: which
+"""The scenario's faults in the model, under the names of `scenarios/faults.py`: which
 (point, action) pairs the model acts on, which it does not (listed, never silently dropped), and the dice.
 
 Why its own module: the list of what is modelled is the model's honesty, read by `saga_run` into every
@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
+from scenarios.faults import FaultAction, FaultPoint, decide
 from scenarios.spec import Scenario
 
 C, E, DR, D = FaultAction.CRASH, FaultAction.ERROR, FaultAction.DROP_REPLY, FaultAction.DELAY
@@ -54,18 +54,11 @@ class Faults:
 
     def at(self, point: FaultPoint) -> tuple[FaultAction | None, float]:
         """(the action that ends the step or None, seconds of delay), as RunConfig-faults `at` fires them."""
-        delay = 0.0
-        for f in self.by_point.get(point, ()) if self.active else ():
-            if self.rng.random() >= f.probability:
-                continue
-            self.fired[f"{point.value}:{f.action.value}"] += 1
-            if f.action is D:
-                delay += f.delay_ms / 1000
-            elif f.action in (FaultAction.DUPLICATE, FaultAction.REORDER):
-                continue
-            else:
-                return f.action, delay
-        return None, delay
+        if not self.active:
+            return None, 0.0
+        d = decide(self.by_point.get(point, ()), point, self.rng.random)
+        self.fired.update(d.fired)
+        return d.action, d.delay_s
 
     def strike(self, env, point: FaultPoint):
         """Roll `point` in a SimPy process: wait out any delay, return the action that ends the step or None."""

@@ -10,20 +10,19 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-import numpy as np
-
-from loadtests.checkouts import CLIENT_RETRIES, CLIENT_TIMEOUT_S
-from reference_impl.policy import DEFAULT_UNIT_PRICE
-from scenarios.arrivals import STREAMS
+from scenarios.arrivals import streams
+from scenarios.policy import CLIENT_PAUSE_S, CLIENT_RETRIES, CLIENT_TIMEOUT_S, DEFAULT_UNIT_PRICE
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
 from sim.calibration import Calibration, resolve
 from sim.saga import audit
-from sim.saga.delays import CLIENT_PAUSE_S, SagaTimes
+from sim.saga.delays import SagaTimes
 from sim.saga.faults import Faults
+from sim.saga.fulfilment import fulfil
 from sim.saga.inventory import InventoryService
 from sim.saga.machine import Machine
-from sim.saga.orders import Order, drive, recover
+from sim.saga.order import Order
+from sim.saga.orders import drive, recover
 from sim.saga.payment import PaymentService
 from sim.saga.provider import Provider
 from sim.saga.reservations import Sweeper
@@ -39,9 +38,9 @@ class Model:
         self.times = SagaTimes.from_dict(calibration.saga)
         self.env = self.shop.env
         self.machine = Machine.from_saga(self.env, calibration.saga)   # None: no CPU outside inventory
-        extra = np.random.SeedSequence(sc.seed).spawn(len(STREAMS) + 2)   # the crowd's streams stay untouched
-        self.faults = Faults(sc, np.random.Generator(np.random.PCG64(extra[-2])))
-        self.provider = Provider(sc.payment.decline_rate, np.random.Generator(np.random.PCG64(extra[-1])))
+        rng = streams(sc.seed)                        # the crowd's streams stay untouched by faults and declines
+        self.faults = Faults(sc, rng["faults"])
+        self.provider = Provider(sc.payment.decline_rate, rng["provider"])
         self.payment = PaymentService(self.env, self.faults, self.provider, self.times, self.pause)
         self.committed: Counter = Counter()           # units sold per stock row (id)
         self.inventory = InventoryService(self.shop, self.faults, sc.load.qty, self.committed, self.times)
@@ -51,6 +50,11 @@ class Model:
         self.live, self.faults_off_at = 0, 0.0
         self.last_final_s = 0.0                      # when the last confirmed order's event-driven half ended
         self.ids = itertools.count()
+        #: The bus as the model wires it: OrderConfirmed starts the event-driven half of that order's saga.
+        self.subscribers = {"OrderConfirmed": lambda o: self.env.process(fulfil(self, o))}
+
+    def publish(self, event: str, o: Order) -> None:
+        self.subscribers[event](o)
 
     def checkout(self, i: int, sku: int, t_intended: float):
         """The client: POST /checkouts, retried on a lost answer or a 202 with the same key."""

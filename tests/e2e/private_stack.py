@@ -20,7 +20,7 @@ UP_TRIES = 2
 
 def cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = os.environ | {"LAB_HOME": str(home), "LAB_RESULTS": str(home.parent / "results")}
-    return subprocess.run([sys.executable, "-m", "scenarios.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lastunit.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=Path(__file__).resolve().parents[2])
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-LASTUNIT = [sys.executable, "-m", "scenarios.cli"]
+LASTUNIT = [sys.executable, "-m", "lastunit.cli"]
 
 
 def lastunit(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:

@@ -8,8 +8,8 @@ import socket
 import httpx
 import pytest
 
-from reference_impl.policy import MAX_BODY_BYTES
 from reference_impl.services import SERVICES
+from scenarios.policy import MAX_BODY_BYTES
 from tests.conftest import STACK
 
 pytestmark = STACK

@@ -17,7 +17,7 @@ import pytest
 
 from scenarios.results import read_run
 
-SWARM = [sys.executable, "-m", "scenarios.cli", "swarm"]
+SWARM = [sys.executable, "-m", "lastunit.cli", "swarm"]
 
 
 def swarm(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:

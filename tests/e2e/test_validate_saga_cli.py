@@ -29,7 +29,7 @@ def test_quick_saga_validation_pairs_both_engines_per_rate(tmp_path):
     cal = dataclasses.replace(DEFAULT, saga={"hop_s": 0.003, "bus_s": 0.02, "carrier_s": 0.0, "entry_s": 0.003,
                                              "reply_s": 0.001, "cpu_s": CPU_S, "cores": 2, "source": "test"})
     path = cal.save(tmp_path / "calibration.json")
-    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "validate", "--saga", "--quick", "--json",
+    out = subprocess.run([sys.executable, "-m", "lastunit.cli", "validate", "--saga", "--quick", "--json",
                           "--quiet", "--calibration", str(path)],
                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-2000:]

@@ -16,7 +16,7 @@ import pytest
 from reference_impl.infra.procs import wait_for
 from reference_impl.infra.settings import database_url
 from reference_impl.payment.authorize import fingerprint, provider_verdict
-from reference_impl.policy import (
+from scenarios.policy import (
     PAYMENT_KEY_MAX_LEN,
     PROVIDER_KEY_MAX_LEN,
     PROVIDER_KEY_PREFIX,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.inventory.strategies import Strategy, safe
-from scenarios.commands.race import race_one
+from lastunit.progress import Progress
+from lastunit.usecases import race_one
 from scenarios.loader import load
-from scenarios.progress import Progress
+from scenarios.strategies import Strategy, safe
 from tests.conftest import STACK
 
 pytestmark = STACK

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 
 from reference_impl.infra.http import install_error_handlers
 from reference_impl.infra.jsontypes import Timestamp, WholeNumber
-from reference_impl.policy import MAX_BODY_BYTES
+from scenarios.policy import MAX_BODY_BYTES
 
 app = FastAPI()
 install_error_handlers(app)

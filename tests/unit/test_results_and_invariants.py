@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadtests.race import classify, spread
-from reference_impl.audit.invariants import StockRow, check_stock
+from scenarios.invariants import StockRow, check_stock
 from scenarios.results import ATTEMPT_COLUMNS, Outcome, frame, read_run, summarize, write_run
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
-from reference_impl.inventory.strategies import Strategy
+from scenarios.faults import FaultAction, FaultPoint
 from scenarios.loader import load, parse_override
 from scenarios.spec import ScenarioError
+from scenarios.strategies import Strategy
 
 
 def test_bundled_race_loads_with_overrides():

@@ -1,8 +1,8 @@
-"""`sim.bench.run` is what `lastunit bench sim` calls: it returns its rate rows (speed is measured, not asserted)."""
+"""`lastunit.bench.sim.run` is what `lastunit bench sim` calls: it returns its rate rows (speed is measured, not asserted)."""
 
 from __future__ import annotations
 
-from sim.bench import run
+from lastunit.bench.sim import run
 
 
 def test_bench_returns_rate_rows():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
-from scenarios.commands.run import combined_audit
+from lastunit.usecases import combined_audit
 from scenarios.loader import load
+from scenarios.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from sim.calibration import DEFAULT
 from sim.saga import Model
 from sim.saga.orders import Order
