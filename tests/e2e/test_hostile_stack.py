@@ -92,6 +92,8 @@ def _ask(state: dict, service: str, method: str, path: str, body) -> httpx.Respo
 
 def test_an_outage_is_503_json_with_retry_after_at_every_service(private):
     home, state = private
+    stocked = _ask(state, "inventory", "POST", "/stock/receipts", {"sku": "outage-sku", "warehouse": "wh-1", "qty": 5})
+    assert stocked.status_code == 201, stocked.text        # so a reservation gets as far as Redis
     for service, (method, path, body) in {**NEEDS_REDIS, **NEEDS_POSTGRES}.items():   # the control: all up
         assert _ask(state, service, method, path, body).status_code < 500, (service, path)
 
