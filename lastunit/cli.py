@@ -195,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     except known as exc:
         print(f"lastunit {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"lastunit {args.verb}: error: out of memory: a bound (scenarios/spec.py) is too loose for this "
+              f"machine; ask for less", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"lastunit {args.verb}: interrupted", file=sys.stderr)
         return 130
