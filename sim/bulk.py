@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heapreplace
 
 from scenarios.results import Outcome
 from sim.rowlock import commit
@@ -52,9 +52,13 @@ class Bulk:
         self.ai = 0
         self.busy: dict = {}                 # cold row -> FIFO of bulk attempts waiting for its lock
         self.armed_at: float | None = None
-        self.steps = self.attempts = 0
+        self.steps = self.attempts = self.replans = 0
         self.flushing = False
         self.stock_rows = shop.stock.rows
+        self.planned: dict = {}              # row -> the attempt whose lock is taken ahead (`plan`)
+        self.gone: set[int] = set()          # cold SKUs the bulk sold out (hot ones reach it only sold out)
+        self.hot, self.records = shop.stock.hot_skus, shop.records
+        self.http_half_s, self.win_s = shop.http_half_s, shop.win_s
         #: no driver CPU and no per-strategy extra between the snapshot and the walk: the sold-out shortcut
         self.plain = not shop.driver_s and not shop.extra_s
 
@@ -150,14 +154,20 @@ class Bulk:
         a = Attempt()
         a.id, a.sku, a.t_intended, a.outbound = i, sku, t_intended, outbound
         a.j_stmt, a.j_hold, a.j_reply = j_stmt, j_hold, j_reply
-        s = self.shop
-        step = self.connect
-        if self.plain:                       # sold out now means sold out at the snapshot: skip the walk
-            rows, qty = self.stock_rows.get(sku), s.qty
-            if rows is not None and all(r.on_hand - r.reserved < qty for r in rows):
-                step = self.connect_sold_out
-        if s.http_half_s:
-            self.push(t + s.loop.run_at(t, s.http_half_s * j_http), step, a)
+        # sold out now means sold out at the snapshot (stock only falls): skip the walk
+        step = self.connect_sold_out if self.plain and (sku < self.hot or sku in self.gone) else self.connect
+        http = self.http_half_s
+        if http:
+            loop, burst = self.loop, http * j_http   # Cpu.run_at, inline: two bursts per attempt
+            at = loop.free[0]
+            start = at if at > t else t
+            heapreplace(loop.free, start + burst)
+            loop.bursts += 1
+            loop.busy_s += burst
+            if start > t:
+                loop.waited += 1
+                loop.wait_s += start - t
+            self.push(start + burst, step, a)
         else:
             step(t, a)
 
@@ -193,7 +203,39 @@ class Bulk:
             ranks = sorted(range(len(rows)), key=lambda k: (-seen[k], k))
             rows, seen = [rows[k] for k in ranks], [seen[k] for k in ranks]
         a.order, a.seen, a.i = rows, seen, 0
-        self.push(t + self.shop.stmt_s * a.j_stmt, self.after_statement, a)
+        t2 = t + self.shop.stmt_s * a.j_stmt
+        if self.plain:
+            self.plan(t2, a)
+        else:
+            self.push(t2, self.after_statement, a)
+
+    def plan(self, t2: float, a: Attempt) -> None:
+        """At the snapshot, the walk's and the lock's outcome when nobody holds or wants the row: take the
+        lock now for the instant `t2` it is asked for, and step once more only at the commit. Another
+        attempt asking for the row before `t2` (its statement was quicker) takes precedence: `try_row`
+        then cancels this plan and this attempt asks at `t2` like anyone else."""
+        qty, seen, i = self.shop.qty, a.seen, 0
+        while i < len(seen) and seen[i] < qty:
+            i += 1
+        if i == len(seen):
+            self.push(t2, self.sold_out, a)
+            return
+        a.i, row = i, a.order[i]
+        a.row = row
+        if row in self.busy or row.on_hand - row.reserved < qty:
+            self.push(t2, self.try_row, a)
+            return
+        self.busy[row] = deque()
+        self.planned[row] = a
+        a.t_lock = t2
+        a.t3 = t2 + (self.shop.stmt_s + self.shop.commit_s) * a.j_hold
+        self.push(a.t3, self.commit_planned, a)
+
+    def commit_planned(self, t: float, a: Attempt) -> None:
+        if a.t3 != t:
+            return                               # cancelled: someone asked for the row first
+        del self.planned[a.row]
+        self.committed(t, a)
 
     def after_statement(self, t: float, a: Attempt) -> None:
         s = self.shop
@@ -224,6 +266,12 @@ class Bulk:
             if waiting is None:
                 self.busy[row] = deque()
                 self.locked(t, a)
+            elif row in self.planned and self.planned[row].t_lock > t:   # asked first: the plan yields
+                first = self.planned.pop(row)
+                first.t3 = None
+                self.replans += 1
+                self.push(first.t_lock, self.try_row, first)
+                self.locked(t, a)
             else:
                 a.t_lock = t
                 waiting.append(a)
@@ -239,7 +287,10 @@ class Bulk:
             self.push(t + s.stmt_s * s.jitter(), self.next_row, a)
 
     def committed(self, t: float, a: Attempt) -> None:
-        commit(self.shop, a.row, self.shop.qty)
+        qty = self.shop.qty
+        commit(self.shop, a.row, qty)
+        if all(r.on_hand - r.reserved < qty for r in a.order):   # its last unit: sold out from now on
+            self.gone.add(a.sku)
         self.unlock(t, a.row)
         self.finish(t, a, a.row)
 
@@ -257,12 +308,21 @@ class Bulk:
         self.walk(t, a)
 
     def finish(self, t: float, a: Attempt, row) -> None:
-        s = self.shop
         self.pool.release_at(a, t)
-        reply = s.http_half_s + s.win_s if row is not None else s.http_half_s
-        t_end = t + (s.loop.run_at(t, reply * a.j_reply) if reply else 0.0) + a.outbound
-        s.records.append((a.id, a.sku, row.warehouse if row is not None else None, a.t_intended, t_end,
-                          WON if row is not None else OUT_OF_STOCK, 0))
+        reply = self.http_half_s + self.win_s if row is not None else self.http_half_s
+        if reply:
+            loop, burst = self.loop, reply * a.j_reply
+            at = loop.free[0]
+            start = at if at > t else t
+            heapreplace(loop.free, start + burst)
+            loop.bursts += 1
+            loop.busy_s += burst
+            if start > t:
+                loop.waited += 1
+                loop.wait_s += start - t
+            t = start + burst
+        self.records.append((a.id, a.sku, row.warehouse if row is not None else None, a.t_intended,
+                             t + a.outbound, WON if row is not None else OUT_OF_STOCK, 0))
 
     def rows(self, sku: int) -> list:
         """The SKU's rows; a cold SKU's first touch creates them as BulkRows (only the bulk touches them)."""

@@ -43,7 +43,7 @@ class Hybrid:
         self.bulk = Bulk(shop)
         shop.pool = SyncedStation(shop.env, POOL_SIZE * loops, self.bulk)   # replaced before any use
         shop.loop = SyncedCpu(shop.env, loops, self.bulk)
-        self.bulk.pool = shop.pool
+        self.bulk.pool, self.bulk.loop = shop.pool, shop.loop
         self.cold_in_bulk = shop.strategy == Strategy.GUARDED
         self.hot = scenario.catalog.hot_skus
         shop.env.process(self.source())
@@ -115,4 +115,5 @@ def simulate_hybrid(scenario: Scenario, run_id: str, calibration: Calibration | 
     wall_s = max((r[4] for r in shop.records), default=0.0)
     return SimRun(rows=to_rows(shop, run_id), wall_s=wall_s, audit=audit_stock(shop.stock),
                   stats=stats(shop, wall_s) | {"engine": "hybrid", "bulk_steps": h.bulk.steps,
-                                               "bulk_attempts": h.bulk.attempts})
+                                               "bulk_attempts": h.bulk.attempts,
+                                               "bulk_replans": h.bulk.replans})

@@ -44,7 +44,7 @@ class BulkClaim:
     """A bulk attempt, which is its own request for a connection (granted at once, or resumed by
     `Bulk.granted`): one object per attempt, not two."""
     __slots__ = ("t_req", "usage_since", "id", "sku", "t_intended", "outbound", "j_stmt", "j_hold", "j_reply",
-                 "order", "seen", "i", "row", "t_lock")
+                 "order", "seen", "i", "row", "t_lock", "t3")
 
 
 class SyncedStation(Station):
