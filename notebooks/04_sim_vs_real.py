@@ -36,14 +36,15 @@ import pandas as pd
 from lastunit.progress import Progress
 from lastunit.usecases import calibrate, race_one
 from reference_impl import stack
-from sim.calibration import DEFAULT, resolve
+from scenarios.paths import results_home
+from sim.calibration import CALIBRATION_FILE, DEFAULT, resolve
 from sim.fit import fit, race_scenario
 
 stack.ensure_up()
 cal = resolve()
 if cal == DEFAULT:   # no fitted calibration yet on this machine: measure and fit one now (~45 s)
     cal, _ = fit(calibrate.measure(SAMPLES), source="notebook-04")
-    cal.save(calibrate.results_home() / calibrate.CALIBRATION_FILE)
+    cal.save(results_home() / CALIBRATION_FILE)
 print("\n".join(calibrate.explain_text(cal)))
 
 # %% [markdown]
@@ -129,7 +130,7 @@ from IPython.display import Image, display
 
 from lastunit.usecases import validate
 
-grid = validate.run(quick=True, repeats=1, out_dir=calibrate.results_home() / "notebook04" / "validation")
+grid = validate.run(quick=True, repeats=1, out_dir=results_home() / "notebook04" / "validation")
 s = grid["summary"]
 print({k: s[f"median_abs_err_{k}_pg"] for k in validate.METRICS}, "targets:", validate.TARGETS)
 assert s["stock1_outcomes_match"] and s["outcomes_match_all_safe"], "outcome counts are exact, not a median"
