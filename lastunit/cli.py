@@ -157,6 +157,11 @@ def build() -> Parser:
     val.add_argument("--seconds", type=float, help="with --saga: seconds of load per rate (default 4)")
     val.add_argument("--repeats", type=int, default=None,
                      help="runs per cell and engine; the table holds their medians (default 5)")
+    val.add_argument("--holdout", type=int, metavar="N", help="held-out cells beside the grid, drawn at random "
+                     "(strategy, buyers 2-256, stock, 1-4 warehouses) outside what calibrate and the grid ran "
+                     "(default 4; --quick 2; 0: none)")
+    val.add_argument("--holdout-seed", type=int, metavar="S", help="the held-out draw's seed (default: a new one "
+                     "each run, printed), to run the same cells again")
     val.add_argument("--calibration", help="calibration file (default results/calibration.json if present)")
     val.add_argument("--json", action="store_true", help="print the table and error summary as JSON")
     val.add_argument("--quiet", action="store_true", help="no progress on stderr")
