@@ -188,9 +188,21 @@ def sweep(scenario: str, axes, sets: list[str], seeds: int, *, model: str | None
     summary = {"scenario": p["scenario"], "model": p["model"], "grid": {k: v for k, v in axes}, "set": sets,
                "seeds": p["seed_list"], "cells": len(rows), "replicas": len(runs), "metrics": list(METRICS[p["model"]]),
                "interval": "95% Student t over seeds: mean +- <metric>_ci95", "calibration": cal.get("source"),
-               "executor": f"dask {scheduler}" if scheduler else "local processes", "dir": str(out_dir)}
+               "executor": f"dask {scheduler}" if scheduler else "local processes", "dir": str(out_dir),
+               "not_modelled": not_modelled(p["model"], cal)}
     write(out_dir, p, rows, runs, summary)
     return {"rows": rows, "runs": runs, "summary": summary}
+
+
+def not_modelled(model: str, cal: dict) -> list[str]:
+    """What the model leaves out, as its runs' summaries say (`model.not_modelled`)."""
+    if model == "race":
+        from sim.engine import NOT_MODELLED  # noqa: PLC0415
+
+        return NOT_MODELLED
+    from sim.saga import NOT_MODELLED, NOT_MODELLED_WITH_CPU  # noqa: PLC0415
+
+    return NOT_MODELLED_WITH_CPU if (cal.get("saga") or {}).get("cpu_s") else NOT_MODELLED
 
 
 def write(out_dir: Path, p: dict, rows: list[dict], runs: list[dict], summary: dict) -> None:

@@ -19,7 +19,7 @@ def test_held_out_cells_avoid_what_calibration_and_the_grid_ran():
     assert ("guarded", 8, 1, 1) in exclude and ("redis", 64, 64, 1) in exclude
     cells = ho.draw(40, seed=3, quick=False, exclude=exclude)
     assert len(set(cells)) == 40 and not set(cells) & exclude
-    for strategy, buyers, stock, warehouses in cells:
+    for _strategy, buyers, stock, warehouses in cells:
         assert 2 <= buyers <= 256 and 1 <= stock <= buyers and 1 <= warehouses <= 4
     assert {c[0] for c in cells} == set(GRID["strategies"])          # every strategy comes up
     assert len({c[3] for c in cells}) > 1 and any(c[2] > 1 for c in cells)

@@ -70,3 +70,21 @@ def test_plan_validates_every_cell_before_any_work_and_shares_seeds():
         plan("last_unit_race", parse_grid(["load.buyers=4,0"]), [], 3, None, {})
     with pytest.raises(SweepError, match="--seeds"):
         plan("last_unit_race", [], [], 0, None, {})
+
+
+def test_model_runs_say_what_they_leave_out(tmp_path):
+    import json
+
+    from lastunit.progress import Progress
+    from lastunit.usecases.race import race_one
+    from lastunit.usecases.sweep import not_modelled
+    from scenarios.loader import load
+    from sim.engine import NOT_MODELLED
+
+    row = race_one(load("last_unit_race", ["load.buyers=8"]), "sim", Progress(enabled=False), parent=tmp_path,
+                   plot=False)
+    summary = json.loads((tmp_path / row["run_dir"].split("/")[-1] / "summary.json").read_text())
+    assert summary["model"]["not_modelled"] == NOT_MODELLED
+    assert any("late starts" in x for x in NOT_MODELLED) and any("group commit" in x for x in NOT_MODELLED)
+    assert not_modelled("race", {}) == NOT_MODELLED
+    assert any("late starts" in x for x in not_modelled("saga", {"saga": {"cpu_s": {"orders": 0.006}}}))
