@@ -289,7 +289,9 @@ class Bulk:
     def committed(self, t: float, a: Attempt) -> None:
         qty = self.shop.qty
         commit(self.shop, a.row, qty)
-        if all(r.on_hand - r.reserved < qty for r in a.order):   # its last unit: sold out from now on
+        row = a.row
+        if row.on_hand - row.reserved < qty and all(r.on_hand - r.reserved < qty for r in a.order):
+            # its last unit: sold out from now on
             self.gone.add(a.sku)
         self.unlock(t, a.row)
         self.finish(t, a, a.row)

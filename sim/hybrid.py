@@ -46,13 +46,19 @@ class Hybrid:
         self.bulk.pool, self.bulk.loop = shop.pool, shop.loop
         self.cold_in_bulk = shop.strategy == Strategy.GUARDED
         self.hot = scenario.catalog.hot_skus
+        self.all_hot_gone: np.ndarray | None = None
         shop.env.process(self.source())
 
     def sold_out(self) -> np.ndarray:
-        """Per hot SKU: no warehouse row has `qty` units left now."""
+        """Per hot SKU: no warehouse row has `qty` units left now (once all are, that stays so: cached)."""
+        if self.all_hot_gone is not None:
+            return self.all_hot_gone
         qty = self.shop.qty
-        return np.array([all(r.on_hand - r.reserved < qty for r in self.shop.stock.of(s)) for s in range(self.hot)],
+        gone = np.array([all(r.on_hand - r.reserved < qty for r in self.shop.stock.of(s)) for s in range(self.hot)],
                         dtype=bool)
+        if gone.all():
+            self.all_hot_gone = gone
+        return gone
 
     def to_bulk(self, skus: np.ndarray) -> np.ndarray:
         hot = skus < self.hot
