@@ -26,7 +26,7 @@ PARTIES = ("client", "orders", "inventory", "payment", "psp", "bus", "shipping",
 #: The database each publisher and consumer keeps its outbox or de-duplication rows in.
 DATABASES = {"orders": "orders", "payment": "payments", "shipping": "shipping", "notification": "notifications"}
 #: Words that mark a message as part of the compensation (drawn red).
-UNDO = ("release", "refund", "void", "cancel", "Cancelled", "Failed", "failed", "refunded", "voided")
+UNDO = ("release", "refund", "Refund", "void", "Void", "cancel", "Cancel", "Failed", "failed")
 #: Saga steps that are replies to a request the orders service sent (the rest are its own decisions).
 REPLIES = {("reserve", "done"): ("inventory", "reserved"), ("authorize", "done"): ("payment", "authorized"),
            ("sell_stock", "done"): ("inventory", "sold"), ("release_stock", "compensated"): ("inventory", "released")}
