@@ -407,10 +407,13 @@ assert service_queue["max sessions waiting on the lock"] < 16, "the pool bounds 
 # holder stalls the whole pool: that is why the lock has a timeout, and why a short critical section
 # (`guarded`) matters more than the choice of "pessimistic or optimistic". The numbers move by tens of
 # percent from run to run on two busy cores; read the shape.
-#
-# <!-- BEATING THE CONVOY: reserved for the `batched` strategy (issue 10, branch `hotpath`). The section
-#      "Beating the convoy" goes here, at the end of Question 3's material and before the exercises. -->
-#
+
+# %% [markdown]
+# <!-- BEATING THE CONVOY: this cell is reserved for the section "Beating the convoy" and the `batched`
+#      strategy (issue 10, branch `hotpath`): the end of Question 3's material, before the exercises.
+#      Replace this cell with that section's cells. -->
+
+# %% [markdown]
 # ## Exercises: change this, predict, then check
 #
 # Write your prediction down before you run anything.
