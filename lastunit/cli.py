@@ -113,6 +113,10 @@ def build() -> Parser:
     seed.add_argument("--seed", type=int, default=1, help="random seed: same seed, same data")
     seed.add_argument("--wait-s", type=float, default=600, help="wait this long for search to catch up")
     seed.add_argument("--no-recs", action="store_true", help="do not build recommendations")
+    seed.add_argument("--stock", type=int, default=20, help="units of each SKU per warehouse (default 20)")
+    seed.add_argument("--warehouses", type=int, default=2, help="warehouses to stock (default 2)")
+    seed.add_argument("--last-unit", type=int, default=5, metavar="N",
+                      help="the N most popular SKUs get exactly one unit, in one warehouse (default 5)")
     seed.add_argument("--json", action="store_true")
     recs = sub.add_parser("recs", help="recommendations: build the batch from order history, or its status")
     recs.add_argument("action", choices=("build", "status"))

@@ -63,6 +63,7 @@ from lastunit.progress import Progress
 from lastunit.usecases import calibrate, race_one, validate
 from lastunit.validation_figure import figure as validation_figure
 from reference_impl import stack
+from scenarios.paths import results_home
 from sim.calibration import CALIBRATION_FILE, DEFAULT, resolve
 from sim.fit import fit, race_scenario
 
@@ -74,7 +75,7 @@ if RECALIBRATE or cal == DEFAULT:
     cal, _ = fit(calibrate.measure(SAMPLES, races=CAL_RACES), source="notebook-04")
     # The first calibration becomes the machine's (notebook 05 and `race --engine sim` use it from now on);
     # a recalibration here never overwrites one, since `lastunit calibrate` measures longer than this cell.
-    path = cal.save(calibrate.results_home() / (CALIBRATION_FILE if first else f"notebook04/{CALIBRATION_FILE}"))
+    path = cal.save(results_home() / (CALIBRATION_FILE if first else f"notebook04/{CALIBRATION_FILE}"))
     os.environ["LAB_CALIBRATION"] = str(path)   # the model uses it for the rest of this notebook
     print(f"saved to {path}" + (" as this machine's calibration (`lastunit calibrate` measures longer)"
                                 if first else ""))
@@ -194,7 +195,7 @@ print("both engines rank the strategies the same way:", bool((p50.loc[OTHER] > p
 # reports the full grid's numbers on a quiet machine.
 
 # %%
-grid = validate.run(quick=True, repeats=1, out_dir=calibrate.results_home() / "notebook04" / "validation")
+grid = validate.run(quick=True, repeats=1, out_dir=results_home() / "notebook04" / "validation")
 s = grid["summary"]
 verdict = pd.DataFrame([{"metric": k, "median |error| now": s[f"median_abs_err_{k}_pg"], "target": t["target"],
                          "met": t["met"]} for k, t in s["targets"].items()]).set_index("metric")

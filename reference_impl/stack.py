@@ -26,7 +26,9 @@ from reference_impl.infra.servers import redis as rd
 from reference_impl.services import SERVICES
 from scenarios.paths import lab_home
 
-SERVICE_START_TIMEOUT_S = 30
+#: Eleven services import FastAPI, asyncpg and aiosql at once: ~6 s alone, over 30 s with the two cores
+#: busy (a suite beside other stacks); a bound, not a wait: `up` returns as soon as every port answers.
+SERVICE_START_TIMEOUT_S = 90
 
 
 class StackError(RuntimeError):

@@ -36,3 +36,15 @@ def test_seed_loads_indexes_and_builds_recs():
     r = lastunit("recs", "status", "--json")
     fresh = json.loads(r.stdout)["freshness"]
     assert fresh["batch"] == out["recs"]["batch"] and fresh["age_s"] >= 0
+
+
+
+@pytest.mark.requires_pg
+@pytest.mark.requires_redis
+@pytest.mark.usefixtures(*STACK[2].args)
+def test_seed_reports_its_stock():
+    r = lastunit("seed", "--size", "200", "--orders", "0", "--seed", "11", "--stock", "3", "--warehouses", "2",
+                 "--last-unit", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["last_unit_skus"]) == 2 and out["stock_rows"] == 2 + 198 * 2 and out["warehouses"] == 2
