@@ -15,21 +15,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lastunit.progress import Progress  # noqa: E402
-from lastunit.usecases import holdout as ho  # noqa: E402
-from lastunit.usecases import race_one  # noqa: E402
-from lastunit.usecases.compare import rel_err  # noqa: E402
-from reference_impl import stack  # noqa: E402
-from scenarios.paths import results_home  # noqa: E402
-from scenarios.strategies import INFO, Strategy  # noqa: E402
-from sim.calibration import resolve  # noqa: E402
-from sim.fit import race_scenario  # noqa: E402
+from lastunit.plots import save
+from lastunit.progress import Progress
+from lastunit.usecases import holdout as ho
+from lastunit.usecases import race_one
+from lastunit.usecases.compare import rel_err
+from lastunit.validation_figure import figure
+from reference_impl import stack
+from scenarios.paths import results_home
+from scenarios.strategies import INFO, Strategy
+from sim.calibration import resolve
+from sim.fit import race_scenario
 
 GRID = {"strategies": [s.value for s in Strategy], "buyers": (1, 16, 64), "stocks": (1, 64)}
 QUICK = {"strategies": ["guarded", "pessimistic"], "buyers": (1, 8), "stocks": (1, 8)}
@@ -97,43 +95,8 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def plot(rows: list[dict], path: Path) -> Path:
-    """Sim against real for throughput, p50, p99 and retries (y = x is a perfect model); outcome counts."""
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
-    colors = {s.value: f"C{i}" for i, s in enumerate(Strategy)}
-    for ax, k in zip(axes.flat, (*METRICS, "retries"), strict=False):
-        real = np.array([r[f"{k}_real"] for r in rows], float)
-        sim = np.array([r[f"{k}_sim"] for r in rows], float)
-        ax.scatter(real + 1, sim + 1, c=[colors[r["strategy"]] for r in rows], s=[10 + r["buyers"] for r in rows])
-        lim = [max(1.0, min(real.min(), sim.min()) + 0.5), max(real.max(), sim.max()) * 1.5 + 2]
-        ax.plot(lim, lim, "k--", lw=1)
-        ax.set(xscale="log", yscale="log", xlabel=f"real {k} (+1)", ylabel=f"sim {k} (+1)", title=k)
-    for s, c in colors.items():
-        axes[0, 0].scatter([], [], c=c, label=s)
-    axes[0, 0].legend(fontsize=7, title="size = buyers", title_fontsize=7)
-    x = np.arange(len(rows))
-    labels = [f"{r['strategy'][:5]} {r['buyers']}x{r['stock']}" for r in rows]
-    ax = axes[1, 1]   # shares of the buyers, so a 1-buyer cell and a 64-buyer cell read alike
-    for j, (eng, off) in enumerate((("real", -0.2), ("sim", 0.2))):
-        bottom = np.zeros(len(rows))
-        for k, color in zip(COUNTS, ("#2a9d8f", "#e9c46a", "#f4a261", "#e76f51"), strict=True):
-            v = np.array([r[f"{k}_{eng}"] / r["buyers"] for r in rows], float)
-            ax.bar(x + off, v, 0.4, bottom=bottom, color=color, alpha=1.0 if j == 0 else 0.55,
-                   label=f"{k} ({eng})")
-            bottom += v
-    ax.set_xticks(x, labels, rotation=90, fontsize=6)
-    ax.set(ylim=(0, 1.25), ylabel="share of buyers", title="outcomes: real (left) vs sim (right)")
-    ax.legend(fontsize=6, ncol=4, loc="upper center")
-    ax = axes[1, 2]
-    for i, k in enumerate(METRICS):
-        ax.bar(x + (i - 1) * 0.27, [r[f"{k}_err"] or 0 for r in rows], 0.27, label=k)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(x, labels, rotation=90, fontsize=6)
-    ax.set(ylabel="(sim - real) / real", title="relative error per cell")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    """Sim against real per metric, outcome shares and each cell's error (`lastunit.validation_figure`)."""
+    return save(figure(rows), path, dpi=100)
 
 
 TABLE = ("strategy", "buyers", "stock", "won_real", "won_sim", "throughput_per_s_real", "throughput_per_s_sim",

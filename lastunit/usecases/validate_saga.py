@@ -77,12 +77,10 @@ def rung(rate: float, seconds: float, real: dict, sim: dict) -> dict:
 
 
 def plot(rows: list[dict], path: Path) -> Path:
-    import matplotlib  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    fig, (lat, thr) = plt.subplots(1, 2, figsize=(12, 4.4))
+    fig = Figure(figsize=(12, 4.4), layout="tight")
+    lat, thr = fig.subplots(1, 2)
     rates = [r["rate"] for r in rows]
     for k, style in (("p50_ms", "o-"), ("p99_ms", "s--")):
         for eng, color in (("real", "C0"), ("sim", "C1")):
@@ -96,9 +94,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     thr.plot(rates, rates, "k:", lw=1, label="offered")
     thr.set(xlabel="offered checkouts/s", ylabel="checkouts/s", title="throughput")
     thr.legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
