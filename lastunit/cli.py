@@ -20,6 +20,8 @@ EPILOG = """examples:
   lastunit race --strategy all --buyers 64 --engine both   the same race in the SimPy model beside the real one
   lastunit run shipping_failure --engine both   the saga and its compensation on both engines, one audit
   lastunit bench sim                            the model's checkouts per wall second vs plain SimPy
+  lastunit sweep last_unit_race --grid inventory.strategy=guarded,optimistic --grid load.buyers=16,64 --seeds 5
+                                                model cells x seeds in parallel, each metric with its 95% CI
   lastunit audit                                invariants over the databases now
   lastunit bench reserve                        hot-row throughput vs raw pgbench
   lastunit bench checkout                       the highest checkout rate with p99 < 500 ms
@@ -115,6 +117,10 @@ def build() -> Parser:
     seed.add_argument("--no-recs", action="store_true", help="do not build recommendations")
     seed.add_argument("--users", type=int, default=10,
                       help="accounts user-1..N to log in with; passwords in .lab/users.json (default 10)")
+    seed.add_argument("--stock", type=int, default=20, help="units of each SKU per warehouse (default 20)")
+    seed.add_argument("--warehouses", type=int, default=2, help="warehouses to stock (default 2)")
+    seed.add_argument("--last-unit", type=int, default=5, metavar="N",
+                      help="the N most popular SKUs get exactly one unit, in one warehouse (default 5)")
     seed.add_argument("--json", action="store_true")
     recs = sub.add_parser("recs", help="recommendations: build the batch from order history, or its status")
     recs.add_argument("action", choices=("build", "status"))
@@ -157,9 +163,35 @@ def build() -> Parser:
     val.add_argument("--seconds", type=float, help="with --saga: seconds of load per rate (default 4)")
     val.add_argument("--repeats", type=int, default=None,
                      help="runs per cell and engine; the table holds their medians (default 5)")
+    val.add_argument("--holdout", type=int, metavar="N", help="held-out cells beside the grid, drawn at random "
+                     "(strategy, buyers 2-256, stock, 1-4 warehouses) outside what calibrate and the grid ran "
+                     "(default 4; --quick 2; 0: none)")
+    val.add_argument("--holdout-seed", type=int, metavar="S", help="the held-out draw's seed (default: a new one "
+                     "each run, printed), to run the same cells again")
     val.add_argument("--calibration", help="calibration file (default results/calibration.json if present)")
     val.add_argument("--json", action="store_true", help="print the table and error summary as JSON")
     val.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    sw = sub.add_parser("sweep", help="a grid of model cells x seeds in parallel: mean and 95%% CI per cell",
+                        description="Runs the scenario in the model for every combination of the --grid values "
+                        "(any scenario key, as --set spells it; load.rate=R is a constant open load at R/s), each "
+                        "over --seeds seeds (the scenario's seed, +1, ...), on this machine's cores or on a Dask "
+                        "cluster (--scheduler), and writes results/sweeps/<id>/ (table.csv, table.json, runs.csv, "
+                        "sweep.png): per cell each metric's mean and <metric>_ci95, the half-width of its 95%% "
+                        "t-interval over seeds.")
+    sw.add_argument("scenario", help="scenario file or bundled name (last_unit_race, prime_day_burst, ...)")
+    sw.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
+                    help="one axis of the grid, e.g. inventory.strategy=guarded,pessimistic (repeatable)")
+    sw.add_argument("--seeds", type=int, default=5, help="replications per cell (default 5)")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field in every cell")
+    sw.add_argument("--model", choices=("race", "saga"),
+                    help="race: the inventory's reservation (sim.engine); saga: the whole checkout (sim.saga_run); "
+                    "default: saga for an open load, race otherwise")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a Dask distributed scheduler (tcp://host:8786) "
+                    "to run the replicas on instead of this machine's cores")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    sw.add_argument("--json", action="store_true", help="print one row per cell: parameters, seeds, means, *_ci95")
+    sw.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     return p
 
@@ -171,8 +203,8 @@ def _dispatch(args) -> int:
              "audit": audit_cmd.main, "report": report.main, "bench": bench.main, "swarm": swarm.main}
     from lastunit.commands import recs, seed  # noqa: PLC0415
     table |= {"seed": seed.main, "recs": recs.main}
-    from lastunit.commands import calibrate, validate  # noqa: PLC0415
-    table |= {"calibrate": calibrate.main, "validate": validate.main}
+    from lastunit.commands import calibrate, sweep, validate  # noqa: PLC0415
+    table |= {"calibrate": calibrate.main, "validate": validate.main, "sweep": sweep.main}
     return table[args.verb](args)
 
 
@@ -192,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except known as exc:
         print(f"lastunit {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"lastunit {args.verb}: error: out of memory: a bound (scenarios/spec.py) is too loose for this "
+              f"machine; ask for less", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"lastunit {args.verb}: interrupted", file=sys.stderr)

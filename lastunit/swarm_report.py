@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lastunit.plots import OUTCOME_COLORS  # noqa: E402
-from scenarios.arrivals import rate_at  # noqa: E402
-from scenarios.results import ATTEMPT_COLUMNS, frame  # noqa: E402
+from lastunit.plots import OUTCOME_COLORS, save
+from scenarios.arrivals import rate_at
+from scenarios.results import ATTEMPT_COLUMNS, frame
 
 #: Buckets of the over-time plots: fine enough to see a spike that rises within a second.
 BUCKET_S = 0.5
@@ -50,9 +47,10 @@ def _bucket(seconds: pd.Series) -> pd.Series:
     return (np.floor(seconds / BUCKET_S) * BUCKET_S).round(3)
 
 
-def plot_swarm(df: pd.DataFrame, t0: float, shape: list, title: str, path: Path) -> Path:
+def swarm_figure(df: pd.DataFrame, t0: float, shape: list, title: str) -> Figure:
     """Rate over time (the target shape, intended starts, answers), latency percentiles over time, outcomes."""
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 10), sharex=True)
+    fig = Figure(figsize=(10, 10), layout="tight")
+    ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True)
     if len(df):
         rel = df.assign(ti=df["t_intended"] - t0, te=df["t_end"] - t0,
                         lat=(df["t_end"] - df["t_intended"]) * 1000.0)
@@ -80,7 +78,8 @@ def plot_swarm(df: pd.DataFrame, t0: float, shape: list, title: str, path: Path)
     ax3.set_xlabel("seconds since the run's time zero")
     for ax in (ax1, ax2, ax3):
         ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_swarm(df: pd.DataFrame, t0: float, shape: list, title: str, path: Path) -> Path:
+    return save(swarm_figure(df, t0, shape, title), path, dpi=100)

@@ -21,6 +21,7 @@ from scenarios.policy import (
     CLIENT_PAUSE_S,
     CLIENT_RETRIES,
     CLIENT_TIMEOUT_S,
+    MAX_RETRY_AFTER_S,
     PENDING_PATIENCE_S,
     STATUS_POLL_S,
 )
@@ -40,22 +41,34 @@ def classify(status: int | None, body: dict) -> Outcome:
     return Outcome.UNKNOWN
 
 
-async def _answer(request) -> tuple[int | None, dict]:
-    """(status, JSON body); no answer, a cut connection or a body that is not JSON is (None, {})."""
+def _retry_after(headers) -> float:
+    try:
+        return min(MAX_RETRY_AFTER_S, max(0.0, float(headers.get("Retry-After", 0))))
+    except ValueError:
+        return 0.0
+
+
+async def _answer(request) -> tuple[int | None, dict, float]:
+    """(status, JSON body, Retry-After seconds); no answer or a cut connection is (None, {}, 0), and a body
+    that is not JSON (a service answering while its database restarts) is {}: nothing in it to trust."""
     try:
         async with request as r:
-            body = await r.json(content_type=None)
-            return r.status, body if isinstance(body, dict) else {}
-    except (TimeoutError, aiohttp.ClientError, ValueError):
-        return None, {}
+            status, wait = r.status, _retry_after(r.headers)
+            try:
+                body = await r.json(content_type=None)
+            except ValueError:
+                body = {}
+            return status, body if isinstance(body, dict) else {}, wait
+    except (TimeoutError, aiohttp.ClientError):
+        return None, {}, 0.0
 
 
 async def poll_order(session, base: str, key: str, user: str) -> tuple[Outcome | None, dict]:
     """The status page: GET /checkouts/{key} until the order is final or the patience runs out."""
     deadline = time.monotonic() + PENDING_PATIENCE_S
     while True:
-        status, body = await _answer(session.get(f"{base}/checkouts/{quote(key, safe='')}",
-                                                 headers={"X-User-Id": user}))
+        status, body, _ = await _answer(session.get(f"{base}/checkouts/{quote(key, safe='')}",
+                                                    headers={"X-User-Id": user}))
         outcome = order_outcome(body.get("status"), body.get("cancel_reason")) if status == 200 else None
         if outcome is not None:
             return outcome, body
@@ -66,15 +79,18 @@ async def poll_order(session, base: str, key: str, user: str) -> tuple[Outcome |
 
 async def checkout(session, base: str, key: str, user: str, sku: str, qty: int,
                    answered=None) -> tuple[Outcome, dict, int, bool]:
-    """(outcome, last body, retries, resolved late): POST with retries on the same key, then the poll.
-    `answered()` is called when the POSTs are over (the load this client offers has ended)."""
+    """One attempt: (outcome, last body, retries, resolved late). Retried with its key while the answer says
+    nothing final: no answer, 202 pending, 409 in progress, or a server error (a 5xx or a body that is not
+    JSON), which may or may not have applied. Then `answered()` (the load this client offers is over), and
+    what is still unsettled is polled for on the order's status page; `unknown` only if that runs out too."""
     status, body, tries = None, {}, 0
     for tries in range(1, CLIENT_RETRIES + 1):
-        status, body = await _answer(session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
-                                                  headers={"Idempotency-Key": key, "X-User-Id": user}))
-        if status is not None and status not in (202, 409) or body.get("error") == "out_of_stock":
+        status, body, wait = await _answer(session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
+                                                        headers={"Idempotency-Key": key, "X-User-Id": user}))
+        final = status is not None and status < 500 and status not in (202, 409) and (status >= 400 or body)
+        if final or body.get("error") == "out_of_stock":
             break
-        await asyncio.sleep(CLIENT_PAUSE_S * tries)
+        await asyncio.sleep(max(wait, CLIENT_PAUSE_S * tries))
     outcome = classify(status, body)
     if answered is not None:
         answered()

@@ -30,6 +30,26 @@ PAYMENT_TIMEOUT_S = 2.0
 AUTHORIZE_LOCK_TIMEOUT_S = 3.0
 #: Our idempotency key at the provider is this prefix + the payment service's key (derived, never random).
 PROVIDER_KEY_PREFIX = "lastunit-"
+#: The longest Idempotency-Key the provider takes (Stripe's limit is 255; our fake's, like its schema, 200).
+PROVIDER_KEY_MAX_LEN = 200
+#: The longest key payment takes: it goes to the provider behind our prefix, so no more than the provider takes
+#: after it. A longer key used to be accepted here and refused there, and then retried forever.
+PAYMENT_KEY_MAX_LEN = PROVIDER_KEY_MAX_LEN - len(PROVIDER_KEY_PREFIX)
+#: A client's checkout key at the gateway: a UUID is 36 characters; 128 leaves room for a prefix of its own.
+CHECKOUT_KEY_MAX_LEN = 128
+#: The longest SKU any service takes (the catalog's, inventory's and the cart's pattern agree on it).
+SKU_MAX_LEN = 128
+#: The longest key orders takes: a cart line's key is the client's key, ':' and the line's SKU.
+ORDER_KEY_MAX_LEN = CHECKOUT_KEY_MAX_LEN + 1 + SKU_MAX_LEN
+#: The completer retries a key the provider did not settle after PAYMENT_RETRY_BASE_S * 2**n (n tries so far),
+#: at most PAYMENT_RETRY_CAP_S: a provider back within seconds is caught quickly, one away for an hour is
+#: asked twice a minute instead of twice a second.
+PAYMENT_RETRY_BASE_S = 0.5
+PAYMENT_RETRY_CAP_S = 30.0
+
+def payment_retry_s(tries: int) -> float:
+    return min(PAYMENT_RETRY_CAP_S, PAYMENT_RETRY_BASE_S * 2 ** min(max(tries - 1, 0), 30))
+
 
 # -- inventory ---------------------------------------------------------------------------------------
 #: A hot row is served best by few concurrent transactions: a pool of 4 beat 16 by half under 64 clients.
@@ -44,6 +64,13 @@ CALL_TIMEOUT_S = 2.0
 RECLAIM_IDLE_MS = 3000
 #: A consumer whose handler failed pauses this long before it reads again (the entry stays pending).
 CONSUMER_PAUSE_S = 0.2
+
+# -- every service's HTTP edge -----------------------------------------------------------------------
+#: The largest request body any service reads. Our largest real body is a webhook event or a product (< 8 KiB);
+#: 1 MiB leaves room for growth while a 100 MB body is refused before a byte of it is held in memory.
+MAX_BODY_BYTES = 1 << 20
+#: What a 503 for a database or Redis outage tells clients to wait: a restart of either takes about a second.
+OUTAGE_RETRY_AFTER_S = 1
 
 # -- the provider's webhooks -------------------------------------------------------------------------
 #: Retry n waits WEBHOOK_BACKOFF_BASE_S * 2**n, at most WEBHOOK_BACKOFF_CAP_S: quick enough for tests to
@@ -68,3 +95,6 @@ CLIENT_PAUSE_S = 0.5
 #: MAX_DRIVES drives of up to RECOVERY_LEASE_S each: 34 s), so every order that settles is seen final.
 STATUS_POLL_S = 1.0
 PENDING_PATIENCE_S = 60.0
+#: A server's Retry-After (an outage answered 503) is honoured up to this; past it the client's own pause
+#: decides, so one long hint cannot spend the client's whole patience on one retry.
+MAX_RETRY_AFTER_S = 2.0

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from scenarios.arrivals import planned
+from scenarios.nemesis import schedule
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
 from sim.calibration import Calibration
@@ -46,6 +47,8 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
              "reservations_expired": m.sweeper.expired, "saga_times": dataclasses.asdict(m.times),
              "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
              "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
+             "nemesis_not_modelled": [f"{e.action}:{e.target}@{e.at_s:g}s"
+                                      for e in schedule(sc.nemesis, sc.load.duration_s)],
              "not_modelled": NOT_MODELLED if m.machine is None else NOT_MODELLED_WITH_CPU}
     if m.machine is not None:
         stats["machine"] = m.machine.report(m.env.now)

@@ -10,6 +10,7 @@ from reference_impl import stack
 from reference_impl.gateway import users
 from reference_impl.recommendation import batch
 from reference_impl.seed import catalog, load, orders
+from reference_impl.seed import stock as stocking
 
 
 def main(args) -> int:
@@ -19,15 +20,20 @@ def main(args) -> int:
     say = (lambda *a: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
     products = catalog.generate(args.size, args.seed)
     history = orders.generate(products, args.orders, args.seed)
+    shelves = stocking.plan(products, args.stock, args.warehouses, args.last_unit)
     say(f"generated {len(products)} products, {args.orders} orders ({len(history)} lines)")
     load_s = load.load_products(pg, products, None if args.json else
                                 (lambda n, total: print(f"\r  loaded {n}/{total}", end="", file=sys.stderr)))
     say("")
     lag_s, behind = load.wait_indexed(pg, args.wait_s)
+    stocked = stocking.stock(pg, shelves)
+    say(f"stocked {stocked} new (sku, warehouse) rows in {args.warehouses} warehouse(s), "
+        f"{args.last_unit} last-unit SKU(s)")
     path = load.write_history(history, batch.default_history())
     out = {"products": len(products), "orders": args.orders, "order_lines": len(history), "seed": args.seed,
            "load_s": round(load_s, 2), "index_caught_up_s": round(lag_s, 2), "index_behind": behind,
-           "history": str(path)}
+           "history": str(path), "stock_rows": len(shelves), "stock_rows_new": stocked,
+           "warehouses": args.warehouses, "last_unit_skus": shelves.loc[shelves["last_unit"], "sku"].tolist()}
     if args.orders and not args.no_recs:
         out["recs"] = batch.build(redis_url, history)
     if args.users:

@@ -117,7 +117,7 @@ def run_locust(plan: Plan, path: Path, args) -> None:
 
 def saga_swarm(sc, run_id: str, plan: Plan, path, args, say) -> dict:
     """Locust through the gateway with the scenario installed in every service, then the full audit."""
-    with installed(sc) as run:
+    with installed(sc, run_id) as run:
         run_locust(plan, path, args)
         faults = run.fired()
         run.faults_off()

@@ -27,7 +27,7 @@ def _rows_real(sc: Scenario, run_id: str, sku: str, released: float, answers) ->
             for i, a in enumerate(answers)]
 
 
-def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict]:
+def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict, dict]:
     base = stack.service_url("inventory")
     sku = f"hot-{run_id}"
 
@@ -38,14 +38,15 @@ def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], fl
     released, answers = run_sync(go())
     wall = max(a.t_end for a in answers) - released
     audit = audit_inventory(stack.server_url("postgres"), [sku])
-    return _rows_real(sc, run_id, sku, released, answers), wall, audit
+    return _rows_real(sc, run_id, sku, released, answers), wall, audit, {}
 
 
-def _sim(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict]:
+def _sim(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict, dict]:
+    """The model's rows, and its stats under `model` in the summary (what it leaves out included)."""
     from sim.engine import simulate  # noqa: PLC0415 - the model loads only when asked for
 
     out = simulate(sc, run_id)
-    return out.rows, out.wall_s, out.audit
+    return out.rows, out.wall_s, out.audit, {"model": out.stats}
 
 
 def race_one(sc: Scenario, engine: str, progress: Progress, parent: Path | None = None,
@@ -55,8 +56,8 @@ def race_one(sc: Scenario, engine: str, progress: Progress, parent: Path | None 
     strategy = sc.inventory.strategy
     run_id = new_run_id("race", f"{strategy.value}-{engine}")
     progress.step(f"{strategy.value:>12} on {engine}: {sc.load.buyers} buyers, {sc.catalog.hot_stock} unit(s)")
-    rows, wall, audit = (_real if engine == "real" else _sim)(sc, run_id, progress)
-    summary, path = record_run(sc, run_id, engine, rows, wall, audit, parent=parent,
+    rows, wall, audit, extra = (_real if engine == "real" else _sim)(sc, run_id, progress)
+    summary, path = record_run(sc, run_id, engine, rows, wall, audit, parent=parent, extra=extra,
                                plot_title=f"{strategy.value} ({engine}): latency by outcome" if plot else None)
     oversold = audit["oversold_units"] + audit["control_oversold_units"]
     row = {"strategy": strategy.value, "engine": engine, "buyers": sc.load.buyers, "stock": sc.catalog.hot_stock,

@@ -1,5 +1,8 @@
 """`lastunit validate`: the same races on the real stack and in the model, side by side, with the errors.
 
+Beside the fixed grid, held-out cells (`lastunit.usecases.holdout`): drawn at random per run, seeded and
+printed, from a wider space than the calibration or the grid ever ran; scored and summarized on their own.
+
 Why: a model is worth what it predicts. Each cell of the grid (strategy x buyers x stock) runs REPEATS
 times on each engine through `race_one`, so both write ordinary run directories; the table pairs their
 medians, and every prediction gets its relative error (sim - real) / real. Outcome counts are compared exactly: with one unit
@@ -12,20 +15,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lastunit.progress import Progress  # noqa: E402
-from lastunit.usecases import race_one  # noqa: E402
-from lastunit.usecases.compare import rel_err  # noqa: E402
-from reference_impl import stack  # noqa: E402
-from scenarios.paths import results_home  # noqa: E402
-from scenarios.strategies import INFO, Strategy  # noqa: E402
-from sim.calibration import resolve  # noqa: E402
-from sim.fit import race_scenario  # noqa: E402
+from lastunit.plots import save
+from lastunit.progress import Progress
+from lastunit.usecases import holdout as ho
+from lastunit.usecases import race_one
+from lastunit.usecases.compare import rel_err
+from lastunit.validation_figure import figure
+from reference_impl import stack
+from scenarios.paths import results_home
+from scenarios.strategies import INFO, Strategy
+from sim.calibration import resolve
+from sim.fit import race_scenario
 
 GRID = {"strategies": [s.value for s in Strategy], "buyers": (1, 16, 64), "stocks": (1, 64)}
 QUICK = {"strategies": ["guarded", "pessimistic"], "buyers": (1, 8), "stocks": (1, 8)}
@@ -40,8 +42,10 @@ REPEATS = 5
 
 
 def _measure(strategy: str, buyers: int, stock: int, engine: str, seed: int, progress: Progress,
-             runs: Path) -> dict:
-    r = race_one(race_scenario(strategy, buyers, stock, seed), engine, progress, parent=runs, plot=False)
+             runs: Path, warehouses: int | None = None) -> dict:
+    sc = (race_scenario(strategy, buyers, stock, seed) if warehouses is None
+          else ho.scenario(strategy, buyers, stock, warehouses, seed))
+    r = race_one(sc, engine, progress, parent=runs, plot=False)
     summary = json.loads((Path(r["run_dir"]) / "summary.json").read_text())
     return {**{k: r[k] for k in (*COUNTS, "retries", "oversold_units", "run_dir")},
             **{k: summary[k] for k in METRICS}}
@@ -51,14 +55,14 @@ def _median(runs: list[dict], key: str) -> float:
     return round(float(np.median([r[key] for r in runs])), 4)
 
 
-def cell(strategy: str, buyers: int, stock: int, real: list[dict], sim: list[dict]) -> dict:
+def cell(strategy: str, buyers: int, stock: int, real: list[dict], sim: list[dict], warehouses: int = 1) -> dict:
     """One grid point from its repeats: the median of each metric per engine, and its relative error.
 
     Outcome counts are shown for the first repeat and must match in every repeat (a winner is not a
     median: one extra winner in any repeat is a mismatch).
     """
-    row = {"strategy": strategy, "buyers": buyers, "stock": stock, "control": INFO[Strategy(strategy)].control,
-           "repeats": len(real)}
+    row = {"strategy": strategy, "buyers": buyers, "stock": stock, "warehouses": warehouses,
+           "control": INFO[Strategy(strategy)].control, "repeats": len(real)}
     for k in (*METRICS, "retries"):
         row[f"{k}_real"], row[f"{k}_sim"] = _median(real, k), _median(sim, k)
         row[f"{k}_err"] = rel_err(row[f"{k}_sim"], row[f"{k}_real"])
@@ -91,43 +95,8 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def plot(rows: list[dict], path: Path) -> Path:
-    """Sim against real for throughput, p50, p99 and retries (y = x is a perfect model); outcome counts."""
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
-    colors = {s.value: f"C{i}" for i, s in enumerate(Strategy)}
-    for ax, k in zip(axes.flat, (*METRICS, "retries"), strict=False):
-        real = np.array([r[f"{k}_real"] for r in rows], float)
-        sim = np.array([r[f"{k}_sim"] for r in rows], float)
-        ax.scatter(real + 1, sim + 1, c=[colors[r["strategy"]] for r in rows], s=[10 + r["buyers"] for r in rows])
-        lim = [max(1.0, min(real.min(), sim.min()) + 0.5), max(real.max(), sim.max()) * 1.5 + 2]
-        ax.plot(lim, lim, "k--", lw=1)
-        ax.set(xscale="log", yscale="log", xlabel=f"real {k} (+1)", ylabel=f"sim {k} (+1)", title=k)
-    for s, c in colors.items():
-        axes[0, 0].scatter([], [], c=c, label=s)
-    axes[0, 0].legend(fontsize=7, title="size = buyers", title_fontsize=7)
-    x = np.arange(len(rows))
-    labels = [f"{r['strategy'][:5]} {r['buyers']}x{r['stock']}" for r in rows]
-    ax = axes[1, 1]   # shares of the buyers, so a 1-buyer cell and a 64-buyer cell read alike
-    for j, (eng, off) in enumerate((("real", -0.2), ("sim", 0.2))):
-        bottom = np.zeros(len(rows))
-        for k, color in zip(COUNTS, ("#2a9d8f", "#e9c46a", "#f4a261", "#e76f51"), strict=True):
-            v = np.array([r[f"{k}_{eng}"] / r["buyers"] for r in rows], float)
-            ax.bar(x + off, v, 0.4, bottom=bottom, color=color, alpha=1.0 if j == 0 else 0.55,
-                   label=f"{k} ({eng})")
-            bottom += v
-    ax.set_xticks(x, labels, rotation=90, fontsize=6)
-    ax.set(ylim=(0, 1.25), ylabel="share of buyers", title="outcomes: real (left) vs sim (right)")
-    ax.legend(fontsize=6, ncol=4, loc="upper center")
-    ax = axes[1, 2]
-    for i, k in enumerate(METRICS):
-        ax.bar(x + (i - 1) * 0.27, [r[f"{k}_err"] or 0 for r in rows], 0.27, label=k)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(x, labels, rotation=90, fontsize=6)
-    ax.set(ylabel="(sim - real) / real", title="relative error per cell")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    """Sim against real per metric, outcome shares and each cell's error (`lastunit.validation_figure`)."""
+    return save(figure(rows), path, dpi=100)
 
 
 TABLE = ("strategy", "buyers", "stock", "won_real", "won_sim", "throughput_per_s_real", "throughput_per_s_sim",
@@ -136,29 +105,40 @@ TABLE = ("strategy", "buyers", "stock", "won_real", "won_sim", "throughput_per_s
 
 
 def run(quick: bool = False, progress: Progress | None = None, repeats: int = REPEATS,
-        out_dir: Path | None = None) -> dict:
-    """Every cell `repeats` times on each engine, round robin over the grid: on a busy machine drift
-    spreads over every cell alike instead of landing on the ones measured last. The model's repeats use
-    seeds 1, 2, ... (its own noise); the real stack's are just runs."""
+        out_dir: Path | None = None, holdout: int | None = None, holdout_seed: int | None = None) -> dict:
+    """Every cell `repeats` times on each engine, round robin over the grid and the held-out cells: on a
+    busy machine drift spreads over every cell alike instead of landing on the ones measured last. The
+    model's repeats use seeds 1, 2, ... (its own noise); the real stack's are just runs."""
     progress = progress or Progress(enabled=False)
     grid = QUICK if quick else GRID
     stack.ensure_up()
     cal = resolve()
     cells = [(s, b, k) for s in grid["strategies"] for b in grid["buyers"] for k in grid["stocks"]]
-    real: dict[tuple, list[dict]] = {c: [] for c in cells}
-    sim: dict[tuple, list[dict]] = {c: [] for c in cells}
+    n_held = (ho.QUICK_HOLDOUT if quick else ho.HOLDOUT) if holdout is None else holdout
+    seed = ho.new_seed() if holdout_seed is None else holdout_seed
+    held = ho.draw(n_held, seed, quick, ho.seen(cells))
+    real: dict[tuple, list[dict]] = {c: [] for c in (*cells, *held)}
+    sim: dict[tuple, list[dict]] = {c: [] for c in (*cells, *held)}
     out_dir = out_dir or results_home() / "validation"
     runs = out_dir / "runs"                  # every cell's run directories, beside the table that pairs them
     for rep in range(repeats):
-        for c in cells:
-            real[c].append(_measure(*c, "real", 1, progress, runs))
-            sim[c].append(_measure(*c, "sim", 1 + rep, progress, runs))
+        for c in (*cells, *held):
+            where = {"warehouses": c[3]} if len(c) == 4 else {}
+            real[c].append(_measure(*c[:3], "real", 1, progress, runs, **where))
+            sim[c].append(_measure(*c[:3], "sim", 1 + rep, progress, runs, **where))
     rows = [cell(*c, real[c], sim[c]) for c in cells]
+    held_rows = [cell(*c[:3], real[c], sim[c], warehouses=c[3]) for c in held]
     out_dir.mkdir(parents=True, exist_ok=True)
     import pandas as pd  # noqa: PLC0415 - only for the CSV
 
     pd.DataFrame(rows).drop(columns=["run_dirs"]).to_csv(out_dir / "table.csv", index=False)
     summary = summarize(rows) | {"calibration": cal.source, "quick": quick, "repeats": repeats, "dir": str(out_dir),
                                  "plot": str(plot(rows, out_dir / "validation.png"))}
-    (out_dir / "table.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
-    return {"rows": rows, "summary": summary}
+    held_summary = ho.summarize(held_rows, seed)
+    if held_rows:
+        pd.DataFrame(held_rows).drop(columns=["run_dirs"]).to_csv(out_dir / "holdout.csv", index=False)
+        held_summary["plot"] = str(plot(held_rows, out_dir / "holdout.png"))
+    summary["holdout"] = held_summary
+    doc = {"rows": rows, "summary": summary, "holdout_rows": held_rows}
+    (out_dir / "table.json").write_text(json.dumps(doc, indent=2))
+    return doc

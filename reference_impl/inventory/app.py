@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from reference_impl.infra.db import create_pool
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
+from reference_impl.infra.jsontypes import Number, Timestamp, WholeNumber
+from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
@@ -41,29 +43,29 @@ class Strict(BaseModel):
 
 class ReserveBody(Strict):
     sku: Sku
-    qty: int = Field(ge=1, le=MAX_QTY)
+    qty: WholeNumber = Field(ge=1, le=MAX_QTY)
     warehouse: Warehouse | None = None
-    strategy: str | None = None
+    strategy: Strategy | None = None
     attempt_id: str | None = Field(default=None, min_length=1, max_length=200)
-    ttl_s: float = Field(default=DEFAULT_TTL_S, gt=0, le=7 * 86400)
-    naive_window_ms: int = Field(default=NAIVE_WINDOW_MS, ge=0, le=5000)
+    ttl_s: Number = Field(default=DEFAULT_TTL_S, gt=0, le=7 * 86400)
+    naive_window_ms: WholeNumber = Field(default=NAIVE_WINDOW_MS, ge=0, le=5000)
     naive_race: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")
-    naive_racers: int = Field(default=0, ge=0, le=1_000_000)
+    naive_racers: WholeNumber = Field(default=0, ge=0, le=1_000_000)
 
-    @field_validator("strategy")
+    @field_validator("strategy", mode="before")
     @classmethod
     def _known(cls, v):
-        return None if v is None else parse(v).value
+        return parse(v) if isinstance(v, str) else v
 
 
 class ReceiptBody(Strict):
     sku: Sku
     warehouse: Warehouse
-    qty: int = Field(ge=1, le=1_000_000_000)
+    qty: WholeNumber = Field(ge=1, le=1_000_000_000)
 
 
 class SweepBody(Strict):
-    as_of: datetime | None = None
+    as_of: Timestamp | None = None
 
 
 @asynccontextmanager
@@ -118,7 +120,7 @@ async def receive(body: ReceiptBody):
     return {"sku": body.sku, "warehouse": body.warehouse, "qty": body.qty, "kind": kind}
 
 
-@app.get("/stock/{sku}")
+@app.get("/stock/{sku}", responses=errors(404))
 async def stock(sku: str):
     async with app.state.pool.acquire() as conn:
         rows = [r async for r in lifecycle.Q.stock_of(conn, sku=sku)]
@@ -127,7 +129,8 @@ async def stock(sku: str):
     return {"sku": sku, "warehouses": [dict(r) for r in rows]}
 
 
-@app.post("/reservations", status_code=201)
+@app.post("/reservations", status_code=201, responses=errors(404, 409)
+          | {200: {"description": "A replay: this attempt_id already reserved; the reservation as it stands"}})
 async def make_reservation(body: ReserveBody):
     strategy = Strategy(body.strategy) if body.strategy else app.state.default_strategy
     ask = Ask(sku=body.sku, qty=body.qty, strategy=strategy, warehouse=body.warehouse,
@@ -155,8 +158,8 @@ async def _raise_unknown(conn, body: ReserveBody):
     raise ApiError(404, "unknown_sku", f"no stock for SKU {body.sku!r}{where}")
 
 
-@app.get("/reservations/{reservation_id}")
-async def get_reservation(reservation_id: str):
+@app.get("/reservations/{reservation_id}", responses=errors(400, 404))
+async def get_reservation(reservation_id: UuidPath):
     async with app.state.pool.acquire() as conn:
         row = await lifecycle.Q.get_reservation(conn, id=_uuid(reservation_id))
     if row is None:
@@ -185,21 +188,19 @@ async def _settle(reservation_id: str, action: str):
     return _jsonable(dict(row))
 
 
-@app.post("/reservations/{reservation_id}/commit")
-async def commit(reservation_id: str):
+@app.post("/reservations/{reservation_id}/commit", responses=errors(400, 404, 409))
+async def commit(reservation_id: UuidPath):
     return await _settle(reservation_id, "commit")
 
 
-@app.post("/reservations/{reservation_id}/release")
-async def release(reservation_id: str):
+@app.post("/reservations/{reservation_id}/release", responses=errors(400, 404, 409))
+async def release(reservation_id: UuidPath):
     return await _settle(reservation_id, "release")
 
 
 @app.post("/admin/sweep")
 async def sweep_now(body: SweepBody | None = None):
     as_of = (body.as_of if body and body.as_of else datetime.now(UTC))
-    if as_of.tzinfo is None:
-        raise ApiError(422, "invalid_request", "as_of needs a timezone (e.g. 2026-01-01T00:00:00Z)")
     async with app.state.pool.acquire() as conn:
         n = await lifecycle.sweep(conn, as_of, app.state.mirror)
     return {"expired": n}

@@ -138,7 +138,7 @@ def test_bad_bodies_behind_auth_are_4xx(gw, login, unique, product):
         r = gw.put(f"/carts/{user}/items/{product}", json=bad, headers=h)
         assert r.status_code == 422 and r.json()["detail"], bad
     r = gw.put(f"/carts/{user}/items/{unique('ghost')}", json={"qty": 1}, headers=h)
-    assert (r.status_code, r.json()["error"]) == (422, "unknown_sku")
+    assert (r.status_code, r.json()["error"]) == (404, "unknown_sku")
     assert gw.post("/clicks", json={"sku": ""}, headers=h).status_code == 422
     assert gw.post("/clicks", content=b"{nope", headers=h | {"content-type": "application/json"}).status_code == 422
 

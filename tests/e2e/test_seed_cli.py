@@ -55,3 +55,13 @@ def test_seed_makes_accounts_one_can_log_in_with(lab):
     ok = httpx.post(f"{gw}/auth/token", json={"user_id": "user-2", "password": accounts["user-2"]})
     assert ok.status_code == 200 and ok.json()["token"]
     assert httpx.post(f"{gw}/auth/token", json={"user_id": "user-2", "password": accounts["user-1"]}).status_code == 401
+
+@pytest.mark.requires_pg
+@pytest.mark.requires_redis
+@pytest.mark.usefixtures(*STACK[2].args)
+def test_seed_reports_its_stock():
+    r = lastunit("seed", "--size", "200", "--orders", "0", "--seed", "11", "--stock", "3", "--warehouses", "2",
+                 "--last-unit", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["last_unit_skus"]) == 2 and out["stock_rows"] == 2 + 198 * 2 and out["warehouses"] == 2

@@ -24,7 +24,7 @@ pytestmark = STACK
 
 def test_quick_validate_prints_the_table_and_stock_one_outcomes_match_exactly():
     out = subprocess.run([sys.executable, "-m", "lastunit.cli", "validate", "--quick", "--json", "--quiet",
-                          "--repeats", "2"],
+                          "--repeats", "2", "--holdout", "1", "--holdout-seed", "5"],
                          capture_output=True, text=True, timeout=240, env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
@@ -49,3 +49,12 @@ def test_quick_validate_prints_the_table_and_stock_one_outcomes_match_exactly():
     folder = Path(summary["dir"])
     assert (folder / "table.csv").exists() and (folder / "validation.png").stat().st_size > 10_000
     assert json.loads((folder / "table.json").read_text())["summary"]["cells"] == 8
+    # one held-out cell, off the grid and off the calibration's races, drawn from the seed it prints
+    (held,) = doc["holdout_rows"]
+    h = summary["holdout"]
+    assert h["seed"] == 5 and h["cells"] == [[held["strategy"], held["buyers"], held["stock"], held["warehouses"]]]
+    assert (held["strategy"], held["buyers"], held["stock"]) not in {(r["strategy"], r["buyers"], r["stock"])
+                                                                     for r in rows} or held["warehouses"] > 1
+    for k in ("throughput_per_s", "p50_ms", "p99_ms"):
+        assert held[f"{k}_real"] > 0 and held[f"{k}_sim"] > 0 and k in h["targets"]
+    assert isinstance(h["outcomes_match_safe"], bool) and (folder / "holdout.csv").exists()
