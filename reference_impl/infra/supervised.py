@@ -109,7 +109,20 @@ def lab_pids(home: Path) -> list[int]:
                 or (_is_redis(cmdline) and _cwd(entry) == redis_dir))
         if ours and pid_alive(int(entry)):
             found.append(int(entry))
-    return found
+    return sorted(set(found) | _listed(home))
+
+
+def _listed(home: Path) -> set[int]:
+    """The status file's pids still running the program it lists (their command names its port): the
+    children of a supervisor from before the mark, which an upgrade must not leave behind."""
+    out = set()
+    for st in read_status(home).values():
+        if not st.get("pid") or not st.get("port"):
+            continue
+        args = _read(f"/proc/{st['pid']}/cmdline").split(b"\0")
+        if str(st["port"]).encode() in args and pid_alive(st["pid"]) and st["pid"] != os.getpid():
+            out.add(st["pid"])
+    return out
 
 
 def sweep(home: Path) -> list[int]:
