@@ -21,9 +21,12 @@ from reference_impl.infra.http import ApiError, DropReply, install_error_handler
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
+from reference_impl.inventory.desk import Desk
 from reference_impl.inventory.redis_mirror import RedisMirror
-from reference_impl.inventory.reserve import Ask, Starved, UnknownStock, reserve
-from reference_impl.inventory.strategies import NAIVE_WINDOW_MS, Strategy, parse
+from reference_impl.inventory.reserve import Ask, Starved, UnknownStock
+from reference_impl.inventory.returns import listen_forever
+from reference_impl.inventory.soldout import SoldOutMemory
+from reference_impl.inventory.strategies import NAIVE_WINDOW_MS, SoldOut, Strategy, parse, parse_sold_out
 from reference_impl.policy import INVENTORY_POOL_SIZE as POOL_SIZE
 from reference_impl.policy import SWEEP_INTERVAL_S
 
@@ -47,11 +50,17 @@ class ReserveBody(Strict):
     attempt_id: str | None = Field(default=None, min_length=1, max_length=200)
     ttl_s: float = Field(default=DEFAULT_TTL_S, gt=0, le=7 * 86400)
     naive_window_ms: int = Field(default=NAIVE_WINDOW_MS, ge=0, le=5000)
+    sold_out: str | None = None
 
     @field_validator("strategy")
     @classmethod
     def _known(cls, v):
         return None if v is None else parse(v).value
+
+    @field_validator("sold_out")
+    @classmethod
+    def _mode(cls, v):
+        return None if v is None else parse_sold_out(v).value
 
 
 class ReceiptBody(Strict):
@@ -72,13 +81,17 @@ async def lifespan(app: FastAPI):
     app.state.mirror = RedisMirror(app.state.redis)
     app.state.faults = RunConfig(app.state.redis, "inventory")
     app.state.default_strategy = parse(os.environ.get("LAB_INVENTORY_STRATEGY", "guarded"))
-    sweeper = asyncio.create_task(_sweep_forever(app))
+    memory = SoldOutMemory()
+    app.state.desk = Desk(app.state.pool, app.state.mirror, memory)
+    tasks = [asyncio.create_task(_sweep_forever(app)),
+             asyncio.create_task(listen_forever(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), memory))]
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.state.desk.close()
         await app.state.pool.close()
         await app.state.redis.aclose()
 
@@ -129,18 +142,19 @@ async def stock(sku: str):
 async def make_reservation(body: ReserveBody):
     strategy = Strategy(body.strategy) if body.strategy else app.state.default_strategy
     ask = Ask(sku=body.sku, qty=body.qty, strategy=strategy, warehouse=body.warehouse,
-              attempt_id=body.attempt_id, ttl_s=body.ttl_s, naive_window_ms=body.naive_window_ms)
-    async with app.state.pool.acquire() as conn:
-        try:
-            result = await reserve(conn, ask, app.state.mirror)
-        except UnknownStock:
+              attempt_id=body.attempt_id, ttl_s=body.ttl_s, naive_window_ms=body.naive_window_ms,
+              sold_out=SoldOut(body.sold_out) if body.sold_out else None)
+    try:
+        result = await app.state.desk.reserve(ask)
+    except UnknownStock:
+        async with app.state.pool.acquire() as conn:
             await _raise_unknown(conn, body)
-        except Starved as exc:
-            raise ApiError(503, exc.reason, f"gave up after {exc.retries} retries on a hot row",
-                           retries=exc.retries) from None
+    except Starved as exc:
+        raise ApiError(503, exc.reason, f"gave up after {exc.retries} retries on a hot row",
+                       retries=exc.retries) from None
     if result.reservation is None:
         raise ApiError(409, "out_of_stock", f"not enough {body.sku!r} for qty {body.qty}",
-                       retries=result.retries)
+                       retries=result.retries, from_memory=result.from_memory)
     payload = _jsonable(result.reservation) | {"strategy": strategy.value, "replayed": result.replayed}
     return JSONResponse(payload, status_code=200 if result.replayed else 201)
 
