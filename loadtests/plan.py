@@ -54,6 +54,7 @@ class Plan:
     via: str = "http"
     base_url: str = ""
     out_dir: str = ""
+    sold_out: str = "auto"         # the inventory's sold-out short-circuit (strategies.SoldOut)
 
     def sku_name(self, index: int) -> str:
         return sku_name(self.sku_prefix, index, self.hot_skus)
@@ -109,4 +110,4 @@ def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: f
                 hot_skus=c.hot_skus, cold_skus=c.skus - c.hot_skus, sku_prefix=run_id, users=n,
                 spawn_rate=float(spawn_rate or n), shape=[(st.at_s, st.rate) for st in sc.load.shape],
                 via=via, base_url=base_url, out_dir=out_dir, target="gateway" if via == "gateway" else "inventory",
-                browsers=browsers)
+                browsers=browsers, sold_out=sc.inventory.sold_out.value)

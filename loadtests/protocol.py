@@ -71,7 +71,7 @@ class InventoryCheckout:
         p = self.plan
         status, body = self._post("/reservations", {
             "sku": sku, "qty": p.qty, "strategy": p.strategy, "attempt_id": attempt_id, "ttl_s": p.ttl_s,
-            "naive_window_ms": p.naive_window_ms}, "reserve")
+            "naive_window_ms": p.naive_window_ms, "sold_out": p.sold_out}, "reserve")
         outcome = classify(status, body)
         retries = int(body.get("retries", 0) or 0)
         if outcome != Outcome.WON:

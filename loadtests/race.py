@@ -97,7 +97,8 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
 
     bodies = [{"sku": sku, "qty": scenario.load.qty, "strategy": scenario.inventory.strategy.value,
                "attempt_id": f"{sku}-b{i}", "ttl_s": scenario.inventory.reservation_ttl_s,
-               "naive_window_ms": scenario.inventory.naive_window_ms} for i in range(n)]
+               "naive_window_ms": scenario.inventory.naive_window_ms,
+               "sold_out": scenario.inventory.sold_out.value} for i in range(n)]
     tasks = [asyncio.create_task(_buyer(base, b, go, mark_ready, on_answer)) for b in bodies]
     barrier = asyncio.create_task(all_ready.wait())
     await asyncio.wait([barrier, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -83,8 +83,8 @@ class SqlCheckout:
 
     def _batched(self, c, sku, wh, aid):
         """A batch of one: coalescing needs the service's process; one connection has one ask at a time."""
-        rows = Q.reserve_batch(c, sku=sku, warehouse=wh, qty=self.plan.qty, strategy=self.plan.strategy,
-                               ids=[uuid.uuid4()], attempt_ids=[aid], ttls=[float(self.plan.ttl_s)])
+        rows = list(Q.reserve_batch(c, sku=sku, warehouse=wh, qty=self.plan.qty, strategy=self.plan.strategy,
+                                    ids=[uuid.uuid4()], attempt_ids=[aid], ttls=[float(self.plan.ttl_s)]))
         made = [r for r in rows if r[0] == "made"]
         return (made[0][1:] if made else None), 0
 

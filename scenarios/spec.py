@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference_impl.infra.faults import FaultAction, FaultPoint
-from reference_impl.inventory.strategies import Strategy
+from reference_impl.inventory.strategies import SoldOut, Strategy
 
 SCENARIO_DIR = Path(__file__).parent
 LOAD_MODELS = ("race", "open", "closed")
@@ -54,6 +54,7 @@ class Inventory:
     strategy: Strategy = Strategy.GUARDED
     reservation_ttl_s: float = 900.0
     naive_window_ms: int = 20      # the control's read-to-write window
+    sold_out: SoldOut = SoldOut.AUTO   # the sold-out short-circuit: auto (on for batched), on, off, stale
 
 
 @dataclass

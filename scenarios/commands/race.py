@@ -8,12 +8,14 @@ from pathlib import Path
 
 from loadtests.race import race, seed
 from reference_impl import stack
-from reference_impl.audit.inventory import audit_inventory
+from reference_impl.audit.inventory import audit_inventory, audit_liveness, with_liveness
+from reference_impl.audit.liveness import Refusal
 from reference_impl.inventory.strategies import INFO, Strategy, parse
 from scenarios import plots, results
 from scenarios.aio import run_sync
 from scenarios.loader import load
 from scenarios.progress import Progress
+from scenarios.results import Outcome
 from scenarios.spec import Scenario, ScenarioError
 from scenarios.tables import print_table
 
@@ -39,7 +41,10 @@ def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], fl
 
     released, answers = run_sync(go())
     wall = max(a.t_end for a in answers) - released
-    audit = audit_inventory(stack.server_url("postgres"), [sku])
+    refused = [Refusal(f"{sku}-b{i}", sku, None, sc.load.qty, a.t_start, a.t_end)
+               for i, a in enumerate(answers) if a.outcome is Outcome.OUT_OF_STOCK]
+    audit = with_liveness(audit_inventory(stack.server_url("postgres"), [sku]),
+                          audit_liveness(stack.server_url("postgres"), refused))
     return _rows_real(sc, run_id, sku, released, answers), wall, audit
 
 
