@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from reference_impl.infra.db import create_pool
+from reference_impl.infra.fastlane import FastLane
 from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
@@ -122,6 +123,13 @@ async def healthz():
     return {"ok": True, "service": "inventory", "pid": os.getpid()}
 
 
+@app.get("/ping")
+async def ping():
+    """Alive, without a database round trip: the race opens each buyer's connection with it, and a test
+    with several processes behind one port reads which process answered."""
+    return {"ok": True, "pid": os.getpid()}
+
+
 @app.post("/stock/receipts", status_code=201)
 async def receive(body: ReceiptBody):
     async with app.state.pool.acquire() as conn:
@@ -138,8 +146,8 @@ async def stock(sku: str):
     return {"sku": sku, "warehouses": [dict(r) for r in rows]}
 
 
-@app.post("/reservations", status_code=201)
-async def make_reservation(body: ReserveBody):
+async def reserve_answer(body: ReserveBody) -> tuple[int, dict]:
+    """POST /reservations as (status, payload): the FastAPI route and the fast lane both answer with it."""
     strategy = Strategy(body.strategy) if body.strategy else app.state.default_strategy
     ask = Ask(sku=body.sku, qty=body.qty, strategy=strategy, warehouse=body.warehouse,
               attempt_id=body.attempt_id, ttl_s=body.ttl_s, naive_window_ms=body.naive_window_ms,
@@ -156,7 +164,13 @@ async def make_reservation(body: ReserveBody):
         raise ApiError(409, "out_of_stock", f"not enough {body.sku!r} for qty {body.qty}",
                        retries=result.retries, from_memory=result.from_memory)
     payload = _jsonable(result.reservation) | {"strategy": strategy.value, "replayed": result.replayed}
-    return JSONResponse(payload, status_code=200 if result.replayed else 201)
+    return (200 if result.replayed else 201), payload
+
+
+@app.post("/reservations", status_code=201)
+async def make_reservation(body: ReserveBody):
+    status, payload = await reserve_answer(body)
+    return JSONResponse(payload, status_code=status)
 
 
 async def _raise_unknown(conn, body: ReserveBody):
@@ -221,3 +235,7 @@ def _jsonable(row: dict) -> dict:
     for k, v in row.items():
         out[k] = str(v) if isinstance(v, uuid.UUID) else v.isoformat() if isinstance(v, datetime) else v
     return out
+
+
+#: What uvicorn serves: the hot route on the fast lane (infra/fastlane.py), everything else through FastAPI.
+asgi = FastLane(app, {("POST", "/reservations"): (ReserveBody, reserve_answer)})

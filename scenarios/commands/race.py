@@ -31,8 +31,8 @@ def _rows_real(sc: Scenario, run_id: str, sku: str, released: float, answers) ->
             for i, a in enumerate(answers)]
 
 
-def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict]:
-    base = stack.service_url("inventory")
+def _real(sc: Scenario, run_id: str, progress: Progress, base: str | None = None) -> tuple[list[dict], float, dict]:
+    base = base or stack.service_url("inventory")
     sku = f"hot-{run_id}"
 
     async def go():
@@ -56,13 +56,15 @@ def _sim(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], flo
 
 
 def race_one(sc: Scenario, engine: str, progress: Progress, parent: Path | None = None,
-             plot: bool = True) -> dict:
+             plot: bool = True, inventory_url: str | None = None) -> dict:
     """Run one strategy on one engine, write its run directory (under `parent` if given; its latency plot
-    unless `plot` is False: a grid of hundreds of runs has its own plots), return the comparison row."""
+    unless `plot` is False: a grid of hundreds of runs has its own plots), return the comparison row.
+    `inventory_url`: race another inventory than the stack's (e.g. one run as several processes)."""
     strategy = sc.inventory.strategy
     run_id = results.new_run_id("race", f"{strategy.value}-{engine}")
     progress.step(f"{strategy.value:>12} on {engine}: {sc.load.buyers} buyers, {sc.catalog.hot_stock} unit(s)")
-    rows, wall, audit = (_real if engine == "real" else _sim)(sc, run_id, progress)
+    rows, wall, audit = (_real(sc, run_id, progress, inventory_url) if engine == "real"
+                         else _sim(sc, run_id, progress))
     df = results.frame(rows)
     summary = results.summarize(df, wall) | {"run_id": run_id, "engine": engine, "scenario": sc.name,
                                              "strategy": strategy.value, "scenario_spec": sc.to_dict()}
