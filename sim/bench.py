@@ -70,10 +70,14 @@ def measure(scenario: Scenario, seconds: float, cal: Calibration = DEFAULT) -> d
         shop.env.run(until=until)
     wall_s = time.perf_counter() - t1
     attempts, events = len(shop.records) - attempts0, events_scheduled(shop.env) - events0
-    return {"name": "sim.prime_day_peak", "strategy": scenario.inventory.strategy.value, "workers": loops,
-            "simulated_attempts": attempts, "simulated_s": round(shop.env.now - sim0, 3),
+    lat_ms = np.array([r[4] - r[3] for r in shop.records[attempts0:]]) * 1000 if attempts else np.zeros(1)
+    return {"name": "sim.prime_day_peak", "strategy": scenario.inventory.strategy.value, "clients": "open",
+            "workers": loops, "simulated_attempts": attempts, "simulated_s": round(shop.env.now - sim0, 3),
             "wall_s": round(wall_s, 3), "setup_s": round(setup_s, 3),
-            "attempts_per_wall_s": round(attempts / wall_s), "events_per_wall_s": round(events / wall_s),
+            # ops_s: simulated checkout attempts per wall second (the bench contract's name for a rate)
+            "ops_s": round(attempts / wall_s), "events_per_wall_s": round(events / wall_s),
+            # the simulated attempts' own latency, from their intended start (simulated milliseconds)
+            "p50_ms": round(float(np.percentile(lat_ms, 50)), 3), "p99_ms": round(float(np.percentile(lat_ms, 99)), 3),
             "events_per_attempt": round(events / max(attempts, 1), 2),
             "speedup": round((shop.env.now - sim0) / wall_s, 3)}
 
@@ -118,6 +122,6 @@ def run(seconds: float = 3.0, strategies: tuple[Strategy, ...] = (Strategy.GUARD
     for r in rows:
         r |= {"peak_hour_wall_min": round(DURATION_S / r["speedup"] / 60, 1) if r["speedup"] else None,
               "baseline": "plain SimPy M/M/1, customers per wall second (same process)",
-              "baseline_per_wall_s": floor["customers_per_wall_s"],
-              "ratio": round(r["attempts_per_wall_s"] / floor["customers_per_wall_s"], 3)}
+              "baseline_ops_s": floor["customers_per_wall_s"],
+              "ratio": round(r["ops_s"] / floor["customers_per_wall_s"], 3)}
     return rows
