@@ -151,7 +151,7 @@ def build() -> Parser:
                          description="Races every strategy at 1, 16 and 64 buyers on stock 1 and 64, on the real "
                          "stack and in the model (each --repeats times, round robin), and writes results/validation/ (table.csv, "
                          "table.json, plots) with each prediction's relative error.")
-    val.add_argument("--quick", action="store_true", help="a small grid (2 strategies, 1 and 8 buyers); "
+    val.add_argument("--quick", action="store_true", help="a small grid (guarded, pessimistic, batched; 1 and 8 buyers); "
                      "with --saga: rates 10,40 for 2 s")
     val.add_argument("--saga", action="store_true", help="instead of the race grid: the whole checkout saga "
                      "at a ladder of open-load rates on both engines (p50, p99, throughput; results/validation/saga/)")

@@ -14,15 +14,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reference_impl.audit.liveness import Refusal
 from scenarios.arrivals import SkuPicker, arrival_windows, stages
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
-from sim.audit import audit_stock
+from sim.audit import audit_liveness, audit_stock
 from sim.calibration import Calibration, resolve
 from sim.runner import events_scheduled, no_cyclic_gc
 from sim.service import Shop, checkout
 
 ENGINE = "sim"
+OUT_OF_STOCK = "out_of_stock"
 
 
 @dataclass
@@ -139,5 +141,11 @@ def simulate(scenario: Scenario, run_id: str, calibration: Calibration | None = 
     with no_cyclic_gc():
         shop.env.run()
     wall_s = max((r[4] for r in shop.records), default=0.0)
-    return SimRun(rows=to_rows(shop, run_id), wall_s=wall_s, audit=audit_stock(shop.stock),
-                  stats=stats(shop, wall_s))
+    rows = to_rows(shop, run_id)
+    refused = [Refusal(r["attempt_id"], r["sku"], None, r["qty"], r["t_start"], r["t_end"])
+               for r in rows if r["outcome"] == OUT_OF_STOCK]
+    audit = audit_stock(shop.stock)
+    live = audit_liveness(shop.stock, refused)
+    audit = audit | live | {"ok": audit["ok"] and live["liveness_ok"],
+                            "breaches": audit["breaches"] + live["liveness_breaches"]}
+    return SimRun(rows=rows, wall_s=wall_s, audit=audit, stats=stats(shop, wall_s))
