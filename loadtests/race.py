@@ -74,7 +74,7 @@ def _open_files_for(buyers: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         soft = hard
     if buyers + FD_MARGIN > soft:
-        raise RuntimeError(f"{buyers} buyers need {buyers + FD_MARGIN} open files; this process may open {soft} "
+        raise ValueError(f"{buyers} buyers need {buyers + FD_MARGIN} open files; this process may open {soft} "
                            f"(ulimit -n)")
 
 
