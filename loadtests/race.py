@@ -96,16 +96,21 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
     t_start = [0.0] * n
     ready, answered = [0], [0]
 
-    async def buyer(i: int) -> Answer:
+    async def open_conn(i: int) -> wire.Conn:
         async with opening:       # a connect storm past the accept queue waits out SYN retransmits
             conn = conns[i] = await asyncio.wait_for(wire.connect(url.hostname, url.port), CONNECT_TIMEOUT_S)
             status, _ = await asyncio.wait_for(conn.send(ping), CONNECT_TIMEOUT_S)
             if status != 200:
                 raise RuntimeError(f"GET /ping answered {status}")
+        return conn
+
+    async def buyer(i: int) -> Answer:
+        conn = await open_conn(i)
         ready[0] += 1
         if ready[0] == n:
             all_ready.set()
         await go.wait()
+        conn = conns[i]           # reopened before the release if the server had closed it meanwhile
         t_start[i] = time.time()
         try:
             status, raw = await conn.send(asks[i])
@@ -130,6 +135,9 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
             broken = next(t for t in tasks if t.done())
             barrier.cancel()
             raise RuntimeError(f"a buyer could not connect: {broken.exception()!r}")
+        closed = [i for i, c in enumerate(conns) if c.lost is not None]
+        if closed:                # idle past the server's keep-alive while the others connected: reopen
+            await asyncio.gather(*(open_conn(i) for i in closed))
         released = time.time()
         go.set()
         _, late = await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT_S)

@@ -20,8 +20,9 @@ HOST = "127.0.0.1"
 #: made a 10,000-buyer race's connects overflow the queue and wait out SYN retransmits (1 s, then 3 s).
 BACKLOG = 4096
 #: How long a keep-alive connection may sit idle. uvicorn's 5 s closed the first of 10,000 race buyers'
-#: connections before the barrier released them (3,066 of 10,000 were answered "Server disconnected").
-KEEP_ALIVE_S = 75
+#: connections before the barrier released them (3,066 of 10,000 were answered "Server disconnected"); 75 s
+#: still did when a box at load 50 took minutes to connect them all. The cost is only an idle socket.
+KEEP_ALIVE_S = 300
 #: A stopping process finishes in-flight requests for this long, then exits anyway.
 GRACEFUL_S = 3
 #: Nothing fronts the services (127.0.0.1 only), so X-Forwarded-For is the client's own word: trusting it
