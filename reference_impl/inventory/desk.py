@@ -18,7 +18,7 @@ class Desk:
     def __init__(self, pool, mirror=None, memory: SoldOutMemory | None = None, max_batch: int = BATCH_MAX):
         self.pool, self.mirror = pool, mirror
         self.memory = memory or SoldOutMemory()
-        self.batcher = Coalescer(lambda key, asks: batch.run_batch(pool, key, asks), max_batch)
+        self.batcher = Coalescer(self._run_batch, max_batch)
         self._learning: set[tuple] = set()
 
     async def reserve(self, ask: Ask) -> Result:
@@ -34,6 +34,15 @@ class Desk:
         if result.reservation is None and mode is not SoldOut.OFF:
             await self._learn(ask, epoch, mode)
         return result
+
+    async def _run_batch(self, key: batch.Key, asks: list[Ask]) -> list:
+        """Asks that queued while the memory learned "sold out" are answered from it, as a newcomer would be
+        (a 10,000-buyer burst queues thousands behind the batch that finds the last unit gone)."""
+        refused = [sold_out_mode(a.strategy, a.sold_out) is not SoldOut.OFF and self.memory.refuses(
+            a.sku, a.warehouse, a.qty, a.attempt_id, sold_out_mode(a.strategy, a.sold_out)) for a in asks]
+        rest = [a for a, r in zip(asks, refused, strict=True) if not r]
+        answers = iter(await batch.run_batch(self.pool, key, rest) if rest else [])
+        return [Result(None, 0, from_memory=True) if r else next(answers) for r in refused]
 
     async def _learn(self, ask: Ask, epoch: int, mode: SoldOut) -> None:
         """Remember the refusal, with the attempt ids that hold reservations on the SKU (see soldout.py).
