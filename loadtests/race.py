@@ -75,7 +75,15 @@ def _open_files_for(buyers: int) -> None:
         soft = hard
     if buyers + FD_MARGIN > soft:
         raise ValueError(f"{buyers} buyers need {buyers + FD_MARGIN} open files; this process may open {soft} "
-                           f"(ulimit -n)")
+                         f"(ulimit -n)")
+
+
+def naive_race(scenario: Scenario, race_id: str, racers: int) -> dict:
+    """What lets the naive control's window last until every racer has read (its oversell by
+    construction, see reference_impl/inventory/naive_barrier.py): the race's id and size, naive only."""
+    if scenario.inventory.strategy.value != "naive" or racers < 2:
+        return {}
+    return {"naive_race": race_id, "naive_racers": racers}
 
 
 async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[float, list[Answer]]:
@@ -88,8 +96,8 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
     asks = [wire.request("POST", "/reservations", where, {
         "sku": sku, "qty": scenario.load.qty, "strategy": scenario.inventory.strategy.value,
         "attempt_id": f"{sku}-b{i}", "ttl_s": scenario.inventory.reservation_ttl_s,
-        "naive_window_ms": scenario.inventory.naive_window_ms, "sold_out": scenario.inventory.sold_out.value})
-        for i in range(n)]
+        "naive_window_ms": scenario.inventory.naive_window_ms, "sold_out": scenario.inventory.sold_out.value}
+        | naive_race(scenario, sku, n)) for i in range(n)]
     go, all_ready = asyncio.Event(), asyncio.Event()
     opening = asyncio.Semaphore(CONNECT_AT_ONCE)
     conns: list[wire.Conn | None] = [None] * n

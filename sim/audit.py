@@ -6,9 +6,9 @@ in the state, never in two spellings of the invariant.
 
 from __future__ import annotations
 
-from reference_impl.audit.invariants import MAX_WITNESSES, StockRow, check_stock
-from reference_impl.audit.liveness import Refusal, check_liveness, timelines
-from reference_impl.policy import SOLD_OUT_STALENESS_S
+from scenarios.invariants import MAX_WITNESSES, StockRow, check_stock
+from scenarios.liveness import Refusal, check_liveness, timelines
+from scenarios.policy import SOLD_OUT_STALENESS_S
 from sim.stock import Row, Stockroom
 
 
@@ -42,3 +42,12 @@ def audit_liveness(stock: Stockroom, refusals: list[Refusal]) -> dict:
     events = {(r.sku, r.warehouse): [(0.0, r.supply)] + [(t, -qty) for _, qty, t in r.promises]
               for sku in sorted(stock.rows) for r in stock.rows[sku]}
     return check_liveness(refusals, timelines(events), SOLD_OUT_STALENESS_S)
+
+
+def audit_run(stock: Stockroom, rows: list[dict]) -> dict:
+    """What a model run's audit says: the stock checks and, over its out-of-stock answers, liveness."""
+    refused = [Refusal(r["attempt_id"], r["sku"], None, r["qty"], r["t_start"], r["t_end"])
+               for r in rows if r["outcome"] == "out_of_stock"]
+    audit, live = audit_stock(stock), audit_liveness(stock, refused)
+    return audit | live | {"ok": audit["ok"] and live["liveness_ok"],
+                           "breaches": audit["breaches"] + live["liveness_breaches"]}

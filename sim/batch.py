@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from reference_impl.policy import BATCH_MAX
+from scenarios.policy import BATCH_MAX
 from scenarios.results import Outcome
 from sim.rowlock import commit_many, granted
 

@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import simpy
 
-from reference_impl.inventory.strategies import (
-    BACKOFF_BASE_S,
-    BACKOFF_CAP_S,
-    SoldOut,
-    Strategy,
-    sold_out_mode,
-)
-from reference_impl.policy import INVENTORY_POOL_SIZE
+from scenarios.policy import INVENTORY_POOL_SIZE
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
+from scenarios.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, SoldOut, Starved, Strategy, sold_out_mode
 from sim.batch import Batcher
 from sim.calibration import DEFAULT, Calibration
 from sim.queueing import Cpu, Station
-from sim.reserve import ATTEMPT, Starved
+from sim.reserve import ATTEMPT
 from sim.soldout import Memory
 from sim.stock import Stockroom
 from sim.streams import Jitter, Uniform, spawn
@@ -71,6 +65,10 @@ class Shop:
         self.strategy_name = self.strategy.value
         self.qty = scenario.load.qty
         self.naive_window_s = scenario.inventory.naive_window_ms / 1000
+        # a race's naive barrier: readers counted in after their read; the last one releases the rest
+        race = scenario.load.model == "race" and self.strategy == Strategy.NAIVE
+        self.naive_readers = min(scenario.load.buyers, POOL_SIZE * loops) if race else 0
+        self.naive_arrived, self.naive_go = 0, env.event()
         ms, net = 1e-3, cal.network_ms * 2   # a round trip is two hops
         self.rtt_s = net * ms                 # BEGIN, ROLLBACK, a Redis call's network part
         self.inbound_s = cal.network_ms * ms
@@ -90,6 +88,16 @@ class Shop:
         self.counters = dict.fromkeys(("lock_waits", "lock_timeouts", "cas_misses", "aborts",
                                        "mirror_loads", "starved"), 0)
         self.lock_wait_s = 0.0
+
+    def naive_arrive(self):
+        """Count a naive racer's read in; the event fires when the race's last reader has read (None: no
+        barrier here, an open load or a lone buyer)."""
+        if self.naive_readers < 2:
+            return None
+        self.naive_arrived += 1
+        if self.naive_arrived == self.naive_readers:
+            self.naive_go.succeed()
+        return self.naive_go
 
     def waited_for_lock(self, seconds: float) -> None:
         self.counters["lock_waits"] += 1

@@ -12,8 +12,8 @@ Scenario: the modelled service is one process, so one memory (with `loops` > 1 t
 
 from __future__ import annotations
 
-from reference_impl.inventory.strategies import SoldOut
-from reference_impl.policy import SOLD_OUT_MAX_AGE_S
+from scenarios.policy import SOLD_OUT_MAX_AGE_S
+from scenarios.strategies import SoldOut
 
 
 class Memory:

@@ -74,10 +74,10 @@ class Stockroom:
                                      for wh, n in zip(self.warehouses, units, strict=True)]
         return rows
 
-    def promise(self, row: Row, qty: int, strategy: str) -> None:
-        """Record a reservation row (state held), committed now: what the auditor counts."""
+    def promise(self, row: Row, qty: int, strategy: str, at: float | None = None) -> None:
+        """Record a reservation row (state held), committed now (or at `at`): what the auditor counts."""
         self.reservations += 1
-        row.promises.append((self.reservations, qty, self.env.now))
+        row.promises.append((self.reservations, qty, self.env.now if at is None else at))
         row.held += qty
         row.strategies.add(strategy)
 

@@ -10,7 +10,7 @@ import os
 
 import aiohttp
 
-from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from scenarios.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 
 
 class Unknown(Exception):

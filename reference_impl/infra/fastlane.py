@@ -13,16 +13,20 @@ took 177 us, a sold-out answer from memory 357 us, measured with /proc on this b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from reference_impl.infra import outage
 from reference_impl.infra.http import ApiError
+from scenarios.policy import OUTAGE_RETRY_AFTER_S
 
 #: (method, path) -> (the body's model, a handler answering (status, JSON-able payload)).
 Lane = dict[tuple[str, str], tuple[type[BaseModel], Callable[[BaseModel], Awaitable[tuple[int, dict]]]]]
 JSON_HEADERS = [(b"content-type", b"application/json")]
+log = logging.getLogger(__name__)
 
 
 def _json(scope) -> bool:
@@ -58,11 +62,25 @@ def _replay(body: bytes, receive):
     return again
 
 
-async def respond(send, status: int, payload) -> None:
+async def respond(send, status: int, payload, headers: dict | None = None) -> None:
     data = orjson.dumps(payload)
+    extra = [(k.lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
-                "headers": [*JSON_HEADERS, (b"content-length", str(len(data)).encode())]})
+                "headers": [*JSON_HEADERS, (b"content-length", str(len(data)).encode()), *extra]})
     await send({"type": "http.response.body", "body": data})
+
+
+def failure(scope, exc: Exception) -> tuple[int, dict, dict]:
+    """What http.py's handlers answer for an exception out of a handler: an outage of a server we depend on
+    is a 503 with Retry-After, anything else a 500, JSON both (the lane cannot hand a half-done request
+    back to FastAPI)."""
+    said = outage.describe(exc)
+    if said is not None:
+        log.warning("%s %s: %s", scope["method"], scope["path"], said[1])
+        return 503, {"error": said[0], "detail": said[1]}, {"Retry-After": OUTAGE_RETRY_AFTER_S}
+    log.exception("%s %s failed", scope["method"], scope["path"], exc_info=exc)
+    return 500, {"error": "internal_error",
+                 "detail": f"unexpected {type(exc).__name__} at {scope['path']}; see the service log"}, {}
 
 
 class FastLane:
@@ -79,8 +97,11 @@ class FastLane:
             parsed = model.model_validate_json(body)
         except ValidationError:
             return await self.app(scope, _replay(body, receive), send)
+        headers = None
         try:
             status, payload = await handler(parsed)
         except ApiError as exc:
-            status, payload = exc.status, exc.body
-        await respond(send, status, payload)
+            status, payload, headers = exc.status, exc.body, exc.headers
+        except Exception as exc:   # noqa: BLE001 - answered as FastAPI's handlers would (http.py)
+            status, payload, headers = failure(scope, exc)
+        await respond(send, status, payload, headers)

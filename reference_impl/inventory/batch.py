@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from reference_impl.inventory.reserve import RETRYABLE, Q, Result, Starved, UnknownStock
-from reference_impl.inventory.strategies import Strategy
+from scenarios.strategies import Strategy
 
 #: A batch statement that met a deadlock (the sweeper locks rows in its own order) or a reservation another
 #: process just made under one of its attempt ids is run again, at most this often: the next snapshot sees

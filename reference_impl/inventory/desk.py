@@ -10,8 +10,8 @@ from reference_impl.inventory import batch
 from reference_impl.inventory.coalesce import Coalescer
 from reference_impl.inventory.reserve import Ask, Q, Result, reserve
 from reference_impl.inventory.soldout import SoldOutMemory
-from reference_impl.inventory.strategies import SoldOut, Strategy, sold_out_mode
-from reference_impl.policy import BATCH_MAX, SOLD_OUT_MAX_WINNERS
+from scenarios.policy import BATCH_MAX, SOLD_OUT_MAX_WINNERS
+from scenarios.strategies import SoldOut, Strategy, sold_out_mode
 
 
 class Desk:

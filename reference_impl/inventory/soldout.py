@@ -22,8 +22,8 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
-from reference_impl.inventory.strategies import SoldOut
-from reference_impl.policy import SOLD_OUT_MAX_AGE_S
+from scenarios.policy import SOLD_OUT_MAX_AGE_S
+from scenarios.strategies import SoldOut
 
 #: Returns are counted per bucket of SKUs, not per SKU, so the counters stay bounded on a catalog of
 #: millions; two SKUs sharing a bucket only make a learn step give up a little more often.

@@ -6,6 +6,8 @@ from __future__ import annotations
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
 from reference_impl.orders.saga import Q, cancel, log
+from scenarios.states import OrderStatus as S
+from scenarios.states import sources
 
 
 class OrderEvents:
@@ -20,12 +22,12 @@ class OrderEvents:
         order = await Q.get_order(conn, id=event["order_id"])
         if order is None or str(order["payment_id"]) != event["payment_id"]:
             return                     # a charge this order does not stand on: the auditor counts it
-        if order["status"] == "cancelled":
+        if order["status"] == S.CANCELLED:
             await bus.publish(conn, "OrderCancelled", {"order_id": event["order_id"], "user_id": order["user_id"],
                                                       "reason": order["cancel_reason"], "payment_made": True,
                                                       "reservation_id": order["reservation_id"]})
             return                     # money arrived after the cancellation: announce again, so it is refunded
-        if order["status"] != "confirmed":
+        if order["status"] != S.CONFIRMED:
             return
         if not await self._held(order["reservation_id"]):
             # The reservation expired before payment was final: the unit may be sold to someone else.
@@ -33,8 +35,8 @@ class OrderEvents:
             await log(conn, order["id"], "paid", "failed", reason="reservation_expired")
             await _cancel_in(conn, order, "reservation_expired")
             return
-        moved = await Q.move(conn, id=order["id"], to_status="paid", reason=None, shipment_id=None,
-                             from_statuses=["confirmed"])
+        moved = await Q.move(conn, id=order["id"], to_status=S.PAID, reason=None, shipment_id=None,
+                             from_statuses=sources(S.PAID))
         if moved is not None:
             await log(conn, order["id"], "paid", "done", payment_id=event["payment_id"])
             await bus.publish(conn, "OrderPaid", {"order_id": event["order_id"], "user_id": order["user_id"],
@@ -42,7 +44,7 @@ class OrderEvents:
 
     async def shipment_created(self, conn, event: dict) -> None:
         order = await Q.get_order(conn, id=event["order_id"])
-        if order is None or order["status"] != "paid":
+        if order is None or order["status"] != S.PAID:
             return
         status, _ = await self.inventory.call("POST", f"/reservations/{order['reservation_id']}/commit")
         if status != 200:
@@ -50,15 +52,18 @@ class OrderEvents:
             await _cancel_in(conn, order, "stock_lost")
             return
         await log(conn, order["id"], "sell_stock", "done")
-        await Q.move(conn, id=order["id"], to_status="shipped", reason=None, shipment_id=event["shipment_id"],
-                     from_statuses=["paid"])
+        moved = await Q.move(conn, id=order["id"], to_status=S.SHIPPED, reason=None,
+                             shipment_id=event["shipment_id"], from_statuses=sources(S.SHIPPED))
+        if moved is None:          # moved on meanwhile (this transaction lost the row to another handler)
+            await log(conn, order["id"], "ship", "failed", reason="not_paid_any_more")
+            return
         await log(conn, order["id"], "ship", "done", tracking_id=event.get("tracking_id"))
         await bus.publish(conn, "OrderShipped", {"order_id": event["order_id"], "user_id": order["user_id"],
                                                 "tracking_id": event.get("tracking_id")})
 
     async def shipment_failed(self, conn, event: dict) -> None:
         order = await Q.get_order(conn, id=event["order_id"])
-        if order is None or order["status"] not in ("confirmed", "paid"):
+        if order is None or order["status"] not in (S.CONFIRMED, S.PAID):
             return
         await log(conn, order["id"], "ship", "failed", reason=event.get("reason"))
         status, _ = await self.inventory.call("POST", f"/reservations/{order['reservation_id']}/release")

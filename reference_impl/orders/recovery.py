@@ -10,7 +10,7 @@ from __future__ import annotations
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import ApiError, DropReply
 from reference_impl.orders.saga import Q, Stop, cancel, log
-from reference_impl.policy import MAX_DRIVES, RECOVERY_LEASE_S
+from scenarios.policy import MAX_DRIVES, RECOVERY_LEASE_S
 
 
 async def recover_once(pool, saga, faults) -> int:

@@ -16,9 +16,11 @@ import aiosql
 
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
-from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import DropReply
-from reference_impl.policy import CALL_RETRIES, RETRY_PAUSE_S
+from scenarios.faults import FaultPoint
+from scenarios.policy import CALL_RETRIES, RETRY_PAUSE_S
+from scenarios.states import OrderStatus as S
+from scenarios.states import sources
 
 Q = aiosql.from_path(str(resources.files("reference_impl.orders") / "sql"), "asyncpg", mandatory_parameters=False)
 
@@ -39,8 +41,8 @@ async def cancel(conn, order, reason: str, payment_made: bool) -> None:
     """Mark the order cancelled and announce it (payment voids or refunds, notification tells the buyer),
     in the caller's transaction or a savepoint of it. Cancelling a cancelled order changes nothing."""
     async with conn.transaction():
-        moved = await Q.move(conn, id=order["id"], to_status="cancelled", reason=reason, shipment_id=None,
-                             from_statuses=["pending", "confirmed", "paid"])
+        moved = await Q.move(conn, id=order["id"], to_status=S.CANCELLED, reason=reason, shipment_id=None,
+                             from_statuses=sources(S.CANCELLED))
         if moved is None:
             return
         await log(conn, order["id"], "cancel", "compensated", reason=reason)
@@ -78,7 +80,7 @@ class Saga:
             return uuid.UUID(r["id"])
         async with self.pool.acquire() as conn:
             await cancel(conn, order, "out_of_stock" if status == 409 else f"reserve_{status}", False)
-        raise Stop(409 if status == 409 else 422, r.get("error", "reserve_failed"), r.get("detail", ""))
+        raise Stop(status if status in (404, 409) else 422, r.get("error", "reserve_failed"), r.get("detail", ""))
 
     async def _authorize(self, order) -> uuid.UUID:
         keyed = await self.config.knob("payment", "idempotency", True)
@@ -122,8 +124,8 @@ class Saga:
             order = dict(order) | {"payment_id": pid}
             drop |= await faults.at(FaultPoint.ORDERS_AFTER_PAYMENT, defer_drop=True)
         async with self.pool.acquire() as conn, conn.transaction():
-            moved = await Q.move(conn, id=order["id"], to_status="confirmed", reason=None, shipment_id=None,
-                                 from_statuses=["pending"])
+            moved = await Q.move(conn, id=order["id"], to_status=S.CONFIRMED, reason=None, shipment_id=None,
+                                 from_statuses=sources(S.CONFIRMED))
             if moved is not None:
                 await log(conn, order["id"], "confirm", "done")
                 await bus.publish(conn, "OrderConfirmed", {k: str(order[k]) if k.endswith("id") else order[k]

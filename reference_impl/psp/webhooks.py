@@ -26,10 +26,10 @@ from collections.abc import Callable
 import aiohttp
 
 from reference_impl.infra.run_config import CRASH_EXIT
-from reference_impl.policy import webhook_backoff_s as backoff_s
 from reference_impl.psp.config import Knobs, draw
 from reference_impl.psp.queries import Q
 from reference_impl.psp.signing import HEADER, sign
+from scenarios.policy import webhook_backoff_s as backoff_s
 
 log = logging.getLogger("lastunit.psp.webhooks")
 

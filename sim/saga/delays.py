@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reference_impl.policy import RECLAIM_IDLE_MS
-from reference_impl.policy import webhook_backoff_s as backoff_s
+from scenarios.policy import RECLAIM_IDLE_MS
+from scenarios.policy import webhook_backoff_s as backoff_s
 
 #: The bus's own numbers, from its code: an unacked event is reclaimed once idle this long; a consumer whose
-#: handler failed pauses this long before it reads again.
-RECLAIM_S, CONSUMER_PAUSE_S = RECLAIM_IDLE_MS / 1000, 0.2
-#: The real client's pause before its n-th retry of a 202 / lost answer (loadtests/checkouts.checkout).
-CLIENT_PAUSE_S = 0.5
+#: handler failed pauses CONSUMER_PAUSE_S before it reads again.
+RECLAIM_S = RECLAIM_IDLE_MS / 1000
 #: The provider retries a webhook delivery it lost after backoff_s(n) (reference_impl/psp/webhooks.py).
 webhook_retry_s = backoff_s
 

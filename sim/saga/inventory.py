@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reference_impl.policy import CALL_RETRIES, RETRY_PAUSE_S
-from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from scenarios.policy import CALL_RETRIES, RETRY_PAUSE_S
+from scenarios.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from sim.saga.delays import SagaTimes
 from sim.saga.faults import DR, C, E, Faults, P
 from sim.saga.reservations import commit

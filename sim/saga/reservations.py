@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from reference_impl.policy import SWEEP_INTERVAL_S
+from scenarios.policy import SWEEP_INTERVAL_S
 
 if TYPE_CHECKING:
-    from sim.saga.orders import Order
+    from sim.saga.order import Order
 
 
 def _unhold(row, qty: int, sold: int = 0) -> None:

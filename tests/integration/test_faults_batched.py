@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios.commands.run import execute
+from lastunit.progress import Progress
+from lastunit.usecases import run_saga
 from scenarios.loader import load
-from scenarios.progress import Progress
 from tests.conftest import STACK
 from tests.integration.test_faults import SMALL
 
@@ -24,7 +24,7 @@ FAULTS = [("orders.after_reserve", "crash"), ("orders.after_reserve", "drop_repl
 
 
 def _audit(*overrides: str) -> dict:
-    out, _ = execute(load("payment_crash", [*SMALL, *BATCHED, *overrides]), Progress(enabled=False))
+    out, _ = run_saga(load("payment_crash", [*SMALL, *BATCHED, *overrides]), Progress(enabled=False))
     return out["audit"]
 
 

@@ -13,17 +13,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from lastunit.aio import run_sync
+from lastunit.progress import Progress
+from lastunit.usecases import race_one
 from loadtests import wire
 from loadtests.race import seed
 from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.infra.procs import free_port, port_open, wait_for
-from reference_impl.inventory.strategies import Strategy, safe
+from reference_impl.programs import service_env
 from reference_impl.services import SERVICES
-from scenarios.aio import run_sync
-from scenarios.commands.race import race_one
 from scenarios.loader import load
-from scenarios.progress import Progress
+from scenarios.policy import INVENTORY_POOL_SIZE
+from scenarios.strategies import Strategy, safe
 from tests.conftest import STACK
 
 pytestmark = STACK
@@ -43,7 +45,7 @@ def two_processes(lab):
     """The inventory service again, as two processes on one port of its own (SO_REUSEPORT), on the stack's
     servers: both processes answer, each with its own pool, batches and sold-out memory."""
     state = stack.load_state()
-    env = os.environ | stack.service_env(state, state["services"]["urls"])
+    env = os.environ | service_env(state, state["services"]["urls"])
     port = free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "reference_impl.infra.serve", SERVICES["inventory"],
                                "--port", str(port)], env=env, stdin=subprocess.DEVNULL) for _ in range(2)]
@@ -130,8 +132,10 @@ async def _crowd(url: str, sku: str, strategies: list[str]) -> list[int]:
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_naive_control_oversells_every_time(attempt):
-    row = _race(Strategy.NAIVE, 50, 1, 1, "inventory.naive_window_ms=100")
-    assert row["won"] > 1
+    """No window at all: the race's barrier alone makes every racer that can hold a connection at once
+    read before any writes, so the control oversells by exactly that many minus one, by construction."""
+    row = _race(Strategy.NAIVE, 50, 1, 1, "inventory.naive_window_ms=0")
+    assert row["won"] == min(50, INVENTORY_POOL_SIZE)
     assert row["oversold_units"] == row["won"] - 1
     oversold = [b for b in row["breaches"] if b["invariant"] == "oversold"]
     assert oversold and oversold[0]["control"] and oversold[0]["witnesses"]

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from reference_impl.audit.inventory import audit_inventory, audit_liveness
-from reference_impl.audit.liveness import Refusal
 from reference_impl.infra.procs import wait_for
-from reference_impl.inventory.strategies import Strategy, safe
-from reference_impl.policy import SOLD_OUT_STALENESS_S
+from scenarios.liveness import Refusal
+from scenarios.policy import SOLD_OUT_STALENESS_S
+from scenarios.strategies import Strategy, safe
 from tests.conftest import STACK
 
 pytestmark = STACK

@@ -9,7 +9,7 @@ import pytest
 
 from reference_impl.inventory.coalesce import Coalescer
 from reference_impl.inventory.soldout import SoldOutMemory
-from reference_impl.inventory.strategies import INFO, SoldOut, Strategy, sold_out_mode
+from scenarios.strategies import INFO, SoldOut, Strategy, sold_out_mode
 
 
 class Gate:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference_impl.audit.liveness import Refusal, Timeline, check_liveness, timelines
+from scenarios.liveness import Refusal, Timeline, check_liveness, timelines
 
 BOUND = 0.5
 

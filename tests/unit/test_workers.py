@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from reference_impl.infra.supervised import programs
 from reference_impl.services import DEFAULT_WORKERS, workers
-from reference_impl.supervisor import _processes
 
 
 def test_one_process_unless_told_and_the_variable_is_per_service():
@@ -25,7 +25,8 @@ def test_a_singleton_refuses_a_second_process():
         workers("catalog_relay", {"LAB_WORKERS_CATALOG_RELAY": "2"})
 
 
-def test_the_supervisor_runs_each_process_of_a_service_on_the_same_port():
-    procs = _processes({"inventory": {"app": "a", "port": 5, "workers": 3}, "orders": {"app": "b", "port": 6}})
+def test_the_supervisor_runs_each_process_of_a_service_on_the_same_port(tmp_path):
+    procs = programs(tmp_path, None, None, {"inventory": ("a:app", 5, 3), "orders": ("b:app", 6, 1)}, {})
     assert list(procs) == ["inventory", "inventory#2", "inventory#3", "orders"]
     assert {p["port"] for n, p in procs.items() if n.startswith("inventory")} == {5}
+    assert procs["inventory#2"]["cmd"] == procs["inventory"]["cmd"]     # the same program, one port

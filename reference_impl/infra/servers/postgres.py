@@ -178,6 +178,16 @@ def start(cluster: Cluster, fast: bool = False) -> Cluster:
     return cluster
 
 
+def restart_immediate(cluster: Cluster) -> None:
+    """A crash and recovery of the whole cluster (the nemesis's `restart`): every backend is killed without
+    a checkpoint, and the next start replays the WAL. Same port and options (pg_ctl reuses postmaster.opts)."""
+    log = cluster.home / "postgres.log"
+    out = _run([str(cluster.bindir / "pg_ctl"), "-D", str(cluster.datadir), "-l", str(log), "-m", "immediate",
+                "-w", "-t", "60", "restart"])
+    if out.returncode != 0:
+        raise PostgresError("PostgreSQL did not come back: " + (out.stderr.strip() or out.stdout.strip()))
+
+
 def stop(cluster: Cluster) -> None:
     if cluster.alive():
         _run([str(cluster.bindir / "pg_ctl"), "-D", str(cluster.datadir), "-m", "fast", "-w", "stop"])
