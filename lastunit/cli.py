@@ -54,7 +54,7 @@ def build() -> Parser:
                           "results/<run_id>/. Exits 1 if a safe strategy breaks an invariant; with "
                           "--strategy all the naive control's oversell is the expected breach.")
     race.add_argument("--strategy", default="all", help="naive, pessimistic, optimistic, guarded, "
-                      "serializable, redis, or all (default)")
+                      "serializable, redis, batched, or all (default)")
     race.add_argument("--buyers", type=int, help="buyers released together (scenario default 500)")
     race.add_argument("--stock", type=int, help="units of the hot SKU (default 1)")
     race.add_argument("--warehouses", type=int, help="spread the units over this many warehouses")
@@ -133,7 +133,11 @@ def build() -> Parser:
                        "strategy through the service vs raw pgbench on the same SQL; checkout: the highest open-model "
                        "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's simulated "
                        "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1")
-    bench.add_argument("--clients", default="1,16,64", help="concurrent clients, comma separated")
+    bench.add_argument("--clients", default="1,16,64,256,1024",
+                       help="reserve: concurrent clients, comma separated (default 1,16,64,256,1024)")
+    bench.add_argument("--rows", choices=("stocked", "sold-out", "both"), default="both",
+                       help="reserve: a stocked row (every strategy), a sold-out row (guarded and batched, "
+                       "short-circuit off and on), or both (default)")
     bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
     bench.add_argument("--strategy", default="all", help="one strategy or all")
     bench.add_argument("--rates", default="10,20,40,80,160,320", help="checkout: the ladder of arrival rates /s")
@@ -155,7 +159,7 @@ def build() -> Parser:
                          description="Races every strategy at 1, 16 and 64 buyers on stock 1 and 64, on the real "
                          "stack and in the model (each --repeats times, round robin), and writes results/validation/ (table.csv, "
                          "table.json, plots) with each prediction's relative error.")
-    val.add_argument("--quick", action="store_true", help="a small grid (2 strategies, 1 and 8 buyers); "
+    val.add_argument("--quick", action="store_true", help="a small grid (guarded, pessimistic, batched; 1 and 8 buyers); "
                      "with --saga: rates 10,40 for 2 s")
     val.add_argument("--saga", action="store_true", help="instead of the race grid: the whole checkout saga "
                      "at a ladder of open-load rates on both engines (p50, p99, throughput; results/validation/saga/)")

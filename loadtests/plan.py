@@ -68,6 +68,7 @@ class Plan:
     #: What Browser users type into search: adjectives, and per category its nouns (the seed's vocabulary).
     search_adjectives: list[str] = field(default_factory=list)
     search_nouns: dict[str, list[str]] = field(default_factory=dict)
+    sold_out: str = "auto"         # the inventory's sold-out short-circuit (strategies.SoldOut)
 
     def account(self, k: int) -> tuple[str, str]:
         """The k-th Locust user's account (round-robin when there are fewer accounts than users)."""
@@ -128,7 +129,8 @@ def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: f
                 hot_skus=c.hot_skus, cold_skus=c.skus - c.hot_skus, sku_prefix=run_id, users=n,
                 spawn_rate=float(spawn_rate or n), shape=[(st.at_s, st.rate) for st in sc.load.shape],
                 via=via, base_url=base_url, out_dir=out_dir, target="gateway" if via == "gateway" else "inventory",
-                browsers=browsers, accounts=swarm_accounts(run_id, n + browsers) if via == "gateway" else [])
+                browsers=browsers, accounts=swarm_accounts(run_id, n + browsers) if via == "gateway" else [],
+                sold_out=sc.inventory.sold_out.value)
 
 
 def swarm_accounts(run_id: str, users: int) -> list[list[str]]:

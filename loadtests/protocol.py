@@ -77,7 +77,7 @@ class InventoryCheckout:
             if p.model == "race" and p.strategy == "naive" and p.users > 1 else {}
         status, body = self._post("/reservations", {
             "sku": sku, "qty": p.qty, "strategy": p.strategy, "attempt_id": attempt_id, "ttl_s": p.ttl_s,
-            "naive_window_ms": p.naive_window_ms} | race, "reserve")
+            "naive_window_ms": p.naive_window_ms, "sold_out": p.sold_out} | race, "reserve")
         outcome = classify(status, body)
         retries = int(body.get("retries", 0) or 0)
         if outcome != Outcome.WON:

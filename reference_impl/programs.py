@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from reference_impl.infra import supervised
 from reference_impl.infra.procs import free_port, pid_alive, port_open, stop_pid, wait_for
 from reference_impl.infra.servers import redis as rd
-from reference_impl.services import SERVICES
+from reference_impl.services import SERVICES, workers
 from scenarios.paths import lab_home
 
 #: Eleven services import FastAPI, asyncpg and aiosql at once: ~6 s alone, over 30 s with the two cores
@@ -64,8 +64,8 @@ def desired(state: dict, ports: dict[str, int]) -> dict:
     home, r = lab_home(), state["redis"]
     env = service_env(state, {n: f"http://127.0.0.1:{p}" for n, p in ports.items()})
     redis_cmd = redis_server(r).command(r["fast"]) if r["managed"] else None
-    progs = supervised.programs(home, redis_cmd, r.get("port"), {n: (SERVICES[n], ports[n]) for n in SERVICES},
-                                env)
+    progs = supervised.programs(home, redis_cmd, r.get("port"),
+                                {n: (SERVICES[n], ports[n], workers(n)) for n in SERVICES}, env)
     return supervised.config(home, progs)
 
 

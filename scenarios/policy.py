@@ -56,6 +56,23 @@ def payment_retry_s(tries: int) -> float:
 INVENTORY_POOL_SIZE = int(os.environ.get("LAB_INVENTORY_POOL", "16"))
 #: How often held reservations past their TTL are returned to stock.
 SWEEP_INTERVAL_S = 1.0
+#: The batched strategy grants at most this many asks in one statement. The row lock is held while the
+#: statement inserts the batch's reservations, and other strategies' writers wait that long; at 512 the
+#: statement stays a few milliseconds here, while a 10,000-buyer burst still needs only ~20 batches.
+BATCH_MAX = 512
+#: The sold-out memory forgets what it learned after this long even when no notification came. It bounds
+#: how long a buyer can be refused while a unit stands available should a notification be lost in flight
+#: (a dropped LISTEN connection clears the memory at once); normally a return is heard within milliseconds.
+#: 0.5 s costs one database round trip per SKU and process every half second of a sold-out burst.
+SOLD_OUT_MAX_AGE_S = 0.5
+#: A sold-out entry carries the attempt ids that hold reservations on its SKU, so a retried winner is still
+#: answered from the database with its reservation; a SKU with more than this many is not remembered.
+SOLD_OUT_MAX_WINNERS = 10_000
+#: Between a unit's return being committed and the memory hearing it: a batch statement in flight, the
+#: notification's trip through a busy event loop, clocks read in different processes.
+SOLD_OUT_SLACK_S = 0.25
+#: The liveness bound the auditor checks: no buyer may be refused while a unit stood available longer.
+SOLD_OUT_STALENESS_S = SOLD_OUT_MAX_AGE_S + SOLD_OUT_SLACK_S
 
 # -- between services --------------------------------------------------------------------------------
 #: A service call that takes longer than this is a lost reply as far as the caller is concerned.

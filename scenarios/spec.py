@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scenarios.faults import FaultAction, FaultPoint
 from scenarios.nemesis import NemesisAction
-from scenarios.strategies import Strategy
+from scenarios.strategies import SoldOut, Strategy
 
 SCENARIO_DIR = Path(__file__).parent
 LOAD_MODELS = ("race", "open", "closed")
@@ -102,6 +102,7 @@ class Inventory:
     strategy: Strategy = Strategy.GUARDED
     reservation_ttl_s: float = 900.0
     naive_window_ms: int = 20      # the control's read-to-write window
+    sold_out: SoldOut = SoldOut.AUTO   # the sold-out short-circuit: auto (on for batched), on, off, stale
 
 
 @dataclass

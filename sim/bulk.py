@@ -37,6 +37,7 @@ class BulkRow(Row):
         self.supply = self.on_hand = units
         self.reserved = self.sold = self.version = self.writes = self.held = 0
         self.lock, self.promises, self.strategies, self.mirror = None, [], set(), None
+        self.index, self.returned = -1, None       # nothing returns units in an open race model
 
 
 Attempt = BulkClaim
@@ -288,7 +289,7 @@ class Bulk:
 
     def committed(self, t: float, a: Attempt) -> None:
         qty = self.shop.qty
-        commit(self.shop, a.row, qty)
+        commit(self.shop, a.row, qty, at=t)
         row = a.row
         if row.on_hand - row.reserved < qty and all(r.on_hand - r.reserved < qty for r in a.order):
             # its last unit: sold out from now on

@@ -17,7 +17,7 @@ import numpy as np
 from scenarios.arrivals import SkuPicker, arrival_windows, stages
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
-from sim.audit import audit_stock
+from sim.audit import audit_run
 from sim.calibration import Calibration, resolve
 from sim.runner import events_scheduled, no_cyclic_gc
 from sim.service import Shop, checkout
@@ -151,5 +151,5 @@ def simulate(scenario: Scenario, run_id: str, calibration: Calibration | None = 
     with no_cyclic_gc():
         shop.env.run()
     wall_s = max((r[4] for r in shop.records), default=0.0)
-    return SimRun(rows=to_rows(shop, run_id), wall_s=wall_s, audit=audit_stock(shop.stock),
-                  stats=stats(shop, wall_s))
+    rows = to_rows(shop, run_id)
+    return SimRun(rows=rows, wall_s=wall_s, audit=audit_run(shop.stock, rows), stats=stats(shop, wall_s))

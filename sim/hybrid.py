@@ -22,7 +22,7 @@ import numpy as np
 
 from scenarios.spec import Scenario, ScenarioError
 from scenarios.strategies import Strategy
-from sim.audit import audit_stock
+from sim.audit import audit_run
 from sim.bulk import Bulk
 from sim.calibration import Calibration, resolve
 from sim.engine import SimRun, crowd, stats, to_rows
@@ -119,7 +119,8 @@ def simulate_hybrid(scenario: Scenario, run_id: str, calibration: Calibration | 
         h.run()
     shop = h.shop
     wall_s = max((r[4] for r in shop.records), default=0.0)
-    return SimRun(rows=to_rows(shop, run_id), wall_s=wall_s, audit=audit_stock(shop.stock),
+    rows = to_rows(shop, run_id)
+    return SimRun(rows=rows, wall_s=wall_s, audit=audit_run(shop.stock, rows),
                   stats=stats(shop, wall_s) | {"engine": "hybrid", "bulk_steps": h.bulk.steps,
                                                "bulk_attempts": h.bulk.attempts,
                                                "bulk_replans": h.bulk.replans})

@@ -30,7 +30,7 @@ from sim.calibration import resolve
 from sim.fit import race_scenario
 
 GRID = {"strategies": [s.value for s in Strategy], "buyers": (1, 16, 64), "stocks": (1, 64)}
-QUICK = {"strategies": ["guarded", "pessimistic"], "buyers": (1, 8), "stocks": (1, 8)}
+QUICK = {"strategies": ["guarded", "pessimistic", "batched"], "buyers": (1, 8), "stocks": (1, 8)}
 METRICS = ("throughput_per_s", "p50_ms", "p99_ms")
 COUNTS = ("won", "out_of_stock", "failed", "unknown")
 #: The issue's targets for the PostgreSQL strategies (median relative error); p99 is reported only.

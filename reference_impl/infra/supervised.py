@@ -30,20 +30,22 @@ def status_path(home: Path) -> Path:
     return home / "services.json"
 
 
-def uvicorn_cmd(app: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning", "--no-access-log", "--timeout-graceful-shutdown", "3"]
+def service_cmd(app: str, port: int) -> list[str]:
+    """One service process: uvicorn on a socket of its own on `port` (infra/serve.py)."""
+    return [sys.executable, "-m", "reference_impl.infra.serve", app, "--port", str(port)]
 
 
 def programs(home: Path, redis_cmd: list[str] | None, redis_port: int | None,
-             services: dict[str, tuple[str, int]], env: dict[str, str]) -> dict:
-    """Redis first (the services need it; the supervisor waits for its port), then every service."""
+             services: dict[str, tuple[str, int, int]], env: dict[str, str]) -> dict:
+    """Redis first (the services need it; the supervisor waits for its port), then every service: its first
+    process by its name, more (`services[name][2]`, from LAB_WORKERS_<NAME>) as name#2, name#3 on one port."""
     mark = {MARK: str(home)}
     out = {}
     if redis_cmd:
         out["redis"] = {"cmd": redis_cmd, "port": redis_port, "env": mark, "ready_first": True}
-    for name, (app, port) in services.items():
-        out[name] = {"cmd": uvicorn_cmd(app, port), "port": port, "env": env | mark}
+    for name, (app, port, workers) in services.items():
+        for k in range(1, workers + 1):
+            out[name if k == 1 else f"{name}#{k}"] = {"cmd": service_cmd(app, port), "port": port, "env": env | mark}
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 
@@ -21,6 +22,7 @@ from scenarios.strategies import (
     BACKOFF_CAP_S,
     LOCK_TIMEOUT_MS,
     MAX_RETRIES,
+    SoldOut,
     Starved,
     Strategy,
 )
@@ -51,6 +53,7 @@ class Ask:
     naive_window_ms: int = 0
     naive_race: str | None = None     # the race this naive attempt belongs to, and how many race in it
     naive_racers: int = 0
+    sold_out: SoldOut | None = None   # the short-circuit (desk.py); None: the strategy's default
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Result:
     reservation: dict | None      # None: out of stock in every warehouse
     retries: int
     replayed: bool = False
+    from_memory: bool = False     # refused by the sold-out memory, without a database round trip
 
 
 def _backoff(attempt: int) -> float:
@@ -142,6 +146,16 @@ async def _redis(conn, ask: Ask, wh: str, mirror):
         raise
 
 
+async def _batched(conn, ask: Ask, wh: str, _mirror):
+    """A batch of one on the caller's connection. The service's desk (desk.py) gathers real batches; a
+    caller holding a bare connection (a SQL client, a test) gets the same statement for its one ask."""
+    rows = [r async for r in Q.reserve_batch(conn, sku=ask.sku, warehouse=wh, qty=ask.qty,
+                                             strategy=ask.strategy.value, ids=[uuid.uuid4()],
+                                             attempt_ids=[ask.attempt_id], ttls=[float(ask.ttl_s)])]
+    made = [{"id": r["id"], "expires_at": r["expires_at"]} for r in rows if r["kind"] == "made"]
+    return (made[0] if made else None), 0
+
+
 ATTEMPT = {
     Strategy.NAIVE: _naive,
     Strategy.PESSIMISTIC: _pessimistic,
@@ -149,6 +163,7 @@ ATTEMPT = {
     Strategy.GUARDED: _guarded,
     Strategy.SERIALIZABLE: _serializable,
     Strategy.REDIS: _redis,
+    Strategy.BATCHED: _batched,
 }
 
 

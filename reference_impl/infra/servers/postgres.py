@@ -21,8 +21,9 @@ from pathlib import Path
 
 from reference_impl.infra.procs import free_port, pid_alive
 
-#: Room for every service's pool plus a 500-buyer race through psycopg in a notebook.
-MAX_CONNECTIONS = 300
+#: Room for every service's pool (and more processes of one with LAB_WORKERS_*), a 500-buyer race through
+#: psycopg in a notebook, and `bench reserve`'s raw pgbench baseline at 1,024 clients on the hot row.
+MAX_CONNECTIONS = 1300
 #: Tests only: a crash may lose the last commits, which a test's throwaway cluster does not mind.
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 #: The catalog's search index is fed by change data capture: logical decoding needs these.
