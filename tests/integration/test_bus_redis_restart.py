@@ -102,6 +102,7 @@ async def _consumed_after_restart(db_url: str, r: Redis, n: int) -> list[int]:
             await asyncio.sleep(0.01)
         r.kill()
         r.start()
+        await client.connection_pool.disconnect()     # the killed server's connections, not the test's subject
         async with pool.acquire() as conn:
             for i in range(n):
                 await bus.publish(conn, "Tested", {"n": i})
@@ -115,12 +116,22 @@ async def _consumed_after_restart(db_url: str, r: Redis, n: int) -> list[int]:
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
         await client.aclose()
-        await pool.close()
+        pool.terminate()                               # nothing to wait for: a consumer cancelled mid-event
+
+
+#: Each scenario takes ~1 s; a hang is a failure with its place in the traceback, not pytest's 300 s timeout.
+SCENARIO_TIMEOUT_S = 60
+
+
+async def _bounded(coro):
+    async with asyncio.timeout(SCENARIO_TIMEOUT_S):
+        return await coro
 
 
 def test_events_a_restarted_redis_lost_are_published_again(scratch_db, private_redis):
-    assert asyncio.run(_republished(scratch_db, private_redis, 5)) == (5, 5)
+    assert asyncio.run(_bounded(_republished(scratch_db, private_redis, 5))) == (5, 5)
 
 
 def test_a_consumer_whose_group_vanished_makes_it_again(scratch_db, private_redis):
-    assert sorted(asyncio.run(_consumed_after_restart(scratch_db, private_redis, 5))) == list(range(5))
+    seen = asyncio.run(_bounded(_consumed_after_restart(scratch_db, private_redis, 5)))
+    assert sorted(seen) == list(range(5))
