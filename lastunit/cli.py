@@ -20,6 +20,8 @@ EPILOG = """examples:
   lastunit race --strategy all --buyers 64 --engine both   the same race in the SimPy model beside the real one
   lastunit run shipping_failure --engine both   the saga and its compensation on both engines, one audit
   lastunit bench sim                            the model's checkouts per wall second vs plain SimPy
+  lastunit sweep last_unit_race --grid inventory.strategy=guarded,optimistic --grid load.buyers=16,64 --seeds 5
+                                                model cells x seeds in parallel, each metric with its 95% CI
   lastunit audit                                invariants over the databases now
   lastunit bench reserve                        hot-row throughput vs raw pgbench
   lastunit bench checkout                       the highest checkout rate with p99 < 500 ms
@@ -52,7 +54,7 @@ def build() -> Parser:
                           "results/<run_id>/. Exits 1 if a safe strategy breaks an invariant; with "
                           "--strategy all the naive control's oversell is the expected breach.")
     race.add_argument("--strategy", default="all", help="naive, pessimistic, optimistic, guarded, "
-                      "serializable, redis, or all (default)")
+                      "serializable, redis, batched, or all (default)")
     race.add_argument("--buyers", type=int, help="buyers released together (scenario default 500)")
     race.add_argument("--stock", type=int, help="units of the hot SKU (default 1)")
     race.add_argument("--warehouses", type=int, help="spread the units over this many warehouses")
@@ -113,6 +115,8 @@ def build() -> Parser:
     seed.add_argument("--seed", type=int, default=1, help="random seed: same seed, same data")
     seed.add_argument("--wait-s", type=float, default=600, help="wait this long for search to catch up")
     seed.add_argument("--no-recs", action="store_true", help="do not build recommendations")
+    seed.add_argument("--users", type=int, default=10,
+                      help="accounts user-1..N to log in with; passwords in .lab/users.json (default 10)")
     seed.add_argument("--stock", type=int, default=20, help="units of each SKU per warehouse (default 20)")
     seed.add_argument("--warehouses", type=int, default=2, help="warehouses to stock (default 2)")
     seed.add_argument("--last-unit", type=int, default=5, metavar="N",
@@ -129,7 +133,11 @@ def build() -> Parser:
                        "strategy through the service vs raw pgbench on the same SQL; checkout: the highest open-model "
                        "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's simulated "
                        "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1")
-    bench.add_argument("--clients", default="1,16,64", help="concurrent clients, comma separated")
+    bench.add_argument("--clients", default="1,16,64,256,1024",
+                       help="reserve: concurrent clients, comma separated (default 1,16,64,256,1024)")
+    bench.add_argument("--rows", choices=("stocked", "sold-out", "both"), default="both",
+                       help="reserve: a stocked row (every strategy), a sold-out row (guarded and batched, "
+                       "short-circuit off and on), or both (default)")
     bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
     bench.add_argument("--strategy", default="all", help="one strategy or all")
     bench.add_argument("--rates", default="10,20,40,80,160,320", help="checkout: the ladder of arrival rates /s")
@@ -151,7 +159,7 @@ def build() -> Parser:
                          description="Races every strategy at 1, 16 and 64 buyers on stock 1 and 64, on the real "
                          "stack and in the model (each --repeats times, round robin), and writes results/validation/ (table.csv, "
                          "table.json, plots) with each prediction's relative error.")
-    val.add_argument("--quick", action="store_true", help="a small grid (2 strategies, 1 and 8 buyers); "
+    val.add_argument("--quick", action="store_true", help="a small grid (guarded, pessimistic, batched; 1 and 8 buyers); "
                      "with --saga: rates 10,40 for 2 s")
     val.add_argument("--saga", action="store_true", help="instead of the race grid: the whole checkout saga "
                      "at a ladder of open-load rates on both engines (p50, p99, throughput; results/validation/saga/)")
@@ -159,9 +167,35 @@ def build() -> Parser:
     val.add_argument("--seconds", type=float, help="with --saga: seconds of load per rate (default 4)")
     val.add_argument("--repeats", type=int, default=None,
                      help="runs per cell and engine; the table holds their medians (default 5)")
+    val.add_argument("--holdout", type=int, metavar="N", help="held-out cells beside the grid, drawn at random "
+                     "(strategy, buyers 2-256, stock, 1-4 warehouses) outside what calibrate and the grid ran "
+                     "(default 4; --quick 2; 0: none)")
+    val.add_argument("--holdout-seed", type=int, metavar="S", help="the held-out draw's seed (default: a new one "
+                     "each run, printed), to run the same cells again")
     val.add_argument("--calibration", help="calibration file (default results/calibration.json if present)")
     val.add_argument("--json", action="store_true", help="print the table and error summary as JSON")
     val.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    sw = sub.add_parser("sweep", help="a grid of model cells x seeds in parallel: mean and 95%% CI per cell",
+                        description="Runs the scenario in the model for every combination of the --grid values "
+                        "(any scenario key, as --set spells it; load.rate=R is a constant open load at R/s), each "
+                        "over --seeds seeds (the scenario's seed, +1, ...), on this machine's cores or on a Dask "
+                        "cluster (--scheduler), and writes results/sweeps/<id>/ (table.csv, table.json, runs.csv, "
+                        "sweep.png): per cell each metric's mean and <metric>_ci95, the half-width of its 95%% "
+                        "t-interval over seeds.")
+    sw.add_argument("scenario", help="scenario file or bundled name (last_unit_race, prime_day_burst, ...)")
+    sw.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
+                    help="one axis of the grid, e.g. inventory.strategy=guarded,pessimistic (repeatable)")
+    sw.add_argument("--seeds", type=int, default=5, help="replications per cell (default 5)")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a scenario field in every cell")
+    sw.add_argument("--model", choices=("race", "saga"),
+                    help="race: the inventory's reservation (sim.engine); saga: the whole checkout (sim.saga_run); "
+                    "default: saga for an open load, race otherwise")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a Dask distributed scheduler (tcp://host:8786) "
+                    "to run the replicas on instead of this machine's cores")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    sw.add_argument("--json", action="store_true", help="print one row per cell: parameters, seeds, means, *_ci95")
+    sw.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     return p
 
@@ -173,8 +207,8 @@ def _dispatch(args) -> int:
              "audit": audit_cmd.main, "report": report.main, "bench": bench.main, "swarm": swarm.main}
     from lastunit.commands import recs, seed  # noqa: PLC0415
     table |= {"seed": seed.main, "recs": recs.main}
-    from lastunit.commands import calibrate, validate  # noqa: PLC0415
-    table |= {"calibrate": calibrate.main, "validate": validate.main}
+    from lastunit.commands import calibrate, sweep, validate  # noqa: PLC0415
+    table |= {"calibrate": calibrate.main, "validate": validate.main, "sweep": sweep.main}
     return table[args.verb](args)
 
 
@@ -194,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except known as exc:
         print(f"lastunit {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"lastunit {args.verb}: error: out of memory: a bound (scenarios/spec.py) is too loose for this "
+              f"machine; ask for less", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"lastunit {args.verb}: interrupted", file=sys.stderr)

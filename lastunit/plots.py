@@ -74,3 +74,35 @@ def latency_cdf_figure(df, title: str) -> Figure:
 
 def latency_cdf(df, path: Path, title: str) -> Path:
     return save(latency_cdf_figure(df, title), path)
+
+
+def sweep_plot(rows: list[dict], keys: list[str], path: Path, title: str) -> Path:
+    """Each headline metric's mean with its 95% interval as error bars: against the last numeric grid
+    axis, one line per combination of the other axes (or one bar per cell when no axis is numeric)."""
+    metrics = [k for k in ("throughput_per_s", "sagas_per_s", "p50_ms", "p99_ms") if rows and k in rows[0]]
+    numeric = [k for k in keys if all(isinstance(r[k], int | float) and not isinstance(r[k], bool) for r in rows)]
+    x_key = numeric[-1] if numeric else None
+    others = [k for k in keys if k != x_key]
+    fig = Figure(figsize=(4.6 * len(metrics), 4.2), layout="tight")
+    axes = fig.subplots(1, len(metrics), squeeze=False)
+    for ax, m in zip(axes[0], metrics, strict=True):
+        if x_key is None:
+            ax.bar(np.arange(len(rows)), [r[m] or 0 for r in rows], yerr=[r[f"{m}_ci95"] or 0 for r in rows],
+                   capsize=3, color="#457b9d")
+            ax.set_xticks(np.arange(len(rows)), [" ".join(str(r[k]) for k in keys) or "all" for r in rows],
+                          rotation=60, fontsize=7)
+        else:
+            series: dict[tuple, list[dict]] = {}
+            for r in rows:
+                series.setdefault(tuple(r[k] for k in others), []).append(r)
+            for label, part in series.items():
+                part = sorted(part, key=lambda r: r[x_key])
+                ax.errorbar([r[x_key] for r in part], [r[m] for r in part],
+                            yerr=[r[f"{m}_ci95"] or 0 for r in part], marker="o", capsize=3,
+                            label=" ".join(map(str, label)) or None)
+            ax.set_xlabel(x_key)
+            if others:
+                ax.legend(fontsize=7, title=" ".join(others), title_fontsize=7)
+        ax.set_title(f"{m} (mean, 95% CI over {rows[0]['seeds']} seeds)", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return save(fig, path, dpi=100)

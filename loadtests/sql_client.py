@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 
 import aiosql
 import psycopg
@@ -79,6 +80,13 @@ class SqlCheckout:
 
     def _guarded(self, c, sku, wh, aid):
         return self.q.reserve_guarded(c, **self._row(sku, wh, aid, 0)), 0
+
+    def _batched(self, c, sku, wh, aid):
+        """A batch of one: coalescing needs the service's process; one connection has one ask at a time."""
+        rows = list(self.q.reserve_batch(c, sku=sku, warehouse=wh, qty=self.plan.qty, strategy=self.plan.strategy,
+                                         ids=[uuid.uuid4()], attempt_ids=[aid], ttls=[float(self.plan.ttl_s)]))
+        made = [r for r in rows if r[0] == "made"]
+        return (made[0][1:] if made else None), 0
 
     def _serializable(self, c, sku, wh, aid):
         for attempt in range(MAX_RETRIES + 1):

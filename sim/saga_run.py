@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from scenarios.arrivals import planned
+from scenarios.nemesis import schedule
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
 from sim.calibration import Calibration
@@ -31,12 +32,12 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
     m.env.process(m.source(planned(sc)))
     m.env.run()
     sc_names, rows = m.shop.stock, []
-    for i, sku, wh, t_intended, t_end, outcome, retries, order in sorted(m.records):
+    for i, sku, wh, t_intended, t_end, outcome, retries, order, late in sorted(m.records):
         rows.append(dict(zip(ATTEMPT_COLUMNS, (
             run_id, ENGINE, sc.name, sc.inventory.strategy.value, f"{run_id}-{i}", f"user-{i % max(sc.load.users, 1)}",
             sc_names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries,
-            f"{run_id}-{order}"), strict=True)))
-    wall_s = max((r[4] for r in m.records), default=0.0)
+            f"{run_id}-{order}", late), strict=True)))
+    wall_s = m.faults_off_at if m.records else 0.0     # the load's end, as the real run measures it
     stats = {"settled_at_s": round(m.env.now, 6), "faults_off_at_s": m.faults_off_at,
              "last_order_final_s": round(max(m.last_final_s, wall_s), 6),
              "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
@@ -46,6 +47,8 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
              "reservations_expired": m.sweeper.expired, "saga_times": dataclasses.asdict(m.times),
              "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
              "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
+             "nemesis_not_modelled": [f"{e.action}:{e.target}@{e.at_s:g}s"
+                                      for e in schedule(sc.nemesis, sc.load.duration_s)],
              "not_modelled": NOT_MODELLED if m.machine is None else NOT_MODELLED_WITH_CPU}
     if m.machine is not None:
         stats["machine"] = m.machine.report(m.env.now)

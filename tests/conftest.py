@@ -64,6 +64,19 @@ def unique():
     return lambda prefix="t": f"{prefix}-{secrets.token_hex(5)}"
 
 
+@pytest.fixture
+def account(pg_url):
+    """Make a gateway account the way `lastunit seed` does: `account(user)` -> (user, password)."""
+    from reference_impl.gateway import users
+
+    def make(user: str) -> tuple[str, str]:
+        password = users.new_password()
+        users.create(pg_url, {user: password})
+        return user, password
+
+    return make
+
+
 STACK = [pytest.mark.requires_pg, pytest.mark.requires_redis, pytest.mark.usefixtures("lab")]
 
 

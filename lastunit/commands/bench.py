@@ -14,9 +14,18 @@ from loadtests.race import seed
 from reference_impl import stack
 from scenarios import results
 from scenarios.paths import results_home
-from scenarios.strategies import Strategy, parse
+from scenarios.strategies import SoldOut, Strategy, parse, sold_out_mode
 
 COLUMNS = ("name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms", "baseline", "baseline_ops_s", "ratio")
+RESERVE_COLUMNS = ("name", "strategy", "stock", "sold_out", "clients", "ops_s", "p50_ms", "p99_ms",
+                   "baseline_ops_s", "ratio")
+
+
+#: The most clients a row may ask for: 1,024 sockets a side, within the box's 20,000 open files.
+MAX_CLIENTS = 1024
+#: Sold-out rows: the strategy of today (guarded) and the batched one, each with the short-circuit off and on.
+SOLD_OUT_STRATEGIES = (Strategy.GUARDED, Strategy.BATCHED)
+ROWS = ("stocked", "sold-out", "both")
 
 
 def _clients(text: str) -> list[int]:
@@ -24,37 +33,65 @@ def _clients(text: str) -> list[int]:
         vals = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ValueError(f"--clients {text!r}: expected numbers like 1,16,64") from None
-    if not vals or any(v < 1 or v > 512 for v in vals):
-        raise ValueError("--clients: between 1 and 512 each")
+    if not vals or any(v < 1 or v > MAX_CLIENTS for v in vals):
+        raise ValueError(f"--clients: between 1 and {MAX_CLIENTS} each")
     return vals
 
 
+def _row(strategy: Strategy, c: int, stock: str, mode: SoldOut, m: dict, baseline: dict | None) -> dict:
+    b_ops = baseline["ops_s"] if baseline else None
+    return {"name": "reserve", "strategy": strategy.value, "clients": c, **m,
+            "baseline": f"pgbench {br.BASELINE_BLOCK}, {stock} row" if baseline else None,
+            "baseline_ops_s": b_ops, "baseline_p50_ms": baseline and baseline["p50_ms"],
+            "baseline_p99_ms": baseline and baseline["p99_ms"],
+            "ratio": round(m["ops_s"] / b_ops, 3) if b_ops else None, "stock": stock, "sold_out": mode.value}
+
+
 def reserve(args, progress: Progress) -> list[dict]:
+    """Per client count: raw pgbench on a stocked row, every strategy through the service on one; then
+    pgbench on a sold-out row, and guarded and batched on one with the short-circuit off and on."""
     clients = _clients(args.clients)
     strategies = list(Strategy) if args.strategy == "all" else [parse(args.strategy)]
+    rows_kind = getattr(args, "rows", "both")
     stack.ensure_up()
     base, server = stack.service_url("inventory"), stack.server_url("postgres")
     pgb = br.pgbench_binary(stack.load_state().get("postgres", {}).get("bindir"))
     run = results.new_run_id("bench")
     rows = []
-    for c in clients:
-        progress.step(f"pgbench {br.BASELINE_BLOCK}, {c} clients")
-        sku = f"bench-{run}-pgbench-{c}"
-        run_sync(seed(base, sku, br.BENCH_STOCK, 1))
-        baseline = br.pgbench(server, pgb, sku, c, args.seconds) if pgb else None
+
+    def measure(c: int, label: str, sku: str) -> dict | None:
+        progress.step(f"pgbench {br.BASELINE_BLOCK}, {label} row, {c} clients")
+        try:
+            baseline = br.pgbench(server, pgb, sku, c, args.seconds) if pgb else None
+        except RuntimeError as exc:     # its rows keep their own figures, without a ratio
+            progress.done(f"no baseline: {exc}")
+            return None
         progress.done(f"{baseline['ops_s']:.0f} ops/s" if baseline else "no pgbench here: no baseline")
-        for s in strategies:
-            progress.step(f"service {s.value}, {c} clients")
-            sku = f"bench-{run}-{s.value}-{c}"
+        return baseline
+
+    for c in clients:
+        if rows_kind in ("stocked", "both"):
+            sku = f"bench-{run}-pgbench-{c}"
             run_sync(seed(base, sku, br.BENCH_STOCK, 1))
-            m = run_sync(br.service(base, sku, s.value, c, args.seconds))
-            b_ops = baseline["ops_s"] if baseline else None
-            rows.append({"name": "reserve", "strategy": s.value, "clients": c, **m,
-                         "baseline": f"pgbench {br.BASELINE_BLOCK}" if baseline else None,
-                         "baseline_ops_s": b_ops, "baseline_p50_ms": baseline and baseline["p50_ms"],
-                         "baseline_p99_ms": baseline and baseline["p99_ms"],
-                         "ratio": round(m["ops_s"] / b_ops, 3) if b_ops else None})
-            progress.done(f"{m['ops_s']:.0f} ops/s, p99 {m['p99_ms']:.1f} ms")
+            baseline = measure(c, "stocked", sku)
+            for s in strategies:
+                progress.step(f"service {s.value}, {c} clients")
+                sku = f"bench-{run}-{s.value}-{c}"
+                run_sync(seed(base, sku, br.BENCH_STOCK, 1))
+                m = run_sync(br.service(base, sku, s.value, c, args.seconds))
+                rows.append(_row(s, c, "stocked", sold_out_mode(s, None), m, baseline))
+                progress.done(f"{m['ops_s']:.0f} ops/s, p99 {m['p99_ms']:.1f} ms")
+        if rows_kind in ("sold-out", "both"):
+            sku = f"bench-{run}-soldout-{c}"
+            run_sync(seed(base, sku, 1, 1))
+            run_sync(br.sell_out(base, sku))
+            baseline = measure(c, "sold-out", sku)
+            for s in (x for x in SOLD_OUT_STRATEGIES if x in strategies):
+                for mode in (SoldOut.OFF, SoldOut.ON):
+                    progress.step(f"service {s.value} on a sold-out row, short-circuit {mode.value}, {c} clients")
+                    m = run_sync(br.service(base, sku, s.value, c, args.seconds, mode.value))
+                    rows.append(_row(s, c, "sold-out", mode, m, baseline))
+                    progress.done(f"{m['ops_s']:.0f} answers/s, p99 {m['p99_ms']:.1f} ms")
     return rows
 
 
@@ -108,6 +145,7 @@ def main(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print_table(rows, COLUMNS if args.name in ("reserve", "checkout") else tuple(rows[0]))
+        print_table(rows, RESERVE_COLUMNS if args.name == "reserve" else COLUMNS if args.name == "checkout"
+                    else tuple(rows[0]))
         print(f"written to {out / stem}.csv and .json")
     return 0

@@ -28,8 +28,14 @@ def main(args) -> int:
     for out, c in outs:
         a = out["audit"]
         print(f"{out['engine']}: orders by status: {a['by_status']}; faults fired: {a['faults_fired'] or 'none'}")
+        for ev in out.get("nemesis") or []:
+            print(f"nemesis at {ev['at_s']:g}s (applied at {ev['t_s'] if ev['t_s'] is not None else '-'}s): "
+                  f"{ev['action']} {ev['target']} "
+                  + (f"(back in {ev['recovered_s']:.1f}s)" if ev["ok"] else f"({ev['detail']})"))
         if out.get("model", {}).get("faults_not_modelled"):
             print(f"sim: faults not modelled (ignored): {out['model']['faults_not_modelled']}")
+        if out.get("model", {}).get("nemesis_not_modelled"):
+            print(f"sim: nemesis not modelled (ignored): {out['model']['nemesis_not_modelled']}")
         for b in a["breaches"] + a["inventory"]["breaches"] + a["inventory"]["expected_control_breaches"]:
             print(f"BREACH {b['invariant']}: {b.get('detail', '')} witnesses {b['witnesses'][:3]}")
         print(f"run written to {out['run_dir']}" + ("" if c == 0 else "  (invariant broken: exit 1)"))

@@ -1,4 +1,5 @@
-"""`lastunit seed`: generate a catalog and an order history, load them, wait for search, build recs."""
+"""`lastunit seed`: generate a catalog and an order history, load them, wait for search, build recs; and
+the accounts a person logs in with (user-1 .. user-N, passwords in the lab's users.json)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import json
 import sys
 
 from reference_impl import stack
+from reference_impl.gateway import users
 from reference_impl.recommendation import batch
 from reference_impl.seed import catalog, load, orders
 from reference_impl.seed import stock as stocking
 
 
 def main(args) -> int:
-    if args.size < 1 or args.orders < 0:
-        raise ValueError("--size must be at least 1 and --orders not negative")
+    if args.size < 1 or args.orders < 0 or args.users < 0:
+        raise ValueError("--size must be at least 1, --orders and --users not negative")
     pg, redis_url = stack.server_url("postgres"), stack.server_url("redis")
     say = (lambda *a: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
     products = catalog.generate(args.size, args.seed)
@@ -34,6 +36,9 @@ def main(args) -> int:
            "warehouses": args.warehouses, "last_unit_skus": shelves.loc[shelves["last_unit"], "sku"].tolist()}
     if args.orders and not args.no_recs:
         out["recs"] = batch.build(redis_url, history)
+    if args.users:
+        accounts, where = users.seed_demo(pg, args.users)
+        out |= {"users": len(accounts), "credentials": str(where)}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -43,4 +48,7 @@ def main(args) -> int:
         if "recs" in out:
             print(f"recommendations: batch {out['recs']['batch']}, {out['recs']['skus']} SKUs, "
                   f"{out['recs']['pairs']} pairs in {out['recs']['seconds']}s")
+        if args.users:
+            print(f"accounts: user-1 .. user-{args.users}, passwords in {out['credentials']} "
+                  "(POST /auth/token with user_id and password)")
     return 0 if behind == 0 else 1

@@ -21,7 +21,7 @@ def _print_status(st: dict) -> None:
 
 
 def up(args) -> int:
-    st = stack.up(fast=args.fast)
+    st = stack.up(fast=args.fast or None)   # without --fast: as the lab was started
     if args.json:
         print(json.dumps(st, indent=2))
     else:

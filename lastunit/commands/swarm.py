@@ -26,6 +26,7 @@ from loadtests.race import REQUEST_TIMEOUT_S, seed
 from loadtests.shape import DRAIN_S, RACE_MAX_S, stages_for
 from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
+from reference_impl.gateway import users
 from reference_impl.infra.procs import free_port
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory.reserve import sql_text as inventory_sql
@@ -116,7 +117,7 @@ def run_locust(plan: Plan, path: Path, args) -> None:
 
 def saga_swarm(sc, run_id: str, plan: Plan, path, args, say) -> dict:
     """Locust through the gateway with the scenario installed in every service, then the full audit."""
-    with installed(sc) as run:
+    with installed(sc, run_id) as run:
         run_locust(plan, path, args)
         faults = run.fired()
         run.faults_off()
@@ -138,6 +139,9 @@ def swarm(args) -> tuple[dict, int, list[str]]:
     say = (lambda m: None) if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     say(f"swarm {run_id}: seeding {sc.catalog.skus} SKU(s) in {sc.catalog.warehouses} warehouse(s)")
     seed_catalog(stack.service_url("inventory"), sc, plan)
+    if plan.accounts:               # gateway users log in with credentials made for this run
+        say(f"creating {len(plan.accounts)} account(s) for the swarm's users")
+        users.create(stack.server_url("postgres"), dict(plan.accounts))
     say(f"running Locust: {plan.model} model, {plan.users} users, strategy {plan.strategy}, via {plan.via}")
     if plan.via == "gateway":       # the saga's services take the scenario's knobs and faults from Redis
         audit = saga_swarm(sc, run_id, plan, path, args, say)

@@ -22,5 +22,8 @@ def main(args) -> int:
     if not s["cpu_measured"]:
         print("the calibration has no measured CPU (saga.cpu_s): the model has no capacity outside inventory; "
               "run `lastunit calibrate` first")
+    for k, t in s["targets"].items():
+        print(f"target |error| {k} <= {t['target']:.0%} at every rate: {'met' if t['met'] else 'NOT met'}"
+              + (f" (missed at {', '.join(f'{r:g}/s' for r in t['missed_at'])})" if t["missed_at"] else ""))
     print(f"calibration: {s['calibration']}; table and plot in {s['dir']}")
     return 0

@@ -13,8 +13,9 @@ from lastunit.progress import Progress
 from lastunit.usecases.record import record_run
 from loadtests.race import race, seed
 from reference_impl import stack
-from reference_impl.audit.inventory import audit_inventory
-from scenarios.results import new_run_id
+from reference_impl.audit.inventory import audit_inventory, audit_liveness, with_liveness
+from scenarios.liveness import Refusal
+from scenarios.results import Outcome, new_run_id
 from scenarios.spec import Scenario
 from scenarios.strategies import INFO
 
@@ -23,12 +24,12 @@ def _rows_real(sc: Scenario, run_id: str, sku: str, released: float, answers) ->
     return [{"run_id": run_id, "engine": "real", "scenario": sc.name, "strategy": sc.inventory.strategy.value,
              "attempt_id": f"{sku}-b{i}", "user_id": f"buyer-{i}", "sku": sku, "warehouse": a.warehouse,
              "qty": sc.load.qty, "t_intended": released, "t_start": a.t_start, "t_end": a.t_end,
-             "outcome": a.outcome.value, "retries": a.retries, "order_id": None}
+             "outcome": a.outcome.value, "retries": a.retries, "order_id": None, "resolved_late": False}
             for i, a in enumerate(answers)]
 
 
-def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict]:
-    base = stack.service_url("inventory")
+def _real(sc: Scenario, run_id: str, progress: Progress, base: str | None = None) -> tuple[list[dict], float, dict, dict]:
+    base = base or stack.service_url("inventory")
     sku = f"hot-{run_id}"
 
     async def go():
@@ -37,26 +38,32 @@ def _real(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], fl
 
     released, answers = run_sync(go())
     wall = max(a.t_end for a in answers) - released
-    audit = audit_inventory(stack.server_url("postgres"), [sku])
-    return _rows_real(sc, run_id, sku, released, answers), wall, audit
+    refused = [Refusal(f"{sku}-b{i}", sku, None, sc.load.qty, a.t_start, a.t_end)
+               for i, a in enumerate(answers) if a.outcome is Outcome.OUT_OF_STOCK]
+    audit = with_liveness(audit_inventory(stack.server_url("postgres"), [sku]),
+                          audit_liveness(stack.server_url("postgres"), refused))
+    return _rows_real(sc, run_id, sku, released, answers), wall, audit, {}
 
 
-def _sim(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict]:
+def _sim(sc: Scenario, run_id: str, progress: Progress) -> tuple[list[dict], float, dict, dict]:
+    """The model's rows, and its stats under `model` in the summary (what it leaves out included)."""
     from sim.engine import simulate  # noqa: PLC0415 - the model loads only when asked for
 
     out = simulate(sc, run_id)
-    return out.rows, out.wall_s, out.audit
+    return out.rows, out.wall_s, out.audit, {"model": out.stats}
 
 
 def race_one(sc: Scenario, engine: str, progress: Progress, parent: Path | None = None,
-             plot: bool = True) -> dict:
+             plot: bool = True, inventory_url: str | None = None) -> dict:
     """Run one strategy on one engine, write its run directory (under `parent` if given; its latency plot
-    unless `plot` is False: a grid of hundreds of runs has its own plots), return the comparison row."""
+    unless `plot` is False: a grid of hundreds of runs has its own plots), return the comparison row.
+    `inventory_url`: race another inventory than the stack's (e.g. one run as several processes)."""
     strategy = sc.inventory.strategy
     run_id = new_run_id("race", f"{strategy.value}-{engine}")
     progress.step(f"{strategy.value:>12} on {engine}: {sc.load.buyers} buyers, {sc.catalog.hot_stock} unit(s)")
-    rows, wall, audit = (_real if engine == "real" else _sim)(sc, run_id, progress)
-    summary, path = record_run(sc, run_id, engine, rows, wall, audit, parent=parent,
+    rows, wall, audit, extra = (_real(sc, run_id, progress, inventory_url) if engine == "real"
+                                else _sim(sc, run_id, progress))
+    summary, path = record_run(sc, run_id, engine, rows, wall, audit, parent=parent, extra=extra,
                                plot_title=f"{strategy.value} ({engine}): latency by outcome" if plot else None)
     oversold = audit["oversold_units"] + audit["control_oversold_units"]
     row = {"strategy": strategy.value, "engine": engine, "buyers": sc.load.buyers, "stock": sc.catalog.hot_stock,

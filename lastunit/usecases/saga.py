@@ -11,19 +11,24 @@ import time
 from contextlib import contextmanager
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from lastunit.aio import run_sync
 from lastunit.progress import Progress
+from lastunit.usecases import nemesis as nemesis_schedule
 from lastunit.usecases.record import combined_audit, exit_code, record_run
 from loadtests.checkouts import run_load
 from loadtests.race import seed
+from reference_impl import nemesis as nemesis_actions
 from reference_impl import stack
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.audit.saga import audit_saga
 from reference_impl.infra.client import ServiceClient, Unknown
-from reference_impl.infra.run_config import fired, set_run
+from reference_impl.infra.run_config import Lease, fired
 from reference_impl.orders.saga_log import write_saga_log
 from scenarios import results
+from scenarios.nemesis import schedule
 from scenarios.spec import Scenario, ScenarioError
 
 #: How often the settle phase looks whether every order has reached a final state.
@@ -37,6 +42,8 @@ PSP_CALM = {"decline_rate": 0.0, "webhook_delay_ms": 0, "webhook_duplicate": 0.0
             "webhook_drop": 0.0, "webhook_crash": 0.0}
 #: The provider may be restarting (a crash fault): how long to keep trying to reach it.
 PSP_REACH_S = 20.0
+#: The driver's own Redis calls (the lease, fault counts) ride out a Redis restart: about 20 s of retries.
+REDIS_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=15)
 
 
 def psp_config(sc: Scenario, faults: bool = True) -> dict:
@@ -106,30 +113,30 @@ def run_config(sc: Scenario) -> dict:
 
 
 class Installed:
-    def __init__(self, r, cfg: dict, sc: Scenario):
-        self.r, self.cfg, self.sc = r, cfg, sc
+    def __init__(self, r, lease: Lease, sc: Scenario):
+        self.r, self.lease, self.sc = r, lease, sc
 
     def fired(self) -> dict[str, int]:
         return fired(self.r)
 
     def faults_off(self) -> None:
         """Knobs stay (the saga still needs them), faults stop: the stack settles undisturbed."""
-        set_run(self.r, {**self.cfg, "faults": []})
+        self.lease.change({**self.lease.run, "faults": []})
         run_sync(_configure_psp(psp_config(self.sc, faults=False)))
 
 
 @contextmanager
-def installed(sc: Scenario):
-    """The scenario's faults and knobs in every service (and the provider's knobs) for the block's length;
-    cleared after, whatever happens, so the next run starts clean."""
-    r = redis.from_url(stack.server_url("redis"))
-    cfg = run_config(sc)
+def installed(sc: Scenario, run_id: str = "manual"):
+    """The scenario's faults and knobs in every service (and the provider's knobs) for the block's length,
+    owned by `run_id` under a lease the block renews; cleared after, whatever happens, so the next run
+    starts clean (and if this process dies, the lease runs out by itself)."""
+    r = redis.from_url(stack.server_url("redis"), retry=REDIS_RETRY,
+                       retry_on_error=[redis.ConnectionError, redis.TimeoutError])
     run_sync(_configure_psp(psp_config(sc)))
-    set_run(r, cfg)
     try:
-        yield Installed(r, cfg, sc)
+        with Lease(r, run_config(sc), run_id) as lease:
+            yield Installed(r, lease, sc)
     finally:
-        set_run(r, None)
         r.close()
         run_sync(_configure_psp(PSP_CALM))
 
@@ -141,18 +148,29 @@ def run_saga(sc: Scenario, progress: Progress) -> tuple[dict, int]:
     stack.ensure_up()
     run_id = results.new_run_id("run", sc.name)
     skus = run_sync(_seed(sc, run_id))
-    with installed(sc) as run:
-        progress.step(f"{sc.name}: checkouts ({sc.load.model} load, {len(sc.faults)} fault(s))")
-        t0 = time.time()
-        rows = run_sync(run_load(sc, stack.service_url("orders"), run_id, skus, progress.count))
-        wall = time.time() - t0
+    events = schedule(sc.nemesis, sc.load.duration_s)
+    with installed(sc, run_id) as run:
+        progress.step(f"{sc.name}: checkouts ({sc.load.model} load, {len(sc.faults)} fault(s)"
+                      + (f", {len(events)} nemesis event(s))" if events else ")"))
+        t0, over = time.time(), {}
+
+        def load_over() -> None:     # every client has its answers: faults off while the pending ones poll
+            over.update(t=time.time(), fired=run.fired())
+            run.faults_off()
+
+        nemesis = nemesis_schedule.Scheduler(events, nemesis_actions.apply).start()
+        rows = run_sync(run_load(sc, stack.service_url("orders"), run_id, skus, progress.count, load_over))
+        wall = over.get("t", time.time()) - t0
+        applied = nemesis.finish()
         progress.done(f"{len(rows)} attempts in {wall:.1f}s")
-        faults_fired = run.fired()
+        faults_fired = over.get("fired") or run.fired()
         run.faults_off()
         saga = settle(sc, run_id, progress)
     audit = combined_audit(saga, audit_inventory(stack.server_url("postgres"), skus), faults_fired)
-    summary, path = record_run(sc, run_id, "real", rows, wall, audit,
+    summary, path = record_run(sc, run_id, "real", rows, wall, audit, extra={"nemesis": applied},
                                plot_title=f"{sc.name}: checkout latency by outcome")
+    if applied:
+        nemesis_schedule.frame(applied).to_csv(path / "nemesis.csv", index=False)
     write_saga_log(path, stack.server_url("postgres"), run_id)
     return summary | {"audit": audit, "run_dir": str(path)}, exit_code(audit)
 

@@ -1,5 +1,8 @@
 """`lastunit validate`: the same races on the real stack and in the model, side by side, with the errors.
 
+Beside the fixed grid, held-out cells (`lastunit.usecases.holdout`): drawn at random per run, seeded and
+printed, from a wider space than the calibration or the grid ever ran; scored and summarized on their own.
+
 Why: a model is worth what it predicts. Each cell of the grid (strategy x buyers x stock) runs REPEATS
 times on each engine through `race_one`, so both write ordinary run directories; the table pairs their
 medians, and every prediction gets its relative error (sim - real) / real. Outcome counts are compared exactly: with one unit
@@ -16,6 +19,7 @@ import numpy as np
 
 from lastunit.plots import save
 from lastunit.progress import Progress
+from lastunit.usecases import holdout as ho
 from lastunit.usecases import race_one
 from lastunit.usecases.compare import rel_err
 from lastunit.validation_figure import figure
@@ -26,7 +30,7 @@ from sim.calibration import resolve
 from sim.fit import race_scenario
 
 GRID = {"strategies": [s.value for s in Strategy], "buyers": (1, 16, 64), "stocks": (1, 64)}
-QUICK = {"strategies": ["guarded", "pessimistic"], "buyers": (1, 8), "stocks": (1, 8)}
+QUICK = {"strategies": ["guarded", "pessimistic", "batched"], "buyers": (1, 8), "stocks": (1, 8)}
 METRICS = ("throughput_per_s", "p50_ms", "p99_ms")
 COUNTS = ("won", "out_of_stock", "failed", "unknown")
 #: The issue's targets for the PostgreSQL strategies (median relative error); p99 is reported only.
@@ -38,8 +42,10 @@ REPEATS = 5
 
 
 def _measure(strategy: str, buyers: int, stock: int, engine: str, seed: int, progress: Progress,
-             runs: Path) -> dict:
-    r = race_one(race_scenario(strategy, buyers, stock, seed), engine, progress, parent=runs, plot=False)
+             runs: Path, warehouses: int | None = None) -> dict:
+    sc = (race_scenario(strategy, buyers, stock, seed) if warehouses is None
+          else ho.scenario(strategy, buyers, stock, warehouses, seed))
+    r = race_one(sc, engine, progress, parent=runs, plot=False)
     summary = json.loads((Path(r["run_dir"]) / "summary.json").read_text())
     return {**{k: r[k] for k in (*COUNTS, "retries", "oversold_units", "run_dir")},
             **{k: summary[k] for k in METRICS}}
@@ -49,14 +55,14 @@ def _median(runs: list[dict], key: str) -> float:
     return round(float(np.median([r[key] for r in runs])), 4)
 
 
-def cell(strategy: str, buyers: int, stock: int, real: list[dict], sim: list[dict]) -> dict:
+def cell(strategy: str, buyers: int, stock: int, real: list[dict], sim: list[dict], warehouses: int = 1) -> dict:
     """One grid point from its repeats: the median of each metric per engine, and its relative error.
 
     Outcome counts are shown for the first repeat and must match in every repeat (a winner is not a
     median: one extra winner in any repeat is a mismatch).
     """
-    row = {"strategy": strategy, "buyers": buyers, "stock": stock, "control": INFO[Strategy(strategy)].control,
-           "repeats": len(real)}
+    row = {"strategy": strategy, "buyers": buyers, "stock": stock, "warehouses": warehouses,
+           "control": INFO[Strategy(strategy)].control, "repeats": len(real)}
     for k in (*METRICS, "retries"):
         row[f"{k}_real"], row[f"{k}_sim"] = _median(real, k), _median(sim, k)
         row[f"{k}_err"] = rel_err(row[f"{k}_sim"], row[f"{k}_real"])
@@ -99,29 +105,40 @@ TABLE = ("strategy", "buyers", "stock", "won_real", "won_sim", "throughput_per_s
 
 
 def run(quick: bool = False, progress: Progress | None = None, repeats: int = REPEATS,
-        out_dir: Path | None = None) -> dict:
-    """Every cell `repeats` times on each engine, round robin over the grid: on a busy machine drift
-    spreads over every cell alike instead of landing on the ones measured last. The model's repeats use
-    seeds 1, 2, ... (its own noise); the real stack's are just runs."""
+        out_dir: Path | None = None, holdout: int | None = None, holdout_seed: int | None = None) -> dict:
+    """Every cell `repeats` times on each engine, round robin over the grid and the held-out cells: on a
+    busy machine drift spreads over every cell alike instead of landing on the ones measured last. The
+    model's repeats use seeds 1, 2, ... (its own noise); the real stack's are just runs."""
     progress = progress or Progress(enabled=False)
     grid = QUICK if quick else GRID
     stack.ensure_up()
     cal = resolve()
     cells = [(s, b, k) for s in grid["strategies"] for b in grid["buyers"] for k in grid["stocks"]]
-    real: dict[tuple, list[dict]] = {c: [] for c in cells}
-    sim: dict[tuple, list[dict]] = {c: [] for c in cells}
+    n_held = (ho.QUICK_HOLDOUT if quick else ho.HOLDOUT) if holdout is None else holdout
+    seed = ho.new_seed() if holdout_seed is None else holdout_seed
+    held = ho.draw(n_held, seed, quick, ho.seen(cells))
+    real: dict[tuple, list[dict]] = {c: [] for c in (*cells, *held)}
+    sim: dict[tuple, list[dict]] = {c: [] for c in (*cells, *held)}
     out_dir = out_dir or results_home() / "validation"
     runs = out_dir / "runs"                  # every cell's run directories, beside the table that pairs them
     for rep in range(repeats):
-        for c in cells:
-            real[c].append(_measure(*c, "real", 1, progress, runs))
-            sim[c].append(_measure(*c, "sim", 1 + rep, progress, runs))
+        for c in (*cells, *held):
+            where = {"warehouses": c[3]} if len(c) == 4 else {}
+            real[c].append(_measure(*c[:3], "real", 1, progress, runs, **where))
+            sim[c].append(_measure(*c[:3], "sim", 1 + rep, progress, runs, **where))
     rows = [cell(*c, real[c], sim[c]) for c in cells]
+    held_rows = [cell(*c[:3], real[c], sim[c], warehouses=c[3]) for c in held]
     out_dir.mkdir(parents=True, exist_ok=True)
     import pandas as pd  # noqa: PLC0415 - only for the CSV
 
     pd.DataFrame(rows).drop(columns=["run_dirs"]).to_csv(out_dir / "table.csv", index=False)
     summary = summarize(rows) | {"calibration": cal.source, "quick": quick, "repeats": repeats, "dir": str(out_dir),
                                  "plot": str(plot(rows, out_dir / "validation.png"))}
-    (out_dir / "table.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
-    return {"rows": rows, "summary": summary}
+    held_summary = ho.summarize(held_rows, seed)
+    if held_rows:
+        pd.DataFrame(held_rows).drop(columns=["run_dirs"]).to_csv(out_dir / "holdout.csv", index=False)
+        held_summary["plot"] = str(plot(held_rows, out_dir / "holdout.png"))
+    summary["holdout"] = held_summary
+    doc = {"rows": rows, "summary": summary, "holdout_rows": held_rows}
+    (out_dir / "table.json").write_text(json.dumps(doc, indent=2))
+    return doc

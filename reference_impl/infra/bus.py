@@ -3,6 +3,10 @@
 Redis Streams stands in for Kafka: one stream, consumer groups per consumer, explicit acks, and pending
 entries reclaimed from a consumer that died (XAUTOCLAIM), so at-least-once delivery holds across crashes.
 Exactly-once *effects* come from the consumer recording the event id in the same transaction as its effect.
+
+A Redis that restarts may come back without the newest entries (no persistence, or the last second of an
+append-only file) and without the consumer groups: each relay notices the new run of Redis and publishes
+again what it lost (`republish_lost`), and a consumer whose group is gone makes it again.
 """
 
 from __future__ import annotations
@@ -13,8 +17,15 @@ import json
 import logging
 import os
 import time
+from importlib import resources
+
+import aiosql
+from redis.exceptions import ResponseError
 
 from scenarios.policy import CONSUMER_PAUSE_S, RECLAIM_IDLE_MS
+
+Q = aiosql.from_path(str(resources.files("reference_impl.infra") / "sql" / "relay.sql"), "asyncpg",
+                     mandatory_parameters=False)
 
 STREAM = "lastunit:events"
 #: Relay poll interval: an event reaches the stream within about this after its commit.
@@ -25,6 +36,8 @@ OUTBOX_RETENTION_S = 3600
 #: A consumer remembers an event id this long: far past any redelivery (reclaim happens within seconds).
 DEDUP_RETENTION_S = 86400
 PRUNE_EVERY_S = 60.0
+#: How often a relay asks whether Redis restarted: events it lost wait at most about this to go out again.
+EPOCH_CHECK_S = 1.0
 log = logging.getLogger("lastunit.bus")
 
 
@@ -34,19 +47,38 @@ async def publish(conn, topic: str, payload: dict) -> None:
                        json.dumps(payload, default=str))
 
 
-async def relay_once(pool, redis, source: str) -> int:
+async def relay_once(pool, redis, source: str, epoch: str | None = None) -> int:
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch("SELECT id, topic, payload FROM outbox WHERE published_at IS NULL ORDER BY id "
-                                "LIMIT $1 FOR UPDATE SKIP LOCKED", RELAY_BATCH)
+        rows = [r async for r in Q.claim_unpublished(conn, n=RELAY_BATCH)]
         if not rows:
             return 0
         async with redis.pipeline(transaction=False) as p:
             for r in rows:
                 p.xadd(STREAM, {"id": f"{source}:{r['id']}", "topic": r["topic"], "payload": r["payload"]})
-            await p.execute()
-        await conn.execute("UPDATE outbox SET published_at = clock_timestamp() WHERE id = ANY($1::bigint[])",
-                           [r["id"] for r in rows])
+            stream_ids = await p.execute()
+        await Q.mark_published(conn, ids=[r["id"] for r in rows], epoch=epoch,
+                               stream_ids=[s.decode() if isinstance(s, bytes) else s for s in stream_ids])
     return len(rows)
+
+
+async def redis_epoch(pool, redis, known: str | None) -> str:
+    """The run of Redis now serving (its INFO run_id, new at every start). When it differs from `known`,
+    publish again what the earlier run took and this one did not keep: every row newer than the newest
+    entry this run holds from before it started (minus a second, as its uptime counts whole seconds)."""
+    info = await redis.info("server")
+    epoch = info["run_id"]
+    if epoch == known:
+        return epoch
+    now_s, _ = await redis.time()
+    started_ms = (int(now_s) - int(info["uptime_in_seconds"]) - 1) * 1000
+    kept = await redis.xrevrange(STREAM, max=str(max(started_ms - 1, 0)), min="-", count=1)
+    kept_id = kept[0][0].decode() if kept else "0-0"
+    ms, seq = kept_id.split("-")
+    async with pool.acquire() as conn:
+        lost = await Q.republish_lost(conn, epoch=epoch, kept_ms=int(ms), kept_seq=int(seq))
+    if lost:
+        log.warning("redis restarted without %d published event(s): publishing them again", lost)
+    return epoch
 
 
 async def prune(pool) -> None:
@@ -59,14 +91,17 @@ async def prune(pool) -> None:
 
 
 async def relay_forever(pool, redis, source: str) -> None:
-    last_prune = 0.0
+    last_prune = last_check = 0.0
+    epoch = None
     while True:
         if time.monotonic() - last_prune > PRUNE_EVERY_S:
             last_prune = time.monotonic()
             with contextlib.suppress(Exception):
                 await prune(pool)
         try:
-            if await relay_once(pool, redis, source) < RELAY_BATCH:
+            if epoch is None or time.monotonic() - last_check > EPOCH_CHECK_S:
+                epoch, last_check = await redis_epoch(pool, redis, epoch), time.monotonic()
+            if await relay_once(pool, redis, source, epoch) < RELAY_BATCH:
                 await asyncio.sleep(RELAY_POLL_S)
         except asyncio.CancelledError:
             raise
@@ -110,6 +145,9 @@ async def consume_forever(pool, redis, group: str, handlers: dict) -> None:
                     await redis.xack(STREAM, group, entry_id)
         except asyncio.CancelledError:
             raise
-        except Exception:   # noqa: BLE001 - the entry stays pending and is retried
-            log.exception("consumer %s failed on an event; it will be retried", group)
+        except Exception as exc:   # noqa: BLE001 - the entry stays pending and is retried
+            if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                await _ensure_group(redis, group)   # Redis restarted without it: read the stream from the start
+            else:
+                log.exception("consumer %s failed on an event; it will be retried", group)
             await asyncio.sleep(CONSUMER_PAUSE_S)

@@ -18,3 +18,8 @@ CREATE TABLE IF NOT EXISTS processed_events (
     processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, event_id)
 );
+
+-- The relay records which stream entry a row became and which run of Redis (its INFO run_id) took it: a
+-- Redis restarted without some entries gets those rows again (reference_impl/infra/sql/relay.sql).
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS stream_id text;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS redis_epoch text;

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 #: Every service owns one database on the shared cluster; the prefix keeps us off other people's databases
 #: when `DATABASE_URL` names a shared server.
 DB_PREFIX = "lastunit_"
-SERVICE_DATABASES = ("inventory", "orders", "payments", "shipping", "catalog", "psp", "notifications", "cart")
+SERVICE_DATABASES = ("inventory", "orders", "payments", "shipping", "catalog", "psp", "notifications", "cart",
+                     "gateway")
 #: Databases that publish or consume events get the outbox and de-duplication tables.
 EVENT_DATABASES = ("orders", "payments", "shipping", "notifications")
 

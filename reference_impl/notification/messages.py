@@ -30,5 +30,5 @@ def handlers() -> dict:
 
 async def of_order(pool, order_id: str) -> list[dict]:
     async with pool.acquire() as conn:
-        rows = [r async for r in Q.notifications_of(conn, order_id=order_id)]
+        rows = [r async for r in Q.notifications_of(conn, order_id=order_id)]   # aiosql: a select streams
     return [dict(r) | {"sent_at": r["sent_at"].isoformat()} for r in rows]

@@ -80,7 +80,7 @@ class Saga:
             return uuid.UUID(r["id"])
         async with self.pool.acquire() as conn:
             await cancel(conn, order, "out_of_stock" if status == 409 else f"reserve_{status}", False)
-        raise Stop(409 if status == 409 else 422, r.get("error", "reserve_failed"), r.get("detail", ""))
+        raise Stop(status if status in (404, 409) else 422, r.get("error", "reserve_failed"), r.get("detail", ""))
 
     async def _authorize(self, order) -> uuid.UUID:
         keyed = await self.config.knob("payment", "idempotency", True)

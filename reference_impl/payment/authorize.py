@@ -18,7 +18,12 @@ from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import ApiError, DropReply
 from scenarios.faults import FaultPoint
 from scenarios.policy import AUTHORIZE_LOCK_TIMEOUT_S as LOCK_TIMEOUT_S
-from scenarios.policy import PROVIDER_KEY_PREFIX
+from scenarios.policy import (
+    OUTAGE_RETRY_AFTER_S,
+    PAYMENT_RETRY_BASE_S,
+    PAYMENT_RETRY_CAP_S,
+    PROVIDER_KEY_PREFIX,
+)
 from scenarios.states import RecoveryPoint as P
 
 Q = aiosql.from_path(str(resources.files("reference_impl.payment") / "sql"), "asyncpg",
@@ -59,7 +64,20 @@ async def resume(pool, key: str) -> tuple[str, uuid.UUID] | None:
         return row["recovery_point"], row["payment_id"]
 
 
-async def _call_provider(pool, psp, faults, key: str, pid) -> None:
+def provider_verdict(status: int | None) -> str:
+    """What a provider answer means for the key: `charged` (200), `refused` for good (a 4xx other than 409:
+    the request itself is wrong, and sending it again cannot help), else `retry` (no answer, a 5xx, or 409:
+    the provider's own key is still in flight)."""
+    if status == 200:
+        return "charged"
+    if status is not None and 400 <= status < 500 and status != 409:
+        return "refused"
+    return "retry"
+
+
+async def _call_provider(pool, psp, faults, key: str, pid) -> tuple[int, dict] | None:
+    """Phase 2. None once the provider charged (or declined) and we recorded it; else the stored answer of a
+    request the provider refused for good. A provider that did not settle it frees the key with a backoff."""
     async with pool.acquire() as conn:
         p = await Q.get_payment(conn, id=pid)
     await faults.at(FaultPoint.PAYMENT_BEFORE_PROVIDER_CALL)
@@ -69,14 +87,24 @@ async def _call_provider(pool, psp, faults, key: str, pid) -> None:
                                               "reference": p["order_id"], "webhook_url": None})
     except Unknown as exc:
         status, charge = None, {"detail": str(exc)}
-    if status != 200:
+    verdict = provider_verdict(status)
+    if verdict == "refused":
+        body = {"error": "provider_refused", "detail": f"the payment provider refused this payment ({status}: "
+                f"{charge.get('detail')}); retrying cannot help", "payment_id": str(pid)}
+        async with pool.acquire() as conn, conn.transaction():
+            await Q.fail_key(conn, key=key, payment_id=pid, reason=f"provider_{status}", code=422,
+                             body=json.dumps(body))
+        return 422, body
+    if verdict == "retry":
         async with pool.acquire() as conn:
-            await Q.release_lock(conn, key=key)
-        raise ApiError(503, "provider_unavailable", f"payment provider did not confirm: {charge.get('detail')}")
+            await Q.defer_key(conn, key=key, base_s=PAYMENT_RETRY_BASE_S, cap_s=PAYMENT_RETRY_CAP_S)
+        raise ApiError(503, "provider_unavailable", f"payment provider did not confirm: {charge.get('detail')}",
+                       headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)})
     await faults.at(FaultPoint.PAYMENT_AFTER_PROVIDER_AUTH)     # charged at the provider, not yet recorded here
     async with pool.acquire() as conn, conn.transaction():
         await Q.record_provider_result(conn, key=key, payment_id=pid, status=charge["status"],
                                        charge_id=charge["id"], decline_code=charge.get("decline_code"))
+    return None
 
 
 async def _finish(pool, faults, key: str, pid) -> tuple[int, dict]:
@@ -95,7 +123,9 @@ async def drive(pool, psp, faults, key: str, point: str, pid) -> tuple[int, dict
     """Run the remaining phases from `point`. An unknown recovery point is a bug, not a state."""
     while True:
         if point == P.STARTED:
-            await _call_provider(pool, psp, faults, key, pid)
+            refused = await _call_provider(pool, psp, faults, key, pid)
+            if refused is not None:
+                return refused
             point = P.PROVIDER_CALLED
         elif point == P.PROVIDER_CALLED:
             return await _finish(pool, faults, key, pid)

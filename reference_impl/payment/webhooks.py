@@ -30,9 +30,12 @@ def verify(raw: bytes, header: str | None) -> dict:
         raise ApiError(400, "bad_signature", str(exc)) from None
     try:
         event = json.loads(raw)
-        return {"id": str(event["id"]), "type": str(event["type"]), "charge": event["data"]}
+        out = {"id": str(event["id"]), "type": str(event["type"]), "charge": event["data"]}
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "invalid_event", "signed, but not an event this endpoint understands") from None
+    if not isinstance(out["charge"], dict):     # a signed list or string is still not a charge
+        raise ApiError(400, "invalid_event", "signed, but its data is not an object (a charge)")
+    return out
 
 
 async def apply(pool, event: dict) -> dict:

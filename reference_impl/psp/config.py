@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reference_impl.infra.jsontypes import Number, WholeNumber
 from reference_impl.psp.queries import Q
 
-Rate = Field(default=None, ge=0.0, le=1.0)
+#: A probability. The bounds sit inside the type: on an optional field they would reach the document as
+#: pydantic's `ge`/`le` instead of JSON Schema's minimum/maximum.
+Rate = Annotated[Number, Field(ge=0.0, le=1.0)]
 
 #: An hour: any longer and a test or scenario is waiting on the knob rather than exercising it.
 MAX_WEBHOOK_DELAY_MS = 3_600_000
@@ -39,13 +43,13 @@ class KnobsPatch(BaseModel):
     """`POST /admin/config`: only the fields given change."""
 
     model_config = ConfigDict(extra="forbid")
-    decline_rate: float | None = Rate
-    webhook_delay_ms: int | None = Field(default=None, ge=0, le=MAX_WEBHOOK_DELAY_MS)
-    webhook_duplicate: float | None = Rate
-    webhook_reorder: float | None = Rate
-    webhook_drop: float | None = Rate
-    webhook_crash: float | None = Rate
-    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+    decline_rate: Rate | None = None
+    webhook_delay_ms: Annotated[WholeNumber, Field(ge=0, le=MAX_WEBHOOK_DELAY_MS)] | None = None
+    webhook_duplicate: Rate | None = None
+    webhook_reorder: Rate | None = None
+    webhook_drop: Rate | None = None
+    webhook_crash: Rate | None = None
+    seed: Annotated[WholeNumber, Field(ge=-(2**63), lt=2**63)] | None = None
 
 
 def draw(seed: int, what: str, ident: str) -> float:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from reference_impl.infra.http import ApiError
 from reference_impl.psp.queries import Q
+from scenarios.policy import PROVIDER_KEY_MAX_LEN as MAX_KEY_LEN
 
 #: A claim with no response after this long belongs to a request that died; every request here is one
 #: short transaction, so 30 s is far past any live one.
 KEY_LEASE_S = 30.0
-MAX_KEY_LEN = 200
 
 Work = Callable[[object], Awaitable[tuple[dict, str | None]]]   # conn -> (response body, charge id)
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from reference_impl.infra import bus
 from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.openapi import errors
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import add_healthz, lifespan
 from reference_impl.shipping.labels import Shipping, shipment_of
@@ -22,7 +23,7 @@ install_error_handlers(app)
 add_healthz(app, "shipping")
 
 
-@app.get("/shipments/{order_id}")
+@app.get("/shipments/{order_id}", responses=errors(404))
 async def shipment(order_id: str):
     row = await shipment_of(app.state.pool, order_id)
     if row is None:

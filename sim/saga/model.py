@@ -11,8 +11,15 @@ import itertools
 from collections import Counter
 
 from scenarios.arrivals import streams
-from scenarios.policy import CLIENT_PAUSE_S, CLIENT_RETRIES, CLIENT_TIMEOUT_S, DEFAULT_UNIT_PRICE
-from scenarios.results import Outcome
+from scenarios.policy import (
+    CLIENT_PAUSE_S,
+    CLIENT_RETRIES,
+    CLIENT_TIMEOUT_S,
+    DEFAULT_UNIT_PRICE,
+    PENDING_PATIENCE_S,
+    STATUS_POLL_S,
+)
+from scenarios.results import Outcome, order_outcome
 from scenarios.spec import Scenario
 from sim.calibration import Calibration, resolve
 from sim.saga import audit
@@ -76,11 +83,26 @@ class Model:
             retries = CLIENT_RETRIES - 1
         outcome = {"confirmed": Outcome.WON, "out_of_stock": Outcome.OUT_OF_STOCK, "declined": Outcome.DECLINED,
                    "failed": Outcome.FAILED}.get(result, Outcome.UNKNOWN)
-        self.records.append((i, sku, o.row.warehouse if o.row is not None else None, t_intended, self.env.now,
-                             outcome.value, retries, o.id))
         self.live -= 1
         if self.live == 0:                                 # `lastunit run` turns faults off, then settles:
             self.faults.active, self.faults_off_at = False, round(self.env.now, 6)   # later labels succeed
+        late = False
+        if outcome == Outcome.UNKNOWN:                     # the status page: poll until final, or give up
+            outcome, late = yield from self.poll(o)
+        self.records.append((i, sku, o.row.warehouse if o.row is not None else None, t_intended, self.env.now,
+                             outcome.value, retries, o.id, late))
+
+    def poll(self, o: Order):
+        """The client polls its pending order as the real one does (STATUS_POLL_S, PENDING_PATIENCE_S);
+        returns (outcome, resolved late)."""
+        deadline = self.env.now + PENDING_PATIENCE_S
+        while True:
+            seen = order_outcome(o.status, o.reason)
+            if seen is not None:
+                return seen, True
+            if self.env.now + STATUS_POLL_S > deadline:
+                return Outcome.UNKNOWN, False
+            yield self.env.timeout(STATUS_POLL_S)
 
     def pause(self, key: str, step: str | None, delay: float) -> float:
         """How long `step` of order `key` takes: `delay`, or on the machine its CPU and what is left of it."""

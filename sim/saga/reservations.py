@@ -26,6 +26,8 @@ def _unhold(row, qty: int, sold: int = 0) -> None:
     if row.mirror is not None:                       # lifecycle.settle / sweep adjust the redis hash too
         row.mirror[0] -= sold
         row.mirror[1] -= qty
+    if not sold and row.returned is not None:        # units came back: the trigger's NOTIFY, heard at once
+        row.returned(row.index)
 
 
 def release(o: Order, qty: int) -> None:

@@ -146,6 +146,14 @@ def test_webhook_rejects_forged_and_stale_and_applies_duplicates_once(urls, uniq
     assert first["received"] and not first.get("duplicate") and second["duplicate"]
 
 
+@pytest.mark.parametrize("data", [[], "ch_x", 7, None, ["id"]])
+def test_a_validly_signed_event_whose_data_is_not_an_object_is_400(urls, unique, data):
+    secret = stack.load_state()["secrets"]["psp_webhook"]
+    raw, headers = _signed(secret, {"id": unique("evt"), "type": "payment.captured", "data": data})
+    r = httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_event", r.text
+
+
 @pytest.mark.parametrize(("headers", "body", "status"), [
     ({}, {"sku": "x", "qty": 1}, 400),
     ({"Idempotency-Key": "k"}, {"sku": "x", "qty": 1}, 401),

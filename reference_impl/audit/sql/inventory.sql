@@ -19,3 +19,16 @@ SELECT id::text FROM (
       FROM reservations
      WHERE sku = :sku AND warehouse = :warehouse AND state IN ('held', 'committed')
 ) t WHERE running > :supply ORDER BY running LIMIT :witnesses;
+
+-- name: availability_events
+-- Every change of `available` on the SKUs' rows, as (sku, warehouse, epoch seconds, delta): receipts in,
+-- each reservation out when made, back when released or expired (a sale moves nothing: the unit left
+-- `available` when it was reserved). The liveness check (scenarios/liveness.py) rebuilds availability from it.
+SELECT sku, warehouse, CAST(extract(epoch FROM at) AS float8) AS t, qty AS delta
+  FROM stock_movements WHERE sku = ANY(CAST(:skus AS text[]))
+UNION ALL
+SELECT sku, warehouse, CAST(extract(epoch FROM created_at) AS float8), -qty
+  FROM reservations WHERE sku = ANY(CAST(:skus AS text[]))
+UNION ALL
+SELECT sku, warehouse, CAST(extract(epoch FROM settled_at) AS float8), qty
+  FROM reservations WHERE sku = ANY(CAST(:skus AS text[])) AND state IN ('released', 'expired');

@@ -17,8 +17,26 @@ SELECT key, fingerprint, recovery_point, locked_at, payment_id, response_code, r
 -- name: take_lock!
 UPDATE idempotency_keys SET locked_at = clock_timestamp(), updated_at = clock_timestamp() WHERE key = :key;
 
--- name: release_lock!
-UPDATE idempotency_keys SET locked_at = NULL, updated_at = clock_timestamp() WHERE key = :key;
+-- name: defer_key!
+-- The provider did not settle it (away, 5xx, key in use there): free the key and try again after a backoff
+-- that doubles with each try, capped (policy.payment_retry_s spells the same numbers), instead of every tick.
+UPDATE idempotency_keys
+   SET locked_at = NULL, tries = tries + 1, updated_at = now(),
+       retry_at = now() + make_interval(secs => least(:cap_s, :base_s * 2 ^ least(tries, 30)))
+ WHERE key = :key;
+
+-- name: fail_key!
+-- The provider refused the request for good (a 4xx other than 409): no charge exists, none will. The payment
+-- is failed and the key finished with the stored answer, so a retry replays it and the completer stops.
+WITH p AS (
+    UPDATE payments SET status = 'failed', decline_code = :reason, updated_at = clock_timestamp()
+     WHERE id = :payment_id AND status = 'authorizing'
+    RETURNING id
+)
+UPDATE idempotency_keys
+   SET recovery_point = 'finished', response_code = :code, response_body = :body, locked_at = NULL,
+       updated_at = clock_timestamp()
+ WHERE key = :key;
 
 -- name: insert_payment!
 INSERT INTO payments (id, order_id, amount, card) VALUES (:id, :order_id, :amount, :card)
@@ -45,9 +63,11 @@ UPDATE idempotency_keys
  WHERE key = :key;
 
 -- name: abandoned_keys
--- The completer's work: keys a crashed request left mid-flight (locked long ago, or never finished).
+-- The completer's work: keys a crashed request left mid-flight (locked long ago, or never finished), once
+-- their backoff after a failed try has run out.
 SELECT key FROM idempotency_keys
  WHERE recovery_point <> 'finished'
    AND (locked_at IS NULL OR locked_at < clock_timestamp() - make_interval(secs => :lock_timeout_s))
+   AND (retry_at IS NULL OR retry_at <= clock_timestamp())
  ORDER BY created_at
  LIMIT 50;
