@@ -43,7 +43,7 @@ def _text_500() -> web.Response:
 
 
 def test_a_plain_text_500_is_unknown_after_retries_with_the_same_key_not_a_crash():
-    (outcome, body, retries), keys = asyncio.run(_drive([_text_500]))
+    (outcome, body, retries, _late), keys = asyncio.run(_drive([_text_500]))
     assert outcome is Outcome.UNKNOWN and body == {} and retries == CLIENT_RETRIES - 1
     assert keys == ["run-1-0"] * CLIENT_RETRIES
 
@@ -56,11 +56,11 @@ def test_an_outage_then_an_answer_is_the_answer():
     def won():
         return web.json_response({"id": "o-1", "status": "confirmed"}, status=201)
 
-    (outcome, body, retries), keys = asyncio.run(_drive([_text_500, outage, won]))
+    (outcome, body, retries, _late), keys = asyncio.run(_drive([_text_500, outage, won]))
     assert outcome is Outcome.WON and body["id"] == "o-1" and retries == 2 and len(set(keys)) == 1
 
 
 def test_a_final_refusal_is_not_retried():
-    (outcome, _, retries), keys = asyncio.run(_drive([lambda: web.json_response({"error": "invalid_request"},
+    (outcome, _, retries, _late), keys = asyncio.run(_drive([lambda: web.json_response({"error": "invalid_request"},
                                                                                 status=422)]))
     assert outcome is Outcome.FAILED and retries == 0 and len(keys) == 1
