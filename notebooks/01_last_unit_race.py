@@ -57,6 +57,7 @@ import pandas as pd
 import psycopg
 from IPython.display import Markdown
 
+from lastunit.notebook import at_repository
 from lastunit.plots import race_comparison_figure
 from lastunit.progress import Progress
 from lastunit.usecases import race_one
@@ -67,6 +68,7 @@ from reference_impl.infra.settings import database_url
 from reference_impl.inventory.reserve import SQL_DIR
 from scenarios.loader import load
 
+at_repository()   # the repository's .lab/ and results/, where `lastunit up` keeps them
 status = stack.ensure_up()
 PG, INVENTORY = stack.server_url("postgres"), stack.service_url("inventory")
 INV_DB = database_url(PG, "inventory")
