@@ -154,8 +154,12 @@ def run_saga(sc: Scenario, progress: Progress) -> tuple[dict, int]:
                       + (f", {len(events)} nemesis event(s))" if events else ")"))
         t0, over = time.time(), {}
 
-        def load_over() -> None:     # every client has its answers: faults off while the pending ones poll
-            over.update(t=time.time(), fired=run.fired())
+        def load_over() -> None:
+            """Every client has its answers: the nemesis stops (waiting until what it killed serves again,
+            the provider among them), then faults off while the pending clients poll their orders."""
+            over.update(t=time.time())
+            nemesis.finish()
+            over.update(fired=run.fired())
             run.faults_off()
 
         nemesis = nemesis_schedule.Scheduler(events, nemesis_actions.apply).start()
