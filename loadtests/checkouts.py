@@ -63,9 +63,10 @@ async def _answer(request) -> tuple[int | None, dict, float]:
         return None, {}, 0.0
 
 
-async def poll_order(session, base: str, key: str, user: str) -> tuple[Outcome | None, dict]:
+async def poll_order(session, base: str, key: str, user: str,
+                     patience_s: float = PENDING_PATIENCE_S) -> tuple[Outcome | None, dict]:
     """The status page: GET /checkouts/{key} until the order is final or the patience runs out."""
-    deadline = time.monotonic() + PENDING_PATIENCE_S
+    deadline = time.monotonic() + patience_s
     while True:
         status, body, _ = await _answer(session.get(f"{base}/checkouts/{quote(key, safe='')}",
                                                     headers={"X-User-Id": user}))
@@ -77,8 +78,8 @@ async def poll_order(session, base: str, key: str, user: str) -> tuple[Outcome |
         await asyncio.sleep(STATUS_POLL_S)
 
 
-async def checkout(session, base: str, key: str, user: str, sku: str, qty: int,
-                   answered=None) -> tuple[Outcome, dict, int, bool]:
+async def checkout(session, base: str, key: str, user: str, sku: str, qty: int, answered=None,
+                   patience_s: float = PENDING_PATIENCE_S) -> tuple[Outcome, dict, int, bool]:
     """One attempt: (outcome, last body, retries, resolved late). Retried with its key while the answer says
     nothing final: no answer, 202 pending, 409 in progress, or a server error (a 5xx or a body that is not
     JSON), which may or may not have applied. Then `answered()` (the load this client offers is over), and
@@ -96,7 +97,7 @@ async def checkout(session, base: str, key: str, user: str, sku: str, qty: int,
         answered()
     if outcome != Outcome.UNKNOWN:
         return outcome, body, tries - 1, False
-    late, order = await poll_order(session, base, key, user)
+    late, order = await poll_order(session, base, key, user, patience_s)
     if late is None:
         return outcome, body | ({"order": order} if order.get("id") else {}), tries - 1, False
     return late, order, tries - 1, True

@@ -37,8 +37,8 @@ SMALL = os.environ.get("LASTUNIT_NOTEBOOK_SMALL") == "1"
 BUYERS = 50 if SMALL else 200      # buyers released together on one unit, per strategy
 CLIENTS = 8 if SMALL else 16       # closed-loop clients in the hot-row / cold-rows study
 SECONDS = 1.0 if SMALL else 2.0    # how long each closed-loop measurement lasts
-POOL_LADDER = "4,64"               # clients in the pool study: below and far above the service's pool of 16
-POOL_SECONDS = 3.0                 # per pool measurement: 64 pgbench sessions take a second just to connect
+POOL_LADDER = [4, 64]              # clients in the pool study: below and far above the service's pool of 16
+POOL_SECONDS = 1.0 if SMALL else 2.0   # per pool measurement
 CONVOY_CLIENTS = [1, 16, 64] if SMALL else [1, 16, 64, 256]   # closed-loop clients in "Beating the convoy"
 CONVOY_SECONDS = 1.0               # per measurement there (pgbench runs at least 2 s: its clients connect too)
 
@@ -46,17 +46,17 @@ CONVOY_SECONDS = 1.0               # per measurement there (pgbench runs at leas
 # %matplotlib inline
 import json
 import re
-import subprocess
-import sys
 import threading
 import time
 
 import aiosql
 import httpx
+import numpy as np
 import pandas as pd
 import psycopg
 from IPython.display import Markdown
 
+from lastunit.notebook import at_repository
 from lastunit.plots import race_comparison_figure
 from lastunit.progress import Progress
 from lastunit.usecases import race_one
@@ -67,6 +67,7 @@ from reference_impl.infra.settings import database_url
 from reference_impl.inventory.reserve import SQL_DIR
 from scenarios.loader import load
 
+at_repository()   # the repository's .lab/ and results/, where `lastunit up` keeps them
 status = stack.ensure_up()
 PG, INVENTORY = stack.server_url("postgres"), stack.service_url("inventory")
 INV_DB = database_url(PG, "inventory")
@@ -327,12 +328,17 @@ assert m.loc[("optimistic", hot), "retries_per_op"] > m.loc[("optimistic", cold)
 #
 # The inventory service runs at most 16 transactions at once (its connection pool,
 # `scenarios/policy.py: INVENTORY_POOL_SIZE`). A buyer beyond that waits *inside the service* for a
-# connection, cheaply, instead of *inside PostgreSQL* on the row lock. Two measurements show it:
+# connection, cheaply, instead of *inside PostgreSQL* on the row lock. To see it, the same hot row is hit
+# two ways, with few and with many clients, with the `pessimistic` reservation (it holds the row lock across
+# four round trips, so its queue is the easiest to see):
 #
-# 1. `lastunit bench reserve` (the CLI as typed) against raw `pgbench` running the very same
-#    `reserve_guarded` statement on the same server, where every client is its own database session: no pool.
-# 2. While each runs, a watcher counts the inventory database's sessions that are **waiting on a lock**
-#    (`pg_stat_activity.wait_event_type = 'Lock'`), every 20 ms: the length of the queue on the hot row.
+# * **no pool**: our own database sessions, one per client (threads in this notebook, each connected before
+#   the clock starts), each running the service's very blocks in a loop: `lock_counter` (`SELECT ... FOR
+#   UPDATE`), `increment_reserved`, `insert_reservation`, `COMMIT`;
+# * **the service**: the same number of HTTP clients, closed loop, `pessimistic`, through its pool of 16.
+#
+# Meanwhile a watcher counts, every 20 ms, the inventory database's sessions that are **waiting on a lock**
+# (`pg_stat_activity.wait_event_type = 'Lock'`): the length of the queue on the hot row.
 
 # %%
 def watching_the_lock_queue(work):
@@ -354,65 +360,76 @@ def watching_the_lock_queue(work):
     finally:
         done.set()
         watcher.join()
-    waiting = sorted(w for w, _ in samples)
-    return result, {"max sessions waiting on the lock": waiting[-1] if waiting else 0,
-                    "max sessions busy": max((b for _, b in samples), default=0), "samples": len(samples)}
+    return result | {"max waiting on the lock": max((w for w, _ in samples), default=0),
+                     "max sessions busy": max((b for _, b in samples), default=0)}
 
 
-def bench_cli():
-    cmd = [sys.executable, "-m", "lastunit", "bench", "reserve", "--strategy", "guarded", "--clients", POOL_LADDER,
-           "--seconds", str(POOL_SECONDS), "--rows", "stocked", "--json"]
-    print("$ lastunit", " ".join(cmd[3:]))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return pd.DataFrame(json.loads(proc.stdout))
+def sessions_without_pool(clients: int, seconds: float) -> dict:
+    """`clients` sessions of our own on one stocked row, each reserving pessimistically as fast as it can."""
+    sku = fresh_sku(10**9, "nb01-nopool")
+    conns = [psycopg.connect(INV_DB, autocommit=True) for _ in range(clients)]     # connected first
+    counts, lat = [0] * clients, []
+
+    def client(i: int, stop: float) -> None:
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            with conns[i].transaction():                 # the service's pessimistic attempt, block by block
+                Q.lock_counter(conns[i], sku=sku, warehouse="wh-1")
+                Q.increment_reserved(conns[i], sku=sku, warehouse="wh-1", qty=1)
+                Q.insert_reservation(conns[i], **ask(sku, "pessimistic"))
+            lat.append((time.perf_counter() - t0) * 1000)
+            counts[i] += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i, t0 + seconds)) for i in range(clients)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    wall = time.monotonic() - t0
+    [c.close() for c in conns]
+    return {"ops_s": round(sum(counts) / wall, 1), "p99_ms": round(float(np.percentile(lat, 99)), 1)}
 
 
-bench, bench_queue = watching_the_lock_queue(bench_cli)
-pool = bench[["clients", "baseline_ops_s", "ops_s", "p99_ms"]].rename(columns={
-    "baseline_ops_s": "pgbench: no pool (ops/s)", "ops_s": "service: pool of 16 (ops/s)",
-    "p99_ms": "service p99 (ms)"}).set_index("clients").round(1)
-pool
+pool = pd.DataFrame(
+    [{"clients": c, "how": "no pool: a session per client"} | watching_the_lock_queue(
+        lambda c=c: sessions_without_pool(c, POOL_SECONDS)) for c in POOL_LADDER]
+    + [{"clients": c, "how": "service: pool of 16"} | watching_the_lock_queue(
+        lambda c=c: closed_loop("pessimistic", c, 1, POOL_SECONDS)) for c in POOL_LADDER])
+pool = pool[["clients", "how", "ops_s", "p99_ms", "max waiting on the lock", "max sessions busy"]]
+pool.set_index(["clients", "how"]).unstack("how")
 
 # %%
-hot64, service_queue = watching_the_lock_queue(lambda: closed_loop("pessimistic", 64, 1, SECONDS))
-queues = pd.DataFrame({"bench above (pgbench's sessions, then the service)": bench_queue,
-                       "64 pessimistic clients through the service": service_queue}).T
-queues
-
-# %%
-fig = Figure(figsize=(6, 3.6), layout="constrained")
-ax = fig.subplots()
-pool[["pgbench: no pool (ops/s)", "service: pool of 16 (ops/s)"]].plot(ax=ax, marker="o", logx=True)
-ax.set(xlabel="concurrent clients on one hot row", ylabel="reservations per second",
-       title="the same statement with and without a pool")
-ax.axvline(16, color="#999", ls=":", lw=1)
-ax.text(16, ax.get_ylim()[1] * 0.95, " pool size", color="#666", fontsize=8, va="top")
+fig = Figure(figsize=(11, 3.6), layout="constrained")
+ax_ops, ax_q = fig.subplots(1, 2)
+for how, part in pool.groupby("how"):
+    ax_ops.plot(part.clients, part.ops_s, marker="o", label=how)
+    ax_q.plot(part.clients, part["max waiting on the lock"], marker="o", label=how)
+ax_ops.set(xscale="log", xlabel="concurrent clients on one hot row", ylabel="reservations per second",
+           title="throughput")
+ax_q.set(xscale="log", xlabel="concurrent clients on one hot row", ylabel="sessions (max over the run)",
+         title="sessions waiting on the row lock")
+for ax in (ax_ops, ax_q):
+    ax.axvline(16, color="#999", ls=":", lw=1)
+    ax.legend(fontsize=8)
 fig
 
 # %%
-raw, svc = pool.iloc[:, 0], pool.iloc[:, 1]
-first, last = pool.index[0], pool.index[-1]
-print(f"pgbench (every client a session on the row lock): {raw[first]:.0f}/s at {first} clients -> "
-      f"{raw[last]:.0f}/s at {last} (x{raw[last] / raw[first]:.2f})")
-print(f"service (at most 16 transactions on the row):     {svc[first]:.0f}/s at {first} clients -> "
-      f"{svc[last]:.0f}/s at {last} (x{svc[last] / svc[first]:.2f})")
-print(f"lock queue: up to {bench_queue['max sessions waiting on the lock']} sessions waited on the row at once "
-      f"during the bench (pgbench's {last} sessions); through the service, 64 pessimistic clients never had more "
-      f"than {service_queue['max sessions waiting on the lock']} waiting and {service_queue['max sessions busy']} "
-      f"busy: the rest waited in the pool. Throughput {hot64['ops_s']:.0f}/s, p99 {hot64['p99_ms']:.0f} ms.")
-assert service_queue["max sessions waiting on the lock"] < 16, "the pool bounds the queue on the row lock"
+q = pool.set_index(["how", "clients"])
+few, many = min(POOL_LADDER), max(POOL_LADDER)
+for how in ("no pool: a session per client", "service: pool of 16"):
+    print(f"{how:>30}: {q.loc[(how, few), 'ops_s']:.0f}/s at {few} clients -> {q.loc[(how, many), 'ops_s']:.0f}/s "
+          f"at {many}; up to {q.loc[(how, many), 'max waiting on the lock']} sessions waiting on the row lock")
+assert q.loc[("service: pool of 16", many), "max waiting on the lock"] < 16, "the pool bounds the lock queue"
 
 # %% [markdown]
-# **Reading it.** Raw sessions all queue on the one row lock: with 64 of them, dozens wait at once, each
-# commit has to wake and hand over to the next, and the bare statement's throughput falls as clients grow.
-# The service pays for HTTP and JSON on every request, so it starts far below pgbench (on a busy two-core
-# machine, far, far below), but its pool never lets more than 16 transactions near the row: past 16 clients
-# the extra ones wait in the service, the queue on the lock stays short, and the throughput does not fall. A
-# pessimistic buyer holds its pooled connection for the whole time it waits on the lock, so a slow lock
-# holder stalls the whole pool: that is why the lock has a timeout, and why a short critical section
-# (`guarded`) matters more than the choice of "pessimistic or optimistic". The numbers move by tens of
-# percent from run to run on two busy cores; read the shape.
+# **Reading it.** Without a pool, every client is a session in the row lock's queue: with 64 clients, dozens
+# wait at once, and each commit has to wake and hand the lock to the next. The service pays for HTTP and JSON
+# on every request, so it answers far fewer per second than bare sessions (on a busy two-core machine, far,
+# far fewer), but its pool never lets more than 16 transactions near the row: past 16 clients the extra ones
+# wait in the service, and the queue on the lock stays at most 15 long. A pessimistic buyer holds its pooled
+# connection for the whole time it waits on the lock, so a slow lock holder stalls the whole pool: that is
+# why the lock has a timeout, and why a short critical section (`guarded`) matters more than the choice of
+# "pessimistic or optimistic". The numbers move by tens of percent from run to run on two busy cores; read
+# the shape.
 
 # %% [markdown]
 # ## Beating the convoy

@@ -55,6 +55,7 @@ import httpx
 import pandas as pd
 import psycopg
 
+from lastunit.notebook import at_repository
 from lastunit.progress import Progress
 from lastunit.usecases import installed, run_saga
 from reference_impl import stack
@@ -63,6 +64,7 @@ from reference_impl.infra.settings import database_url
 from scenarios.loader import load
 from scenarios.policy import AUTHORIZE_LOCK_TIMEOUT_S, MAX_DRIVES, ORDER_LEASE_S, RECOVERY_LEASE_S
 
+at_repository()   # the repository's .lab/ and results/, where `lastunit up` keeps them
 stack.ensure_up()
 PG = stack.server_url("postgres")
 PAYMENT, ORDERS, INVENTORY = (stack.service_url(s) for s in ("payment", "orders", "inventory"))

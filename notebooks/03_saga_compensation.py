@@ -71,6 +71,7 @@ import pandas as pd
 import psycopg
 from IPython.display import Markdown
 
+from lastunit.notebook import at_repository
 from lastunit.progress import Progress
 from lastunit.sequence import messages, to_mermaid
 from lastunit.sequence_figure import figure
@@ -81,6 +82,7 @@ from reference_impl.infra.settings import database_url
 from scenarios.loader import load
 from scenarios.results import new_run_id
 
+at_repository()   # the repository's .lab/ and results/, where `lastunit up` keeps them
 stack.ensure_up()
 PG, ORDERS, INVENTORY = stack.server_url("postgres"), stack.service_url("orders"), stack.service_url("inventory")
 RUN = new_run_id("nb03")          # every checkout key starts with it, so the audit can cover this run only

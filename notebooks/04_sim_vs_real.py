@@ -59,6 +59,7 @@ RECALIBRATE = False       # True: calibrate now even when this machine already h
 # %matplotlib inline
 import pandas as pd
 
+from lastunit.notebook import at_repository
 from lastunit.progress import Progress
 from lastunit.usecases import calibrate, race_one, validate
 from lastunit.validation_figure import figure as validation_figure
@@ -67,6 +68,7 @@ from scenarios.paths import results_home
 from sim.calibration import CALIBRATION_FILE, DEFAULT, resolve
 from sim.fit import fit, race_scenario
 
+at_repository()   # the repository's .lab/ and results/, where `lastunit up` keeps them
 stack.ensure_up()
 cal = resolve()
 if RECALIBRATE or cal == DEFAULT:

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lastunit.notebook import at_repository
 from lastunit.progress import Progress
 from lastunit.usecases import race_one
 from reference_impl import stack
@@ -56,6 +57,7 @@ from scenarios.loader import load
 from scenarios.results import read_run
 from sim.calibration import resolve
 
+at_repository()   # the repository's .lab/ and results/, where `lastunit up` keeps them
 stack.ensure_up()
 OVERRIDES = [f"load.shape={SHAPE}", f"load.duration_s={DURATION_S}", f"inventory.strategy={STRATEGY}"]
 scenario = load("prime_day_burst", OVERRIDES)

@@ -48,12 +48,15 @@ def _explain(exc: RequestValidationError) -> str:
 
 
 def _allowed(request: Request) -> str:
-    """Every method the resource takes: the routes declared with the path of the first route that matches
-    (Starlette's own Allow names only that route's methods; /stock/{sku} must not speak for /stock/receipts)."""
+    """Every method the resource takes: the routes declared with the most specific path that matches (fewest
+    parameters). Starlette's own Allow names only the first matching route's methods, and a template must
+    not speak for a literal: /stock/{sku} is not /stock/receipts, GET /checkout/{key} not POST /checkout/cart."""
     routes = [r for r in request.app.router.routes if getattr(r, "methods", None)]
-    first = next((r for r in routes if r.matches(request.scope | {"method": "\0"})[0] is not Match.NONE), None)
-    methods = {m for r in routes if first is not None and r.path == first.path for m in r.methods}
-    return ", ".join(sorted(methods))
+    matching = [r for r in routes if r.matches(request.scope | {"method": "\0"})[0] is not Match.NONE]
+    if not matching:
+        return ""
+    best = min(matching, key=lambda r: r.path.count("{")).path
+    return ", ".join(sorted({m for r in matching if r.path == best for m in r.methods}))
 
 
 def install_error_handlers(app: FastAPI, everywhere: tuple[int, ...] = EVERYWHERE,

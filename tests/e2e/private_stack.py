@@ -2,17 +2,19 @@
 authorizations for no order) and killing its servers. The session's stack never sees any of it.
 
 Started and stopped through the CLI, as a user would, in its own LAB_HOME; its servers are found from that
-home's state.json (their pids, the cluster's data directory), and stopped only by those ids.
+home's state.json (the cluster's data directory, Redis's URL).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+
+import redis
 
 #: `up` gives each service 30 s to start; on a loaded machine eleven at once can need a second try.
 UP_TRIES = 2
@@ -49,5 +51,17 @@ def stop_postgres_immediately(home: Path) -> None:
                     "-w", "stop"], check=True, capture_output=True, **kw)
 
 
-def kill_redis(home: Path) -> None:
-    os.kill(state(home)["redis"]["pid"], signal.SIGKILL)
+@contextmanager
+def redis_refusing_clients(home: Path):
+    """Redis up but refusing every client: `maxclients 1` (our own connection) and every other connection
+    dropped, as a Redis at its connection limit does. Not a kill: the supervisor brings a killed Redis back
+    within a second, and a probe would race the restart. Restored on the way out."""
+    r = redis.Redis.from_url(state(home)["redis"]["url"])
+    before = r.config_get("maxclients")["maxclients"]
+    r.config_set("maxclients", 1)
+    r.client_kill_filter(_type="normal", skipme=True)
+    try:
+        yield
+    finally:
+        r.config_set("maxclients", before)
+        r.close()

@@ -3,8 +3,9 @@
 1. schemathesis (every check, as `--checks all`; tests/e2e/schemathesis.toml) against every service's OpenAPI
    document, the gateway with a token: each document must say what its service does (422 bodies, statuses,
    required headers, UUID ids, 405 with Allow), and no request may get a 5xx.
-2. Redis killed, then PostgreSQL stopped immediately: every service that needs the one away answers 503 JSON
-   with Retry-After, never `500 text/plain` (what a PostgreSQL restart used to abort `lastunit run` with).
+2. Redis refusing every client, then PostgreSQL stopped immediately: every service that needs the one away
+   answers 503 JSON with Retry-After, never `500 text/plain` (what a PostgreSQL restart used to abort
+   `lastunit run` with), and is back once Redis takes clients again.
 The module runs in this order: the outage ends the stack.
 """
 
@@ -76,7 +77,7 @@ NEEDS_REDIS = {
     "cart": ("GET", "/carts/outage-user", None),
     "inventory": ("POST", "/reservations", {"sku": "outage-sku", "qty": 1, "strategy": "redis"}),
 }
-#: service -> a request that needs PostgreSQL (Redis already down: none of these reads it first).
+#: service -> a request that needs PostgreSQL.
 NEEDS_POSTGRES = {
     "inventory": ("GET", "/stock/outage-sku", None),
     "catalog": ("GET", "/products/outage-sku", None),
@@ -101,9 +102,11 @@ def test_an_outage_is_503_json_with_retry_after_at_every_service(private):
     for service, (method, path, body) in {**NEEDS_REDIS, **NEEDS_POSTGRES}.items():   # the control: all up
         assert _ask(state, service, method, path, body).status_code < 500, (service, path)
 
-    ps.kill_redis(home)
-    for service, (method, path, body) in NEEDS_REDIS.items():
-        _assert_outage_answer(_ask(state, service, method, path, body), f"{service} without Redis")
+    with ps.redis_refusing_clients(home):
+        for service, (method, path, body) in NEEDS_REDIS.items():
+            _assert_outage_answer(_ask(state, service, method, path, body), f"{service} without Redis")
+    for service, (method, path, body) in NEEDS_REDIS.items():      # back as soon as Redis takes clients
+        assert _ask(state, service, method, path, body).status_code < 500, (service, "after Redis came back")
 
     ps.stop_postgres_immediately(home)
     for service, (method, path, body) in NEEDS_POSTGRES.items():

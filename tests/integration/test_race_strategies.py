@@ -111,7 +111,9 @@ def test_strategies_mixed_on_one_row_sell_each_unit_once(two_processes, unique):
     run_sync(seed(two_processes, sku, 5, 1))
     strategies = [SQL_SAFE[i % len(SQL_SAFE)].value for i in range(150)]
     statuses = run_sync(_crowd(two_processes, sku, strategies))
-    assert statuses.count(201) == 5 and statuses.count(409) == 145
+    # Exactly the stock is sold. The rest hear out_of_stock, or (on a box too busy for a lock wait or a
+    # pool slot within its bound) a 503 that reserved nothing: the audit below counts what was held.
+    assert statuses.count(201) == 5 and statuses.count(409) + statuses.count(503) == 145, statuses
     audit = audit_inventory(stack.server_url("postgres"), [sku])
     assert audit["ok"] and audit["oversold_units"] == 0 and audit["counter_drift_units"] == 0
 

@@ -36,6 +36,11 @@ async def delete_thing(thing: str):
     return {"deleted": thing}
 
 
+@app.post("/things/special")
+async def special():
+    return {"special": True}
+
+
 @app.get("/bug")
 async def bug():
     raise RuntimeError("a bug")
@@ -75,6 +80,8 @@ def test_405_names_every_method_of_the_resource():
     r = call("PATCH", "/things/x")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
     assert set(r.headers["allow"].split(", ")) == {"GET", "DELETE"}
+    r = call("OPTIONS", "/things/special")            # the literal route, not the template that also matches
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
 def test_a_declared_body_over_the_cap_is_413_json_before_the_route_runs():
