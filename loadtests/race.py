@@ -45,6 +45,7 @@ class Answer:
     retries: int = 0
     warehouse: str | None = None
     reservation_id: str | None = None
+    from_memory: bool = False       # an out-of-stock the service answered from its sold-out memory
 
 
 def classify(status: int, body: dict) -> Outcome:
@@ -127,7 +128,8 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
             return _answered(Answer(Outcome.UNKNOWN, t_start[i], time.time()))
         payload = payload if isinstance(payload, dict) else {}
         return _answered(Answer(classify(status, payload), t_start[i], time.time(),
-                                int(payload.get("retries", 0) or 0), payload.get("warehouse"), payload.get("id")))
+                                int(payload.get("retries", 0) or 0), payload.get("warehouse"), payload.get("id"),
+                                bool(payload.get("from_memory"))))
 
     def _answered(a: Answer) -> Answer:
         answered[0] += 1
