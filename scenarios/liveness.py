@@ -9,7 +9,9 @@ receipt, -qty when a reservation is made, +qty when one is released or expires (
 unit left `available` when it was reserved). A refusal is a breach when enough units were available without
 a break from some instant `since` until the answer arrived (`t_end`), and the request was sent (`t_start`,
 so the decision came no earlier) more than the bound after `since`. Conservative both ways: a unit taken by
-someone else before the answer arrived excuses the refusal, so a breach is never a false alarm.
+someone else before the answer arrived excuses the refusal, so a breach is never a false alarm, provided a
+reservation's `created_at` is no later than the decision it records: true when PostgreSQL decides, not for
+the redis strategy (Redis grants first, PostgreSQL records after), whose own refusals the caller leaves out.
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ def commit(shop, row, qty, at: float | None = None):
 
 
 def commit_many(shop, row, qty, asks):
-    """A batch's commit on one row: `asks` reservations of `qty` each become visible at once."""
+    """A batch's commit on one row: `asks` reservations of `qty` each become visible at once (the batch's
+    UPDATE moves the version too, as sql/batch.sql does)."""
     row.reserved += qty * asks
+    row.version += 1
     row.writes += 1
     for _ in range(asks):
         shop.stock.promise(row, qty, shop.strategy_name)

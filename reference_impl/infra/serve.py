@@ -11,6 +11,7 @@ Usage: python -m reference_impl.infra.serve APP --port PORT
 from __future__ import annotations
 
 import argparse
+import gc
 import socket
 
 import uvicorn
@@ -25,6 +26,12 @@ BACKLOG = 4096
 KEEP_ALIVE_S = 300
 #: A stopping process finishes in-flight requests for this long, then exits anyway.
 GRACEFUL_S = 3
+#: The cyclic garbage collector's young-generation threshold (CPython's default is 700 allocations). With
+#: 10,000 buyers connected, a full collection walks every connection's objects, and the default ran one so
+#: often that a 10,000-buyer race took a median 5.7 s against 2.0 s with this threshold and 1.9 s with the
+#: collector off (four interleaved rounds on this box). Cycles are still collected, young ones every
+#: 100,000 allocations; the app's own objects are frozen out of the walk once it is loaded.
+GC_THRESHOLDS = (100_000, 50, 100)
 #: Nothing fronts the services (127.0.0.1 only), so X-Forwarded-For is the client's own word: trusting it
 #: would let a client pick the gateway's per-IP rate-limit bucket. Off also skips a middleware per request.
 PROXY_HEADERS = False
@@ -46,6 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     config = uvicorn.Config(args.app, log_level="warning", access_log=False, backlog=BACKLOG,
                             timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=GRACEFUL_S,
                             proxy_headers=PROXY_HEADERS, loop="uvloop", http="httptools")
+    config.load()                 # import the app now, so its objects can be frozen out of every collection
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     uvicorn.Server(config).run(sockets=[bind(args.port)])
 
 

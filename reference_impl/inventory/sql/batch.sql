@@ -11,7 +11,8 @@
 --            COMMITTED re-checks the WHERE, as for guarded): a row that has no room any more drops out.
 --   split:   fullest row first, each row takes the next asks it has room for.
 --   claimed: the guarded UPDATE: a row's counter moves by what it grants, and only if it still has room,
---            so the database stays the one judge even when other processes or strategies write the row.
+--            so the database stays the one judge even when other processes or strategies write the row;
+--            it moves `version` too, so an optimistic buyer's compare-and-set on the row sees the batch.
 --   made:    the reservations, inserted together; the caller chose their ids, so it can tell who won.
 -- A row `none` says the SKU (or the named warehouse) has no stock row at all: a 404, not out-of-stock.
 WITH asks AS (
@@ -41,7 +42,7 @@ WITH asks AS (
               FROM locked) l
 ), claimed AS (
     UPDATE stock s
-       SET reserved = s.reserved + CAST(:qty AS bigint) * sp.units
+       SET reserved = s.reserved + CAST(:qty AS bigint) * sp.units, version = s.version + 1
       FROM split sp
      WHERE s.sku = :sku AND s.warehouse = sp.warehouse AND sp.units > 0
        AND s.on_hand - s.reserved >= CAST(:qty AS bigint) * sp.units
