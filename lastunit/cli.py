@@ -122,9 +122,13 @@ def build() -> Parser:
     seed.add_argument("--last-unit", type=int, default=5, metavar="N",
                       help="the N most popular SKUs get exactly one unit, in one warehouse (default 5)")
     seed.add_argument("--json", action="store_true")
-    recs = sub.add_parser("recs", help="recommendations: build the batch from order history, or its status")
+    recs = sub.add_parser("recs", help="recommendations: build the batch from the shop's paid orders, or its status")
     recs.add_argument("action", choices=("build", "status"))
-    recs.add_argument("--history", help="order lines (Parquet or CSV: order_id, sku); default: the seed's")
+    recs.add_argument("--history", help="build from this file of order lines (Parquet or CSV: order_id, sku) "
+                      "instead of the orders database; it replaces the counts (the seed's is "
+                      ".lab/seed/order_history.parquet)")
+    recs.add_argument("--full", action="store_true",
+                      help="forget what earlier builds counted and reread every paid order")
     recs.add_argument("--top", type=int, default=50, help="partners kept per SKU (default 50)")
     recs.add_argument("--json", action="store_true")
 
