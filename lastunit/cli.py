@@ -117,8 +117,10 @@ def build() -> Parser:
     seed.add_argument("--no-recs", action="store_true", help="do not build recommendations")
     seed.add_argument("--users", type=int, default=10,
                       help="accounts user-1..N to log in with; passwords in .lab/users.json (default 10)")
-    seed.add_argument("--stock", type=int, default=20, help="units of each SKU per warehouse (default 20)")
-    seed.add_argument("--warehouses", type=int, default=2, help="warehouses to stock (default 2)")
+    seed.add_argument("--stock", default="20", metavar="N[,N...]",
+                      help="units of each SKU per warehouse: one number for all, or one per warehouse like 20,5 "
+                      "(0: that warehouse does not carry it) (default 20)")
+    seed.add_argument("--warehouses", type=int, help="warehouses to stock (default 2, or as many as --stock lists)")
     seed.add_argument("--last-unit", type=int, default=5, metavar="N",
                       help="the N most popular SKUs get exactly one unit, in one warehouse (default 5)")
     seed.add_argument("--json", action="store_true")
