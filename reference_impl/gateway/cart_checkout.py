@@ -10,7 +10,8 @@ the search index) once, for all lines, before the first order is placed, and sen
 authorizes. So a price change after the checkout started is not charged to it; a retry with the same key
 finds each line's order at the amount it was placed with (orders keeps the first, a retry's price does not
 reprice it); the next checkout (a new key) pays the new price. The cart holds quantities only: what a line
-costs now is the catalog's current price.
+costs now is the catalog's current price. Each line of the answer shows the `catalog_price` this attempt
+read beside its order, whose `amount` is what is charged; the answer's `amount` sums the ordered lines'.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ async def checkout_cart(upstream: Upstream, user: str, key: str, headers: dict) 
         if ordered:
             await upstream.json("cart", "DELETE", f"/carts/{quote(user, safe='')}/items/{quote(sku, safe='')}",
                                 headers=headers)
-        lines.append({"sku": sku, "qty": item["qty"], "unit_price": unit_price, "status": st, "ordered": ordered,
-                      "order": order})
+        lines.append({"sku": sku, "qty": item["qty"], "catalog_price": unit_price, "status": st,
+                      "ordered": ordered, "order": order})
     done = [line for line in lines if line.get("ordered")]
     return ({"orders": lines, "ordered": len(done), "lines": len(lines),
              "amount": sum(line["order"]["amount"] for line in done)}, 201 if done else 409)
