@@ -14,7 +14,8 @@ EPILOG = """examples:
   lastunit run payment_crash                    checkouts while the payment service crashes; audit
   lastunit run payment_crash --set payment.idempotency=false   the control: double charges
   lastunit swarm prime_day_burst --via gateway --browsers 5   the whole shop under Locust
-  lastunit seed --size 100000                   a generated catalog, searchable, with recommendations
+  lastunit seed --size 100000                   a generated catalog, searchable, stocked, with recommendations
+  lastunit recs build                           add the shop's paid orders since the last build to "also bought"
   lastunit calibrate && lastunit validate       fit the model to this machine, then measure its error
   lastunit validate --saga                      the saga under rising load: real vs model, p50/p99/throughput
   lastunit race --strategy all --buyers 64 --engine both   the same race in the SimPy model beside the real one
