@@ -28,5 +28,6 @@ def read_paid_lines(server_url: str, watermark: datetime | None) -> tuple[list[t
     since = watermark - timedelta(seconds=OVERLAP_S) if watermark else None
     with psycopg.connect(database_url(server_url, "orders")) as conn, conn.transaction():
         read_at = Q.read_time(conn)
-        rows = Q.paid_lines_since(conn, statuses=[s.value for s in PAID_FOR], since=since)
-    return [(basket, sku) for basket, sku in rows], read_at
+        rows = [(basket, sku) for basket, sku in Q.paid_lines_since(
+            conn, statuses=[s.value for s in PAID_FOR], since=since)]
+    return rows, read_at
