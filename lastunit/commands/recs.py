@@ -26,7 +26,7 @@ def _summary(out: dict) -> str:
     head = f"batch {out['batch']}: {out['orders']} orders -> {out['skus']} SKUs, {out['pairs']} pairs"
     if out["source"] != "orders":
         return f"{head} from {out['source']} in {out['seconds']}s"
-    since = f"since {out['since']}" if out["since"] else "all of them"
+    since = f"since {out['since']}" if out["since"] else "every one (no watermark yet)"
     verb = "published" if out["published"] else "unchanged, kept"
     return (f"{head} ({verb}): read {out['lines_read']} paid order line(s), {since}; {out['baskets_changed']} "
             f"basket(s) changed; in {out['seconds']}s")
