@@ -18,6 +18,15 @@ from scenarios.paths import require_services
 
 
 def _isolate_home() -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if worker != "gw0" and os.environ.get("LAB_HOME"):
+        # Under pytest-xdist (`make test` runs `-n 2`) the first worker uses the stack in LAB_HOME and every
+        # other one a stack of its own beside it (`make test` starts both): tests that crash services, set
+        # faults or change the run config never meet another worker's tests on one stack.
+        base = Path(os.environ["LAB_HOME"])
+        os.environ["LAB_HOME"] = str(base.with_name(f"{base.name}-{worker}"))
+        if os.environ.get("LAB_RESULTS"):
+            os.environ["LAB_RESULTS"] = str(Path(os.environ["LAB_RESULTS"]).with_name(f"results-{worker}"))
     if not os.environ.get("LAB_HOME"):
         root = Path(tempfile.mkdtemp(prefix="lastunit-test-"))
         root.chmod(0o755)

@@ -37,8 +37,10 @@ def test_bench_reserve_sold_out_rows_with_the_short_circuit_off_and_on():
 def test_bench_sim_keeps_the_contract():
     r = lastunit("bench", "sim", "--seconds", "0.5", "--json")
     assert r.returncode == 0, r.stderr
-    rows = json.loads(r.stdout)          # the hybrid model and the full one
-    assert rows and all(CONTRACT <= set(row) and row["ops_s"] > 0 for row in rows)
+    rows = json.loads(r.stdout)
+    assert [x["engine"] for x in rows] == ["hybrid", "events"]      # one row per engine, same baseline
+    assert all(CONTRACT <= set(x) and x["ops_s"] > 0 and x["ratio"] > 0 for x in rows)
+    assert len({x["baseline_ops_s"] for x in rows}) == 1
 
 
 def test_bench_checkout_climbs_a_ladder_beside_the_reservation_baseline():

@@ -72,13 +72,16 @@ class TestSwarmGate:
         """The reproduction: on a busy day 10 naive racers with a 1000 ms window oversold nothing and the
         gate passed. With no window at all and a busy loop on every core, the race's barrier still makes
         all ten read before any writes: ten reservations of one unit, nine oversold, exit 1 (the sale after
-        the first fails on the counter, so those nine answer `failed`, not `won`)."""
+        the first fails on the counter, so those nine answer `failed`, not `won`). Under the hog a racer can
+        reach the service after the barrier's bound (NAIVE_BARRIER_MAX_S) and find the unit gone (one CI run:
+        8 of 10 in time, 7 oversold): every racer that read in time oversells, whatever the count."""
         r = swarm("last_unit_race", "--users", "10", "--set", "inventory.strategy=naive",
                   "--set", "inventory.naive_window_ms=0", "--json")
         assert r.returncode == 1, r.stderr
         out = json.loads(r.stdout)
-        assert out["oversold_units"] == 9 and out["audit"]["control_oversold_units"] == 9
-        assert out["won"] + out["failed"] == 10
+        readers = out["won"] + out["failed"]            # those that reserved the one unit they read as free
+        assert readers >= 2 and out["oversold_units"] == readers - 1 == out["audit"]["control_oversold_units"]
+        assert readers + out["out_of_stock"] == 10
 
     def test_open_model_burst_on_two_processes_is_clean_and_accounted_for(self):
         r = swarm("prime_day_burst", "--duration", "6", "--users", "8", "--processes", "2",
