@@ -14,6 +14,7 @@ EPILOG = """examples:
   lastunit run payment_crash                    checkouts while the payment service crashes; audit
   lastunit run payment_crash --set payment.idempotency=false   the control: double charges
   lastunit swarm prime_day_burst --via gateway --browsers 5   the whole shop under Locust
+  lastunit swarm prime_day_shop --via gateway --duration 60   shopping sessions on the seeded shop (after seed)
   lastunit seed --size 100000                   a generated catalog, searchable, stocked, with recommendations
   lastunit recs build                           add the shop's paid orders since the last build to "also bought"
   lastunit calibrate && lastunit validate       fit the model to this machine, then measure its error

@@ -8,7 +8,7 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
-from scenarios.arrivals import planned
+from scenarios.journey import checkouts as planned_checkouts
 from scenarios.nemesis import schedule
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
@@ -29,7 +29,7 @@ class SagaRun:
 def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = None) -> SagaRun:
     """The scenario's checkouts through the modelled saga, run until every process is done."""
     m = Model(sc, calibration)
-    m.env.process(m.source(planned(sc)))
+    m.env.process(m.source(planned_checkouts(sc)))
     m.env.run()
     sc_names, rows = m.shop.stock, []
     for i, sku, wh, t_intended, t_end, outcome, retries, order, late in sorted(m.records):

@@ -17,10 +17,13 @@ import time
 from pathlib import Path
 
 import loadtests
+from lastunit import journey_report
 from lastunit import swarm_report as report
 from lastunit.aio import run_sync
 from lastunit.progress import Progress
+from lastunit.tables import print_table
 from lastunit.usecases import combined_audit, installed, record_run, settle, verdict
+from lastunit.usecases.shop import partial_reservations, seeded_skus
 from loadtests.plan import DATABASE_ENV, PLAN_ENV, Plan, make_plan
 from loadtests.race import REQUEST_TIMEOUT_S, seed
 from loadtests.shape import DRAIN_S, RACE_MAX_S, stages_for
@@ -135,10 +138,15 @@ def swarm(args) -> tuple[dict, int, list[str]]:
                      getattr(args, "browsers", 0) or 0)
     plan.reserve_sql = inventory_sql()
     plan.search_adjectives, plan.search_nouns = list(ADJECTIVES), {c: list(n) for c, (n, _) in CATEGORIES.items()}
-    (path / "plan.json").write_text(plan.to_json())
     say = (lambda m: None) if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    say(f"swarm {run_id}: seeding {sc.catalog.skus} SKU(s) in {sc.catalog.warehouses} warehouse(s)")
-    seed_catalog(stack.service_url("inventory"), sc, plan)
+    if sc.journey is not None:      # a journey buys the seeded shop: its SKUs, its stock, its prices
+        plan.skus = seeded_skus(stack.server_url("postgres"), sc)
+        say(f"swarm {run_id}: a shopping journey over the seeded shop's {len(plan.skus)} SKU(s), "
+            f"{plan.hot_skus} of them last-unit")
+    else:
+        say(f"swarm {run_id}: seeding {sc.catalog.skus} SKU(s) in {sc.catalog.warehouses} warehouse(s)")
+        seed_catalog(stack.service_url("inventory"), sc, plan)
+    (path / "plan.json").write_text(plan.to_json())
     if plan.accounts:               # gateway users log in with credentials made for this run
         say(f"creating {len(plan.accounts)} account(s) for the swarm's users")
         users.create(stack.server_url("postgres"), dict(plan.accounts))
@@ -151,6 +159,9 @@ def swarm(args) -> tuple[dict, int, list[str]]:
             say(f"settling {sc.settle_s:g}s before the audit")
             time.sleep(sc.settle_s)
         audit = audit_inventory(stack.server_url("postgres"), plan.all_skus())
+    if sc.journey is not None:
+        audit["partial_reservations"] = partial_reservations(stack.server_url("postgres"), run_id)
+        audit["ok"] = audit["ok"] and not audit["partial_reservations"]
     df, arrivals = report.merge_attempts(path), report.merge_arrivals(path)
     t0 = arrivals["t0"] or (float(df["t_intended"].min()) if len(df) else time.time())
     wall = float(df["t_end"].max()) - t0 if len(df) else 0.0
@@ -159,7 +170,8 @@ def swarm(args) -> tuple[dict, int, list[str]]:
     summary, _ = record_run(sc, run_id, "swarm", df, wall, audit, extra={
         "strategy": plan.strategy, "model": plan.model, "via": plan.via, "users": plan.users,
         "processes": args.processes, "arrivals": arrivals, "oversold_units": oversold, "audit_ok": audit["ok"],
-        "run_dir": str(path)})
+        "run_dir": str(path)} | ({"latency_by_kind": journey_report.write(
+            path, f"{sc.name}: latency by kind of request").to_dict("records")} if sc.journey else {}))
     report.plot_swarm(df, t0, plan.shape if plan.model == "open" else [],
                       f"{sc.name}: {plan.strategy}, {plan.users} users ({plan.model} model)", path / "swarm.png")
     row = {"strategy": plan.strategy, "engine": "swarm", "oversold_units": oversold,
@@ -194,6 +206,13 @@ def _print(s: dict) -> None:
     if "double_charges" in au:
         print(f"  saga: orders {au['by_status']}, double_charges {au['double_charges']}, money_conserved "
               f"{au['money_conserved']}, stranded {au['stranded']}, faults fired {au['faults_fired'] or 'none'}")
+    if "latency_by_kind" in s:
+        partial = au["partial_reservations"]
+        print(f"  partial reservations: {'not counted yet (an order holds one line)' if partial is None else partial}")
+        print("  latency by kind of request (ms, from each request's own start):")
+        print_table(s["latency_by_kind"], journey_report.LATENCY_COLUMNS)
+        print(f"  run written to {s['run_dir']} (swarm.png, locust.html, requests.parquet, latency_by_kind.csv/png)")
+        return
     print(f"  run written to {s['run_dir']} (swarm.png, locust.html)")
 
 
