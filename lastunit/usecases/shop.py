@@ -3,7 +3,8 @@ last-unit SKUs first, then the catalog by popularity rank), or one line saying t
 
 Why read it from the databases and not from the seed's output: the shop is whatever `lastunit seed` left
 in the catalog and the inventory (a kept stack, seeded once, swarmed many times), and the seed ranks and
-stocks by the same order this reads (popularity, then SKU), so its last-unit SKUs lead the ranking.
+stocks by the same order this reads (popularity, then SKU), so its last-unit SKUs lead the ranking (on a
+shop seeded more than once they may not lead: the last-unit ones are whichever ranked SKUs hold one unit).
 """
 
 from __future__ import annotations
@@ -35,13 +36,8 @@ def seeded_skus(server_url: str, sc: Scenario) -> list[str]:
         raise NotSeeded("no seeded catalog: run `lastunit seed` first (a journey buys the seeded shop's SKUs)")
     with psycopg.connect(database_url(server_url, "inventory")) as conn:
         units = dict(Q.initial_units(conn, skus=ranked))
-    stocked = [s for s in ranked if units.get(s)]
-    hot = []
-    for sku in stocked:
-        if units[sku] != LAST_UNIT or len(hot) == c.hot_skus:
-            break
-        hot.append(sku)
-    cold = [s for s in stocked if s not in hot and units[s] != LAST_UNIT][:c.skus - c.hot_skus]
+    hot = [s for s in ranked if units.get(s) == LAST_UNIT][:c.hot_skus]
+    cold = [s for s in ranked if (units.get(s) or 0) > LAST_UNIT][:c.skus - c.hot_skus]
     if len(hot) < c.hot_skus or len(cold) < c.skus - c.hot_skus:
         raise NotSeeded(f"the seeded shop has {len(hot)} last-unit and {len(cold)} other stocked SKU(s); the scenario "
                         f"buys {c.hot_skus} and {c.skus - c.hot_skus}: run `lastunit seed` (--size, --last-unit)")
