@@ -23,16 +23,17 @@ SELECT warehouse, on_hand, reserved, on_hand - reserved AS available, sold
 SELECT EXISTS (SELECT 1 FROM warehouses WHERE id = :warehouse);
 
 -- name: get_reservation^
-SELECT id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at, expires_at, settled_at
+SELECT id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at, expires_at, settled_at, group_id
   FROM reservations
  WHERE id = :id;
 
 -- name: commit_reservation^
 -- The sale: held units leave reserved and on_hand together and are counted as sold, in one statement.
+-- A line of a group is settled only with its group (sql/lines.sql: settle_group), never alone.
 WITH r AS (
     UPDATE reservations
        SET state = 'committed', settled_at = clock_timestamp()
-     WHERE id = :id AND state = 'held'
+     WHERE id = :id AND state = 'held' AND group_id IS NULL
     RETURNING sku, warehouse, qty, strategy
 )
 UPDATE stock s
@@ -45,7 +46,7 @@ RETURNING r.sku, r.warehouse, r.qty, r.strategy;
 WITH r AS (
     UPDATE reservations
        SET state = 'released', settled_at = clock_timestamp()
-     WHERE id = :id AND state = 'held'
+     WHERE id = :id AND state = 'held' AND group_id IS NULL
     RETURNING sku, warehouse, qty, strategy
 )
 UPDATE stock s
@@ -60,7 +61,7 @@ RETURNING r.sku, r.warehouse, r.qty, r.strategy;
 -- auditor still reports the drift, from the rows).
 WITH due AS (
     SELECT id FROM reservations
-     WHERE state = 'held' AND expires_at <= :as_of
+     WHERE state = 'held' AND expires_at <= :as_of AND group_id IS NULL   -- groups: expire_due_groups
      ORDER BY expires_at
      LIMIT :batch
        FOR UPDATE SKIP LOCKED
