@@ -16,12 +16,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from reference_impl.infra.http import ApiError
+from reference_impl.infra.http import ApiError, DropReply
 from reference_impl.infra.jsontypes import Number, WholeNumber
 from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.inventory import groups
 from reference_impl.inventory.lines import Deadlocked, Line, LinesAsk, Unsupported, reserve_lines
 from reference_impl.inventory.reserve import UnknownStock
+from scenarios.faults import FaultPoint
 from scenarios.policy import OUTAGE_RETRY_AFTER_S
 from scenarios.strategies import MAX_LINES, LockOrder, Starved, Strategy, parse, parse_lock_order
 
@@ -116,7 +117,9 @@ async def get_group(group_id: UuidPath, request: Request):
 
 async def _settle(group_id: str, action: str, request: Request) -> dict:
     gid = _uuid(group_id)
-    async with request.app.state.pool.acquire() as conn:
+    state = request.app.state
+    drop = action == "commit" and await state.faults.at(FaultPoint.INVENTORY_BEFORE_COMMIT, defer_drop=True)
+    async with state.pool.acquire() as conn:
         try:
             await groups.settle_group(conn, gid, action)
         except Exception as exc:   # a CHECK violation: the counters were already corrupt (a control's row)
@@ -126,6 +129,8 @@ async def _settle(group_id: str, action: str, request: Request) -> dict:
         group = await groups.get_group(conn, gid)
     if group is None:
         raise ApiError(404, "unknown_reservation_group", f"no reservation group {group_id}")
+    if drop and group["state"] == "committed":
+        raise DropReply(group_id)   # sold, but the caller never hears it: its retry must be harmless
     if group["state"] != groups.TO_STATE[action]:    # idempotent: repeating the same settlement is fine
         raise ApiError(409, "not_held", f"reservation group is {group['state']}, cannot {action}",
                        state=group["state"])

@@ -28,15 +28,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from reference_impl.inventory import naive_barrier
-from reference_impl.inventory.reserve import Q, UnknownStock, _backoff
+from reference_impl.inventory.line_steps import STEP, Line, Miss, Short
+from reference_impl.inventory.reserve import Q, _backoff
 from scenarios.strategies import LINE_STRATEGIES, LOCK_TIMEOUT_MS, MAX_RETRIES, LockOrder, Starved, Strategy
 
-
-@dataclass(frozen=True)
-class Line:
-    sku: str
-    qty: int
-    warehouse: str | None = None
+__all__ = ["Deadlocked", "GroupResult", "Line", "LinesAsk", "Unsupported", "group_of", "lock_sequence",
+           "reserve_lines"]
 
 
 @dataclass
@@ -66,73 +63,9 @@ class Deadlocked(RuntimeError):
     """PostgreSQL broke a deadlock by aborting this attempt: nothing was reserved; retrying is safe."""
 
 
-class _Short(Exception):
-    def __init__(self, line: Line):
-        self.line = line
-
-
-class _Miss(Exception):
-    """The snapshot was stale: another buyer took the units between our read and our write."""
-
-
 def lock_sequence(lines: list[Line], order: LockOrder) -> list[Line]:
     """The order rows are locked in: (sku, warehouse) sorted, or the request's own (the control)."""
     return sorted(lines, key=lambda ln: (ln.sku, ln.warehouse or "")) if order is LockOrder.SORTED else list(lines)
-
-
-def _fullest(rows, line: Line):
-    """The single line's rule: the fullest warehouse with room for the whole qty (ties: warehouse order)."""
-    fits = [r for r in rows if r["available"] >= line.qty]
-    return min(fits, key=lambda r: (-r["available"], r["warehouse"])) if fits else None
-
-
-async def _candidates(conn, line: Line) -> list:
-    rows = [r async for r in Q.candidate_warehouses(conn, sku=line.sku, warehouse=line.warehouse)]
-    if not rows:
-        raise UnknownStock(line.warehouse or line.sku)
-    return rows
-
-
-async def _pessimistic(conn, line: Line) -> str:
-    rows = [r async for r in Q.lock_line_rows(conn, sku=line.sku, warehouse=line.warehouse)]
-    if not rows:
-        raise UnknownStock(line.warehouse or line.sku)
-    pick = _fullest(rows, line)
-    if pick is None:
-        raise _Short(line)
-    await Q.increment_reserved(conn, sku=line.sku, warehouse=pick["warehouse"], qty=line.qty)
-    return pick["warehouse"]
-
-
-async def _guarded(conn, line: Line) -> str:
-    pick = _fullest(await _candidates(conn, line), line)
-    if pick is None:
-        raise _Short(line)
-    if await Q.claim_guarded(conn, sku=line.sku, warehouse=pick["warehouse"], qty=line.qty) is None:
-        raise _Miss
-    return pick["warehouse"]
-
-
-async def _optimistic(conn, line: Line) -> str:
-    pick = _fullest(await _candidates(conn, line), line)
-    if pick is None:
-        raise _Short(line)
-    if await Q.increment_if_version(conn, sku=line.sku, warehouse=pick["warehouse"], qty=line.qty,
-                                    version=pick["version"]) is None:
-        raise _Miss
-    return pick["warehouse"]
-
-
-async def _serializable(conn, line: Line) -> str:
-    pick = _fullest(await _candidates(conn, line), line)
-    if pick is None:
-        raise _Short(line)
-    await Q.increment_reserved(conn, sku=line.sku, warehouse=pick["warehouse"], qty=line.qty)
-    return pick["warehouse"]
-
-
-STEP = {Strategy.PESSIMISTIC: _pessimistic, Strategy.GUARDED: _guarded, Strategy.OPTIMISTIC: _optimistic,
-        Strategy.SERIALIZABLE: _serializable}
 
 
 def group_of(rows) -> dict | None:
@@ -186,9 +119,9 @@ async def reserve_lines(conn, ask: LinesAsk, redis=None) -> GroupResult:
     for attempt in range(MAX_RETRIES + 1):
         try:
             return GroupResult(await _once(conn, ask, seq, attempt, redis), attempt)
-        except _Short as exc:
+        except Short as exc:
             return GroupResult(None, attempt, short=exc.line)
-        except (_Miss, asyncpg.SerializationError):
+        except (Miss, asyncpg.SerializationError):
             if attempt < MAX_RETRIES:
                 await asyncio.sleep(_backoff(attempt))
         except asyncpg.DeadlockDetectedError:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import httpx
 import psycopg
 import pytest
+import redis
 
 from reference_impl.audit.inventory import audit_inventory
+from reference_impl.infra.run_config import set_run
 from reference_impl.infra.settings import database_url
 from scenarios.strategies import LINE_STRATEGIES, Strategy
 from tests.conftest import STACK
@@ -124,3 +126,24 @@ def test_the_auditor_catches_a_half_reserved_group(api, pg_url, unique):
     assert not audit["ok"] and audit["partial_groups"] == 1 and audit["counter_drift_units"] == 0
     breach = next(x for x in audit["breaches"] if x["invariant"] == "partially_reserved_groups")
     assert breach["witnesses"] == [g["id"]]
+
+
+def test_a_lost_commit_reply_is_retried_harmlessly(api, lab, pg_url, unique):
+    """inventory.before_commit: drop_reply on a group's commit: the sale happens, the caller hears nothing,
+    and its retry (what the orders saga does) answers the committed group without selling twice."""
+    a, b = unique("a"), unique("b")
+    _seed(api, a, 2)
+    _seed(api, b, 2)
+    g = _basket(api, [a, b], Strategy.SERIALIZABLE).json()
+    client = redis.from_url(lab["redis"]["url"])
+    try:
+        set_run(client, {"faults": [{"point": "inventory.before_commit", "action": "drop_reply", "probability": 1.0}]})
+        with pytest.raises(httpx.ReadTimeout):
+            api.post(f"/reservation-groups/{g['id']}/commit", timeout=2)
+    finally:
+        set_run(client, None)
+        client.close()
+    again = api.post(f"/reservation-groups/{g['id']}/commit")
+    assert again.status_code == 200 and again.json()["state"] == "committed"
+    assert _row(api, a) == (1, 0, 1) and _row(api, b) == (1, 0, 1)
+    assert audit_inventory(pg_url, [a, b])["ok"]
