@@ -58,7 +58,8 @@ RETURNING r.sku, r.warehouse, r.qty, r.strategy;
 -- name: expire_due
 -- The sweeper: held reservations past their TTL give their units back. SKIP LOCKED lets several sweepers
 -- share the work; GREATEST keeps a control's corrupted counter from blocking every other row's expiry (the
--- auditor still reports the drift, from the rows).
+-- auditor still reports the drift, from the rows). The stock rows are locked in (sku, warehouse) order, the
+-- order a basket locks in (sql/lines.sql), so a sweep holding several rows never closes a cycle with one.
 WITH due AS (
     SELECT id FROM reservations
      WHERE state = 'held' AND expires_at <= :as_of AND group_id IS NULL   -- groups: expire_due_groups
@@ -71,8 +72,16 @@ WITH due AS (
       FROM due
      WHERE t.id = due.id
     RETURNING t.sku, t.warehouse, t.qty, t.strategy
+), locked AS MATERIALIZED (
+    SELECT s.sku, s.warehouse
+      FROM stock s
+     WHERE (s.sku, s.warehouse) IN (SELECT sku, warehouse FROM expired)
+     ORDER BY s.sku, s.warehouse
+       FOR UPDATE
 ), per_row AS (
-    SELECT sku, warehouse, sum(qty) AS qty FROM expired GROUP BY sku, warehouse
+    SELECT e.sku, e.warehouse, sum(e.qty) AS qty
+      FROM expired e JOIN locked k ON k.sku = e.sku AND k.warehouse = e.warehouse
+     GROUP BY e.sku, e.warehouse
 ), counted AS (
     UPDATE stock s
        SET reserved = GREATEST(s.reserved - per_row.qty, 0)
