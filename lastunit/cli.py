@@ -61,7 +61,8 @@ def build() -> Parser:
     race.add_argument("--stock", type=int, help="units of the hot SKU (default 1)")
     race.add_argument("--warehouses", type=int, help="spread the units over this many warehouses")
     race.add_argument("--lines", type=int, help="SKUs each buyer wants, all or nothing (default 1); with 2 or more "
-                      "buyers alternate the order (A, B / B, A) and --stock counts sets; real engine only")
+                      "buyers alternate the order (A, B / B, A) and --stock counts sets; the model (--engine sim) runs "
+                      "pessimistic only")
     race.add_argument("--lock-order", help="several lines: sorted (default: no deadlock) or request (the control: "
                       "opposite orders deadlock, counted)")
     race.add_argument("--engine", choices=("real", "sim", "both"), default="real")

@@ -21,6 +21,8 @@ import numpy as np
 import simpy
 
 from scenarios.invariants import GroupRow, StockRow, check_groups, check_stock
+from scenarios.results import Outcome
+from scenarios.spec import Scenario
 from scenarios.strategies import LOCK_TIMEOUT_MS, NAIVE_BARRIER_MAX_S, LockOrder
 
 SEED = 7
@@ -84,6 +86,7 @@ class Baskets:
         self.go = self.env.event()
         self.starts = np.random.default_rng(seed).uniform(0, RELEASE_SPREAD_S, buyers)
         self.outcomes: list[str] = [""] * buyers
+        self.ends, self.warehouses = [0.0] * buyers, [""] * buyers
         self.last_answer = 0.0
         self.groups: list[GroupRow] = []
 
@@ -162,7 +165,8 @@ class Baskets:
             for row, req in held:
                 self.holder.pop(row, None)
                 row.lock.release(req)
-        self.outcomes[i] = outcome
+        self.outcomes[i], self.ends[i] = outcome, env.now
+        self.warehouses[i] = "+".join(r.warehouse for r in taken) if outcome in ("won", "partial") else ""
         self.last_answer = max(self.last_answer, env.now)
 
     def run(self) -> BasketRun:
@@ -177,3 +181,21 @@ class Baskets:
                          "groups_checked": groups["groups_checked"], "deadlocks": self.deadlocks,
                          "breaches": stock["breaches"] + groups["breaches"]}
         return BasketRun(self.outcomes, self.deadlocks, self.last_answer, audit, self.groups)
+
+
+#: The model's answers as the results schema's outcomes: a deadlock or a lock timeout reserved nothing.
+OUTCOME = {"won": Outcome.WON, "out_of_stock": Outcome.OUT_OF_STOCK, "deadlock": Outcome.FAILED,
+           "lock_timeout": Outcome.FAILED, "partial": Outcome.WON}
+
+
+def simulate(sc: Scenario, run_id: str) -> tuple[list[dict], float, dict, dict]:
+    """`race --lines N --engine sim`: the scenario's basket race, as rows of the results schema."""
+    m = Baskets(sc.load.lines, sc.catalog.hot_stock, sc.load.buyers, sc.inventory.lock_order,
+                sc.catalog.warehouses, seed=sc.seed)
+    run = m.run()
+    rows = [{"run_id": run_id, "engine": "sim", "scenario": sc.name, "strategy": sc.inventory.strategy.value,
+             "attempt_id": f"{run_id}-b{i}", "user_id": f"buyer-{i}", "sku": "+".join(buyer_lines(m.skus, i)),
+             "warehouse": m.warehouses[i] or None, "qty": 1, "t_intended": 0.0, "t_start": float(m.starts[i]),
+             "t_end": m.ends[i], "outcome": OUTCOME[o].value, "retries": 0, "order_id": None, "resolved_late": False}
+            for i, o in enumerate(run.outcomes)]
+    return rows, run.wall_s, run.audit, {"model": {"deadlocks": run.deadlocks, "model": "sim/basket.py"}}

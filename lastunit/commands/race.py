@@ -36,8 +36,9 @@ def main(args) -> int:
     names = [s.value for s in every] if args.strategy == "all" else [parse(args.strategy).value]
     if base.catalog.hot_stock < 1:
         raise ScenarioError("--stock: a race needs at least 1 unit")
-    if several and engines != ["real"]:
-        raise ScenarioError("--lines: the model races one line per buyer; several lines need --engine real")
+    if several and engines != ["real"] and names != [Strategy.PESSIMISTIC.value]:
+        raise ScenarioError("--lines with --engine sim or both: the basket model (sim/basket.py) runs "
+                            "--strategy pessimistic only")
     scenarios = [load(args.scenario, [*overrides, f"inventory.strategy={n}"]) for n in names]   # all valid first
     if "real" in engines:
         stack.ensure_up()
