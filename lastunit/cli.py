@@ -16,7 +16,8 @@ EPILOG = """examples:
   lastunit run payment_crash                    checkouts while the payment service crashes; audit
   lastunit run payment_crash --set payment.idempotency=false   the control: double charges
   lastunit swarm prime_day_burst --via gateway --browsers 5   the whole shop under Locust
-  lastunit seed --size 100000                   a generated catalog, searchable, with recommendations
+  lastunit seed --size 100000                   a generated catalog, searchable, stocked, with recommendations
+  lastunit recs build                           add the shop's paid orders since the last build to "also bought"
   lastunit calibrate && lastunit validate       fit the model to this machine, then measure its error
   lastunit validate --saga                      the saga under rising load: real vs model, p50/p99/throughput
   lastunit race --strategy all --buyers 64 --engine both   the same race in the SimPy model beside the real one
@@ -124,14 +125,20 @@ def build() -> Parser:
     seed.add_argument("--no-recs", action="store_true", help="do not build recommendations")
     seed.add_argument("--users", type=int, default=10,
                       help="accounts user-1..N to log in with; passwords in .lab/users.json (default 10)")
-    seed.add_argument("--stock", type=int, default=20, help="units of each SKU per warehouse (default 20)")
-    seed.add_argument("--warehouses", type=int, default=2, help="warehouses to stock (default 2)")
+    seed.add_argument("--stock", default="20", metavar="N[,N...]",
+                      help="units of each SKU per warehouse: one number for all, or one per warehouse like 20,5 "
+                      "(0: that warehouse does not carry it) (default 20)")
+    seed.add_argument("--warehouses", type=int, help="warehouses to stock (default 2, or as many as --stock lists)")
     seed.add_argument("--last-unit", type=int, default=5, metavar="N",
                       help="the N most popular SKUs get exactly one unit, in one warehouse (default 5)")
     seed.add_argument("--json", action="store_true")
-    recs = sub.add_parser("recs", help="recommendations: build the batch from order history, or its status")
+    recs = sub.add_parser("recs", help="recommendations: build the batch from the shop's paid orders, or its status")
     recs.add_argument("action", choices=("build", "status"))
-    recs.add_argument("--history", help="order lines (Parquet or CSV: order_id, sku); default: the seed's")
+    recs.add_argument("--history", help="build from this file of order lines (Parquet or CSV: order_id, sku) "
+                      "instead of the orders database; it replaces the counts (the seed's is "
+                      ".lab/seed/order_history.parquet)")
+    recs.add_argument("--full", action="store_true",
+                      help="forget what earlier builds counted and reread every paid order")
     recs.add_argument("--top", type=int, default=50, help="partners kept per SKU (default 50)")
     recs.add_argument("--json", action="store_true")
 

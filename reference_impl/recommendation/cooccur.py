@@ -29,3 +29,15 @@ def also_bought(history: pd.DataFrame, top_k: int = TOP_K) -> dict[str, list[tup
     for sku, other, n in counts.itertuples(index=False):
         out.setdefault(sku, []).append((other, int(n)))
     return out
+
+
+def pair_counts(history: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """The full counts behind `also_bought`, each unordered pair once as (smaller, larger): what a build
+    from a history file leaves for later builds from the orders database to add to (`merge.py`)."""
+    lines = history[["order_id", "sku"]].drop_duplicates()
+    sizes = lines.groupby("order_id")["sku"].transform("size")
+    lines = lines[(sizes > 1) & (sizes <= MAX_ORDER_LINES)]
+    pairs = lines.merge(lines, on="order_id", suffixes=("", "_other"))
+    pairs = pairs[pairs["sku"] < pairs["sku_other"]]
+    counts = pairs.groupby(["sku", "sku_other"]).size()
+    return {(a, b): int(n) for (a, b), n in counts.items()}

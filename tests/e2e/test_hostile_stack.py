@@ -44,6 +44,13 @@ def private():
         ps.down(home)
 
 
+def test_recs_build_with_no_orders_yet_says_so_in_one_line(private):
+    """A fresh stack (first in this module: nothing has bought anything): nothing to build is not a crash."""
+    home, _ = private
+    r = ps.cli(home, "recs", "build")
+    assert r.returncode == 1 and "no paid orders" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 @pytest.mark.parametrize("service", list(SERVICES))
 def test_every_openapi_document_is_true_under_schemathesis(private, service):
     home, state = private
