@@ -190,7 +190,8 @@ def _print(s: dict) -> None:
     inv = au.get("inventory", au)
     verdict_text = "FAILED" if not au["ok"] else "control breach (expected)" if s["oversold_units"] else "clean"
     print(f"  audit: oversold_units {s['oversold_units']}, stock_conserved {inv['stock_conserved']}, "
-          f"counter drift {inv['counter_drift_units']}, rows {inv['rows_checked']}: {verdict_text}")
+          f"counter drift {inv['counter_drift_units']}, partial groups {inv.get('partial_groups', 0)}, "
+          f"rows {inv['rows_checked']}: {verdict_text}")
     if "double_charges" in au:
         print(f"  saga: orders {au['by_status']}, double_charges {au['double_charges']}, money_conserved "
               f"{au['money_conserved']}, stranded {au['stranded']}, faults fired {au['faults_fired'] or 'none'}")
