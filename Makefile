@@ -33,7 +33,7 @@ test: venv
 	        JUPYTER_DATA_DIR=$(TEST_ROOT)/jupyter-data IPYTHONDIR=$(TEST_ROOT)/ipython LASTUNIT_NOTEBOOK_SMALL=1; \
 	$(BIN)/lastunit up --fast >/dev/null & first=$$!; \
 	LAB_HOME=$(TEST_ROOT)/.lab-gw1 $(BIN)/lastunit up --fast >/dev/null || exit 1; wait $$first || exit 1; \
-	$(BIN)/python -m pytest tests --nbmake $(TEST_ROOT)/notebooks --overwrite -n $(TEST_WORKERS) --dist load; \
+	$(BIN)/python -m pytest tests --nbmake $(TEST_ROOT)/notebooks --overwrite -n $(TEST_WORKERS) --dist worksteal; \
 	rc=$$?; \
 	LASTUNIT_EXECUTED_NOTEBOOKS=$(TEST_ROOT)/notebooks $(BIN)/python -m pytest -q -p no:cacheprovider \
 	    tests/unit/test_notebooks_executed.py || rc=1; \

@@ -10,6 +10,8 @@ EPILOG = """examples:
   lastunit race --strategy all --buyers 500     every strategy, 500 buyers, 1 unit
   lastunit race --strategy naive --buyers 200   the control: watch it oversell (exits 1)
   lastunit race --strategy guarded --stock 7 --warehouses 3 --buyers 200 --json
+  lastunit race --lines 2 --strategy pessimistic --lock-order request --buyers 40
+                                                baskets {A, B} in opposite orders: the deadlock control
   lastunit swarm prime_day_burst --processes 2  a Prime-Day deal drop from Locust, then audit
   lastunit run payment_crash                    checkouts while the payment service crashes; audit
   lastunit run payment_crash --set payment.idempotency=false   the control: double charges
@@ -60,6 +62,11 @@ def build() -> Parser:
     race.add_argument("--buyers", type=int, help="buyers released together (scenario default 500)")
     race.add_argument("--stock", type=int, help="units of the hot SKU (default 1)")
     race.add_argument("--warehouses", type=int, help="spread the units over this many warehouses")
+    race.add_argument("--lines", type=int, help="SKUs each buyer wants, all or nothing (default 1); with 2 or more "
+                      "buyers alternate the order (A, B / B, A) and --stock counts sets; the model (--engine sim) runs "
+                      "pessimistic only")
+    race.add_argument("--lock-order", help="several lines: sorted (default: no deadlock) or request (the control: "
+                      "opposite orders deadlock, counted)")
     race.add_argument("--engine", choices=("real", "sim", "both"), default="real")
     race.add_argument("--scenario", default="last_unit_race", help="scenario file or bundled name")
     race.add_argument("--set", action="append", metavar="KEY=VALUE",

@@ -63,14 +63,24 @@ async def _answer(request) -> tuple[int | None, dict, float]:
         return None, {}, 0.0
 
 
-async def poll_order(session, base: str, key: str, user: str,
-                     patience_s: float = PENDING_PATIENCE_S) -> tuple[Outcome | None, dict]:
-    """The status page: GET /checkouts/{key} until the order is final or the patience runs out."""
+async def poll_order(session, base: str, key: str, user: str, patience_s: float = PENDING_PATIENCE_S,
+                     resubmit=None) -> tuple[Outcome | None, dict]:
+    """The status page: GET /checkouts/{key} until the order is final or the patience runs out.
+
+    A 404 there means the shop never recorded the checkout: every try met a service that was down (an
+    orders service crashing in a loop refused all three in one CI run, and their clients polled a page
+    that could never appear for the whole minute). `resubmit()` sends it again with the same key, which
+    can only ever make one order, as a careful client does when the shop says it never heard of it."""
     deadline = time.monotonic() + patience_s
     while True:
         status, body, _ = await _answer(session.get(f"{base}/checkouts/{quote(key, safe='')}",
                                                     headers={"X-User-Id": user}))
-        outcome = order_outcome(body.get("status"), body.get("cancel_reason")) if status == 200 else None
+        if status == 404 and resubmit is not None:
+            status, body, _ = await resubmit()
+            outcome = classify(status, body)
+            outcome = None if outcome == Outcome.UNKNOWN else outcome
+        else:
+            outcome = order_outcome(body.get("status"), body.get("cancel_reason")) if status == 200 else None
         if outcome is not None:
             return outcome, body
         if time.monotonic() + STATUS_POLL_S > deadline:
@@ -85,9 +95,13 @@ async def checkout(session, base: str, key: str, user: str, sku: str, qty: int, 
     JSON), which may or may not have applied. Then `answered()` (the load this client offers is over), and
     what is still unsettled is polled for on the order's status page; `unknown` only if that runs out too."""
     status, body, tries = None, {}, 0
+
+    def post():
+        return _answer(session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
+                                    headers={"Idempotency-Key": key, "X-User-Id": user}))
+
     for tries in range(1, CLIENT_RETRIES + 1):
-        status, body, wait = await _answer(session.post(f"{base}/checkouts", json={"sku": sku, "qty": qty},
-                                                        headers={"Idempotency-Key": key, "X-User-Id": user}))
+        status, body, wait = await post()
         final = status is not None and status < 500 and status not in (202, 409) and (status >= 400 or body)
         if final or body.get("error") == "out_of_stock":
             break
@@ -97,7 +111,7 @@ async def checkout(session, base: str, key: str, user: str, sku: str, qty: int, 
         answered()
     if outcome != Outcome.UNKNOWN:
         return outcome, body, tries - 1, False
-    late, order = await poll_order(session, base, key, user, patience_s)
+    late, order = await poll_order(session, base, key, user, patience_s, resubmit=post)
     if late is None:
         return outcome, body | ({"order": order} if order.get("id") else {}), tries - 1, False
     return late, order, tries - 1, True

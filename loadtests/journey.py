@@ -14,14 +14,12 @@ import time
 from urllib.parse import quote
 
 from loadtests.checkouts import classify
-from loadtests.protocol import GatewayCheckout, body_of, login
-from scenarios.policy import CLIENT_RETRIES
-from scenarios.results import Outcome
+from loadtests.protocol import body_of, login
+from scenarios.policy import PENDING_PATIENCE_S, STATUS_POLL_S
+from scenarios.results import Outcome, order_outcome
 
 #: Search results a session remembers as pages it might open next (a first results page).
 SEEN_KEPT = 10
-#: Between retries of a cart checkout whose answer was lost: as a single checkout's client waits.
-RETRY_PAUSE_S = 0.5
 #: Answers that are not failures of the shop: an empty search or an unknown page is an answer too.
 BROWSE_OK = (200, 404)
 
@@ -36,8 +34,6 @@ class Session:
         token = login(client, self.user, password)
         recorder.request(self.user, "login", t, time.time(), 200 if token else 401, token is not None)
         self.auth = {"Authorization": f"Bearer {token}"} if token else {}
-        self.checkout_client = GatewayCheckout(client, plan, account)
-        self.checkout_client.token = token
 
     def _get(self, session: str, kind: str, path: str, params: dict | None = None, ok=BROWSE_OK):
         t = time.time()
@@ -92,26 +88,28 @@ class Session:
             self._send(session, "cart", "PUT", f"{path}/items/{quote(sku, safe='')}", {"qty": self.plan.qty})
 
     def checkout(self, key: str, lines: list[str]) -> tuple[dict[str, tuple[Outcome, dict]], int]:
-        """POST /checkout/cart with `key`, retried with the same key while the answer is lost; each line's
-        outcome from the answer, or (a line the answer does not show: ordered in a lost try, so it left the
-        cart) from its status page `GET /checkout/<key>:<sku>`. Returns ({sku: (outcome, order)}, retries)."""
+        """POST /checkout/cart with `key`; each line's outcome from the answer. A line the answer leaves
+        unknown (a lost answer, `202 pending`, or ordered in an earlier try whose answer was lost, so it left
+        the cart) is read from its status page, `GET /checkout/<key>:<sku>`; while some stay unknown the cart
+        is sent again with the same key (each line's order exists at most once, at the price first read),
+        every STATUS_POLL_S, for PENDING_PATIENCE_S at most. Returns ({sku: (outcome, order)}, retries)."""
         seen: dict[str, tuple[Outcome, dict]] = {}
-        retry = 0
-        for retry in range(CLIENT_RETRIES):
-            status, body = self._send(key, "checkout", "POST", "/checkout/cart",
-                                      headers={"Idempotency-Key": key})
+        deadline, retries = time.monotonic() + PENDING_PATIENCE_S, 0
+        while True:
+            _, body = self._send(key, "checkout", "POST", "/checkout/cart", headers={"Idempotency-Key": key})
             for line in body.get("orders") or []:
                 order = line.get("order") or {}
                 seen[line["sku"]] = (classify(line.get("status"), order), order)
-            if status and status < 500:
-                break
-            time.sleep(RETRY_PAUSE_S * (retry + 1))
-        for sku in lines:
-            if seen.get(sku, (Outcome.UNKNOWN,))[0] == Outcome.UNKNOWN:
-                outcome, order = self.checkout_client._poll(f"{key}:{sku}", self.auth)
-                seen[sku] = (outcome or Outcome.UNKNOWN, order)
-        return seen, retry
+            for sku in self._unknown(seen, lines):
+                status, order = self._send(key, "checkout_status", "GET", f"/checkout/{quote(f'{key}:{sku}', safe='')}")
+                outcome = order_outcome(order.get("status"), order.get("cancel_reason")) if status == 200 else None
+                if outcome is not None:
+                    seen[sku] = (outcome, order)
+            if not self._unknown(seen, lines) or time.monotonic() + STATUS_POLL_S > deadline:
+                return seen, retries
+            retries += 1
+            time.sleep(STATUS_POLL_S)
 
-
-def line_detail(outcome: Outcome, order: dict) -> str:
-    return "" if outcome == Outcome.WON else str(order.get("error") or order.get("cancel_reason") or "")
+    @staticmethod
+    def _unknown(seen: dict, lines: list[str]) -> list[str]:
+        return [sku for sku in lines if seen.get(sku, (Outcome.UNKNOWN,))[0] == Outcome.UNKNOWN]

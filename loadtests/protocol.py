@@ -120,25 +120,35 @@ class GatewayCheckout:
             time.sleep(RETRY_PAUSE_S * (retry + 1))     # gevent-patched inside Locust: yields, never blocks
         late = False
         if outcome == Outcome.UNKNOWN:
-            seen, order = self._poll(attempt_id, headers)
+            seen, order = self._poll(attempt_id, headers, sku)
             if seen is not None:
                 outcome, payload, late = seen, order, True
         order = payload.get("id") or (payload.get("order") or {}).get("id")
         return Answer(outcome, retry, None, order, "" if outcome == Outcome.WON else str(payload.get("error")),
                       late)
 
-    def _poll(self, key: str, headers: dict) -> tuple[Outcome | None, dict]:
+    def _poll(self, key: str, headers: dict, sku: str) -> tuple[Outcome | None, dict]:
         """The status page after a lost or `202 pending` checkout: GET /checkout/{key} until the order is
-        final or the patience runs out (then the attempt stays unknown)."""
+        final or the patience runs out (then the attempt stays unknown). A 404 says the shop never recorded
+        the checkout (every try met a service that was down): it is sent again with the same key, which
+        can only ever make one order (loadtests.checkouts.poll_order, the run's client, does the same)."""
         deadline = time.monotonic() + PENDING_PATIENCE_S
         auth = {"Authorization": headers["Authorization"]}
         while True:
             with self.client.get(f"/checkout/{quote(key, safe='')}", headers=auth, name="checkout_status",
                                  catch_response=True) as resp:
-                body = body_of(resp.text if resp.status_code else None)
-                seen = order_outcome(body.get("status"), body.get("cancel_reason")) \
-                    if resp.status_code == 200 else None
+                status = resp.status_code or None
+                body = body_of(resp.text if status else None)
+                seen = order_outcome(body.get("status"), body.get("cancel_reason")) if status == 200 else None
                 resp.success()              # a pending order or a 404 before it exists is an answer, too
+            if status == 404:
+                with self.client.post("/checkout", json={"sku": sku, "qty": self.plan.qty}, headers=headers,
+                                      name="checkout_resubmit", catch_response=True) as resp:
+                    status = resp.status_code or None
+                    body = body_of(resp.text if status else None)
+                    seen = checkout_outcome(status, body)
+                    seen = None if seen == Outcome.UNKNOWN else seen
+                    resp.success()
             if seen is not None:
                 return seen, body
             if time.monotonic() + STATUS_POLL_S > deadline:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from loadtests import wire
+from loadtests.race_lines import group_body
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
 
@@ -47,6 +48,7 @@ class Answer:
     warehouse: str | None = None
     reservation_id: str | None = None
     from_memory: bool = False       # an out-of-stock the service answered from its sold-out memory
+    error: str | None = None        # the refusal's code (out_of_stock, deadlock, ...)
 
 
 def classify(status: int, body: dict) -> Outcome:
@@ -54,7 +56,8 @@ def classify(status: int, body: dict) -> Outcome:
         return Outcome.WON
     if status == 409 and body.get("error") == "out_of_stock":
         return Outcome.OUT_OF_STOCK
-    if 400 <= status < 500 or body.get("error") in ("retries_exhausted", "lock_timeout", "batch_conflicts"):
+    if 400 <= status < 500 or body.get("error") in ("retries_exhausted", "lock_timeout", "batch_conflicts",
+                                                    "deadlock"):
         return Outcome.FAILED   # refused: nothing was reserved
     return Outcome.UNKNOWN      # a 5xx we cannot explain: may have been applied
 
@@ -95,11 +98,14 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
     url = urlsplit(base)
     where = f"{url.hostname}:{url.port}"
     ping = wire.request("GET", "/ping", where)
-    asks = [wire.request("POST", "/reservations", where, {
-        "sku": sku, "qty": scenario.load.qty, "strategy": scenario.inventory.strategy.value,
-        "attempt_id": f"{sku}-b{i}", "ttl_s": scenario.inventory.reservation_ttl_s,
-        "naive_window_ms": scenario.inventory.naive_window_ms, "sold_out": scenario.inventory.sold_out.value}
-        | naive_race(scenario, sku, n)) for i in range(n)]
+    if scenario.load.lines > 1:      # several lines each, all or nothing (race_lines.py)
+        asks = [wire.request("POST", "/reservation-groups", where, group_body(scenario, sku, i, n)) for i in range(n)]
+    else:
+        asks = [wire.request("POST", "/reservations", where, {
+            "sku": sku, "qty": scenario.load.qty, "strategy": scenario.inventory.strategy.value,
+            "attempt_id": f"{sku}-b{i}", "ttl_s": scenario.inventory.reservation_ttl_s,
+            "naive_window_ms": scenario.inventory.naive_window_ms, "sold_out": scenario.inventory.sold_out.value}
+            | naive_race(scenario, sku, n)) for i in range(n)]
     go, all_ready = asyncio.Event(), asyncio.Event()
     opening = asyncio.Semaphore(CONNECT_AT_ONCE)
     conns: list[wire.Conn | None] = [None] * n
@@ -128,9 +134,11 @@ async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[
         except (ConnectionError, ValueError):
             return _answered(Answer(Outcome.UNKNOWN, t_start[i], time.time()))
         payload = payload if isinstance(payload, dict) else {}
+        lines = payload.get("lines") if isinstance(payload.get("lines"), list) else None
+        warehouse = "+".join(str(ln.get("warehouse")) for ln in lines) if lines else payload.get("warehouse")
         return _answered(Answer(classify(status, payload), t_start[i], time.time(),
-                                int(payload.get("retries", 0) or 0), payload.get("warehouse"), payload.get("id"),
-                                bool(payload.get("from_memory"))))
+                                int(payload.get("retries", 0) or 0), warehouse, payload.get("id"),
+                                bool(payload.get("from_memory")), payload.get("error")))
 
     def _answered(a: Answer) -> Answer:
         answered[0] += 1

@@ -105,7 +105,7 @@ class SqlCheckout:
     def _reserve(self, sku: str, aid: str) -> Answer:
         attempt = getattr(self, f"_{self.plan.strategy}")
         retries = 0
-        for wh, _available in self.q.candidate_warehouses(self.conn, sku=sku, warehouse=None):
+        for wh, *_ in self.q.candidate_warehouses(self.conn, sku=sku, warehouse=None):   # warehouse first
             try:
                 row, tries = attempt(self.conn, sku, wh, aid)
             except Starved as exc:

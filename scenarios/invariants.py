@@ -74,3 +74,28 @@ def check_stock(rows: list[StockRow]) -> dict:
         "breaches": real,
         "expected_control_breaches": [b for b in breaches if b["control"]],
     }
+
+
+@dataclass
+class GroupRow:
+    """One reservation of several lines: how many lines it promised, and what its lines' states say."""
+    group_id: str
+    lines: int             # lines the group was made with
+    present: int           # its reservation rows found
+    held: int              # of them in state held
+    committed: int         # of them in state committed
+
+
+def partial(g: GroupRow) -> bool:
+    """Some lines held (or sold) and others not: a basket half reserved, which all-or-nothing forbids.
+    A line missing from the group counts as not held."""
+    return 0 < g.held < g.lines or 0 < g.committed < g.lines or (g.present != g.lines and g.held + g.committed > 0)
+
+
+def check_groups(groups: list[GroupRow]) -> dict:
+    """`partial_groups` must be 0 after settle: a reservation of several lines is whole or gone."""
+    broken = [g for g in groups if partial(g)]
+    breaches = [{"invariant": "partially_reserved_groups", "groups": len(broken), "control": False,
+                 "detail": f"{len(broken)} group(s) with some lines held or sold and others not",
+                 "witnesses": [g.group_id for g in broken[:MAX_WITNESSES]]}] if broken else []
+    return {"ok": not broken, "partial_groups": len(broken), "groups_checked": len(groups), "breaches": breaches}

@@ -23,7 +23,7 @@ from scenarios.spec import (
     ScenarioError,
     Stage,
 )
-from scenarios.strategies import Strategy
+from scenarios.strategies import LINE_STRATEGIES, Strategy
 
 #: A random nemesis beyond this many kills in one run is a stack that never stands up, not a test of it.
 MAX_RANDOM_NEMESIS = 100
@@ -154,6 +154,10 @@ def _check(s: Scenario) -> None:
         n = expected_arrivals(ld.shape, ld.duration_s)
         need(n <= MAX_ARRIVALS, f"load.shape: about {n:,.0f} arrivals over load.duration_s={ld.duration_s:g}; "
              f"at most {MAX_ARRIVALS:,} (MAX_ARRIVALS): lower the rates or the duration")
+    need(ld.lines == 1 or s.inventory.strategy in LINE_STRATEGIES,
+         f"load.lines: {s.inventory.strategy.value} reserves one line at a time; several lines need one of "
+         f"{', '.join(x.value for x in LINE_STRATEGIES)}")
+    need(ld.lines == 1 or ld.model == "race", "load.lines: several lines per buyer are raced only (load.model = race)")
     if s.journey is not None:
         _check_journey(s, need)
     for i, f in enumerate(s.faults):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scenarios.faults import FaultAction, FaultPoint
 from scenarios.nemesis import NemesisAction
-from scenarios.strategies import SoldOut, Strategy
+from scenarios.strategies import MAX_LINES, LockOrder, SoldOut, Strategy
 
 SCENARIO_DIR = Path(__file__).parent
 LOAD_MODELS = ("race", "open", "closed")
@@ -56,6 +56,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "Stage.rate": (0, MAX_RATE_PER_S),
     "Load.buyers": (1, 100_000),
     "Load.qty": (1, 10_000),
+    "Load.lines": (1, MAX_LINES),
     "Load.users": (1, 100_000),
     "Load.think_ms": (0, MAX_DELAY_MS),
     "Load.duration_s": (0.001, MAX_DURATION_S),
@@ -104,6 +105,7 @@ class Load:
     model: str = "race"            # race: `buyers` at one instant; open: arrivals at `shape` rates; closed
     buyers: int = 2                # race: how many buyers are released together
     qty: int = 1
+    lines: int = 1                 # race: SKUs each buyer wants (qty of each), all or nothing; 2+ alternate orders
     users: int = 10                # closed: concurrent users, each waiting `think_ms` between attempts
     think_ms: float = 0.0
     duration_s: float = 10.0       # open and closed
@@ -117,6 +119,7 @@ class Inventory:
     reservation_ttl_s: float = 900.0
     naive_window_ms: int = 20      # the control's read-to-write window
     sold_out: SoldOut = SoldOut.AUTO   # the sold-out short-circuit: auto (on for batched), on, off, stale
+    lock_order: LockOrder = LockOrder.SORTED   # several lines: sorted (no deadlock) or request (the control)
 
 
 @dataclass

@@ -30,6 +30,18 @@ class SoldOut(StrEnum):
                        # (no buyer refused while a unit stood available) must catch it
 
 
+class LockOrder(StrEnum):
+    """In what order a reservation of several lines (an order with several SKUs) locks its stock rows.
+
+    `sorted`: lines sorted by (sku, warehouse) before any row is locked, so every transaction takes its locks
+    in one global order and two buyers can never wait on each other in a cycle: no deadlock, by construction.
+    `request`: the control. Lines are locked in the order the request lists them, so two buyers wanting
+    {A, B} in opposite orders each hold one and wait for the other: PostgreSQL detects the cycle (SQLSTATE
+    40P01), aborts one of them, and the service counts it and answers that buyer a retryable 503."""
+    SORTED = "sorted"
+    REQUEST = "request"
+
+
 @dataclass(frozen=True)
 class StrategyInfo:
     strategy: Strategy
@@ -92,6 +104,23 @@ def parse(name: str) -> Strategy:
         return Strategy(name.strip().lower())
     except ValueError:
         raise ValueError(f"unknown strategy {name!r} (choose from {', '.join(s.value for s in Strategy)})") from None
+
+
+#: The strategies that reserve several lines all-or-nothing in one database transaction. The others refuse a
+#: multi-line request (400 `unsupported_for_lines`): `naive` is a control for one row's lost update and has no
+#: transaction to be all-or-nothing in; `redis` decides in Redis one key at a time and records in PostgreSQL
+#: afterwards, so a line refused after another was granted would need a compensation of its own; `batched`
+#: gathers asks per (sku, warehouse, qty), and a basket is not one key.
+LINE_STRATEGIES = (Strategy.PESSIMISTIC, Strategy.OPTIMISTIC, Strategy.GUARDED, Strategy.SERIALIZABLE)
+#: Lines in one reservation: a basket, not a warehouse transfer. Each line holds a row lock until commit.
+MAX_LINES = 50
+
+
+def parse_lock_order(name: str) -> LockOrder:
+    try:
+        return LockOrder(name.strip().lower())
+    except ValueError:
+        raise ValueError(f"unknown lock order {name!r} (choose from {', '.join(o.value for o in LockOrder)})") from None
 
 
 def safe() -> list[Strategy]:

@@ -43,6 +43,8 @@ def main(args) -> int:
     inv = audit["inventory"]
     print(f"stock rows {inv['rows_checked']}: oversold_units {audit['oversold_units']}, "
           f"stock_conserved {audit['stock_conserved']}, counter drift {audit['counter_drift_units']}")
+    print(f"reservations of several lines {inv['groups_checked']}: partially reserved {inv['partial_groups']}; "
+          f"deadlocks broken {inv['deadlocks']}")
     print(f"orders {audit['orders']} {audit['by_status']}: double_charges {audit['double_charges']}, "
           f"money_conserved {audit['money_conserved']} (provider net {audit['provider_net_cents']} c, paid orders "
           f"{audit['paid_orders_cents']} c), stranded {audit['stranded']}, shipped_unpaid {audit['shipped_unpaid']}")
@@ -50,7 +52,8 @@ def main(args) -> int:
           f"rows for no order {audit['orphan_payments']}; authorizations left on final orders "
           f"{audit['unsettled_authorizations']}")
     for b in inv["breaches"]:
-        print(f"BREACH {b['invariant']} {b['sku']}@{b['warehouse']}: {b['detail']} witnesses {b['witnesses']}")
+        where = f"{b['sku']}@{b['warehouse']}" if "sku" in b else f"x{b.get('groups', 1)}"
+        print(f"BREACH {b['invariant']} {where}: {b['detail']} witnesses {b['witnesses']}")
     for b in audit["breaches"]:
         print(f"BREACH {b['invariant']} x{b['count']}: witnesses {b['witnesses'][:3]}")
     n = len(inv["expected_control_breaches"])

@@ -43,10 +43,3 @@ def seeded_skus(server_url: str, sc: Scenario) -> list[str]:
                         f"buys {c.hot_skus} and {c.skus - c.hot_skus}: run `lastunit seed` (--size, --last-unit)")
     return hot + cold
 
-
-def partial_reservations(server_url: str, run_id: str) -> int | None:
-    """Orders of the run left holding some of their lines' units after settle (must be 0), or None while
-    an order holds one line: a cart is one order per line today, so no order can be half reserved. The
-    multi-line orders (issue 16's inventory half) count them here; the swarm already prints and judges it."""
-    del server_url, run_id
-    return None

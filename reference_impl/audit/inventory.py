@@ -8,7 +8,7 @@ import aiosql
 import psycopg
 
 from reference_impl.infra.settings import database_url
-from scenarios.invariants import MAX_WITNESSES, StockRow, check_stock
+from scenarios.invariants import MAX_WITNESSES, GroupRow, StockRow, check_groups, check_stock
 from scenarios.liveness import Refusal, check_liveness, timelines
 from scenarios.policy import SOLD_OUT_STALENESS_S
 
@@ -26,7 +26,18 @@ def audit_inventory(server_url: str, skus: list[str] | None = None) -> dict:
                 row.late_reservations = [r[0] for r in Q.late_reservations(
                     conn, sku=sku, warehouse=wh, supply=supply, witnesses=MAX_WITNESSES)]
             rows.append(row)
-    return check_stock(rows)
+        groups = [GroupRow(gid, lines, int(present), int(held), int(committed))
+                  for gid, lines, present, held, committed in Q.group_rows(conn, skus=skus)]
+        deadlocks = Q.deadlocks_on(conn, skus=skus)
+    return with_groups(check_stock(rows), check_groups(groups), int(deadlocks or 0))
+
+
+def with_groups(stock: dict, groups: dict, deadlocks: int) -> dict:
+    """The stock audit with the multi-line check folded in: a half-reserved group is a breach like any other;
+    the deadlocks PostgreSQL broke are counted beside it (the request-order control makes them on purpose)."""
+    return stock | {"ok": stock["ok"] and groups["ok"], "partial_groups": groups["partial_groups"],
+                    "groups_checked": groups["groups_checked"], "deadlocks": deadlocks,
+                    "breaches": stock["breaches"] + groups["breaches"]}
 
 
 def audit_liveness(server_url: str, refusals: list[Refusal], bound_s: float = SOLD_OUT_STALENESS_S) -> dict:

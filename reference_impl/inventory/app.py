@@ -25,6 +25,7 @@ from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
 from reference_impl.inventory.desk import Desk
+from reference_impl.inventory.groups_api import router as groups_router
 from reference_impl.inventory.redis_mirror import RedisMirror
 from reference_impl.inventory.reserve import Ask, UnknownStock
 from reference_impl.inventory.returns import listen_forever
@@ -112,6 +113,7 @@ async def _sweep_forever(app: FastAPI) -> None:
 
 app = FastAPI(title="lastunit inventory", lifespan=lifespan)
 install_error_handlers(app)
+app.include_router(groups_router)     # reservations of several lines, all-or-nothing (groups_api.py)
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -211,6 +213,9 @@ async def _settle(reservation_id: str, action: str):
     if drop:
         raise DropReply(reservation_id)   # sold, but the caller never hears it: its retry must be harmless
     want = "committed" if action == "commit" else "released"
+    if done is None and row["group_id"] is not None:
+        raise ApiError(409, "in_group", f"reservation is a line of group {row['group_id']}: settle the group "
+                       f"(POST /reservation-groups/{row['group_id']}/{action})", group_id=str(row["group_id"]))
     if done is None and row["state"] != want:   # idempotent: repeating the same settlement is fine
         raise ApiError(409, "not_held", f"reservation is {row['state']}, cannot {action}", state=row["state"])
     return _jsonable(dict(row))

@@ -17,9 +17,9 @@ import asyncpg
 from reference_impl.inventory.reserve import RETRYABLE, Q, Result, Starved, UnknownStock
 from scenarios.strategies import Strategy
 
-#: A batch statement that met a deadlock (the sweeper locks rows in its own order) or a reservation another
-#: process just made under one of its attempt ids is run again, at most this often: the next snapshot sees
-#: the committed duplicate as a replay. More than a few in a row means something else is wrong.
+#: A batch statement that met a deadlock (a writer outside the (sku, warehouse) lock order the lab's own
+#: statements keep) or a reservation another process just made under one of its attempt ids is run again, at
+#: most this often: the next snapshot sees the committed duplicate as a replay. More than a few in a row means something else is wrong.
 BATCH_RETRIES = 3
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from reference_impl.inventory.groups import sweep_groups
 from reference_impl.inventory.reserve import Q
 from scenarios.strategies import Strategy
 
@@ -32,8 +33,9 @@ async def settle(conn, reservation_id, action: str, mirror=None) -> dict | None:
 
 
 async def sweep(conn, as_of: datetime, mirror=None) -> int:
-    """Expire every held reservation due at `as_of`; return how many."""
-    total = 0
+    """Expire every held reservation due at `as_of`, a group's lines with their group; return how many
+    single reservations and groups expired."""
+    total = await sweep_groups(conn, as_of)
     while True:
         rows = [r async for r in Q.expire_due(conn, as_of=as_of, batch=SWEEP_BATCH)]
         for r in rows:

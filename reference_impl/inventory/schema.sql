@@ -46,6 +46,39 @@ CREATE TABLE IF NOT EXISTS reservations (
 );
 
 CREATE INDEX IF NOT EXISTS reservations_held_expiry ON reservations (expires_at) WHERE state = 'held';
+
+-- A reservation of several lines (an order's basket), all-or-nothing: its lines are reservations rows with
+-- its id in group_id, made, committed, released and expired together (sql/lines.sql). `lines` is what was
+-- promised, so the auditor can tell a group with a line missing from a group with fewer lines.
+CREATE TABLE IF NOT EXISTS reservation_groups (
+    id          uuid   PRIMARY KEY DEFAULT gen_random_uuid(),
+    state       text   NOT NULL DEFAULT 'held'
+                CHECK (state IN ('held', 'committed', 'released', 'expired')),
+    strategy    text   NOT NULL,
+    lock_order  text   NOT NULL CHECK (lock_order IN ('sorted', 'request')),
+    lines       int    NOT NULL CHECK (lines >= 1),
+    attempt_id  text   UNIQUE,                       -- a client's retry gets its group back
+    retries     int    NOT NULL DEFAULT 0,
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    expires_at  timestamptz NOT NULL,
+    settled_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS reservation_groups_held_expiry ON reservation_groups (expires_at) WHERE state = 'held';
+
+ALTER TABLE reservations ADD COLUMN IF NOT EXISTS group_id uuid REFERENCES reservation_groups (id);
+CREATE INDEX IF NOT EXISTS reservations_by_group ON reservations (group_id) WHERE group_id IS NOT NULL;
+
+-- Every deadlock PostgreSQL broke (SQLSTATE 40P01) on a multi-line reservation: the victim's transaction is
+-- rolled back, so the count lives here, written after the rollback, for the race's audit and GET /stats.
+CREATE TABLE IF NOT EXISTS lock_deadlocks (
+    id          bigserial PRIMARY KEY,
+    strategy    text   NOT NULL,
+    lock_order  text   NOT NULL,
+    skus        text[] NOT NULL,
+    attempt_id  text,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX IF NOT EXISTS lock_deadlocks_by_sku ON lock_deadlocks USING gin (skus);
 CREATE INDEX IF NOT EXISTS reservations_by_row ON reservations (sku, warehouse);
 
 -- Units came back (a release, an expiry, a restock, a new warehouse row): tell every inventory process, whose

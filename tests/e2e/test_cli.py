@@ -25,6 +25,10 @@ def lastunit(*args: str, env: dict | None = None, timeout: float = 240) -> subpr
     ("race", "--strategy", "guarded", "--set", "load.buyerz=3"),
     ("race", "--strategy", "guarded", "--stock", "0"),
     ("race", "--scenario", "does_not_exist"),
+    ("race", "--lines", "2", "--strategy", "batched"),
+    ("race", "--lines", "2", "--lock-order", "sideways"),
+    ("race", "--lines", "0"),
+    ("race", "--lines", "2", "--engine", "sim", "--strategy", "guarded"),
     ("bench", "nothing"),
     ("validate", "--repeats", "0"),
     ("calibrate", "--saga-run", "/nonexistent/run-dir"),
@@ -65,6 +69,16 @@ class TestOnTheStack:
         assert r.returncode == 1
         assert json.loads(r.stdout)["oversold_units"] > 0
 
+    def test_lock_order_control_deadlocks_and_sorted_does_not(self):
+        r = lastunit("race", "--lines", "2", "--strategy", "pessimistic", "--lock-order", "request", "--buyers", "2",
+                     "--json", "--quiet")
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        assert (out["won"], out["failed"], out["deadlocks"], out["partial_groups"]) == (1, 1, 1, 0)
+        r = lastunit("race", "--lines", "2", "--strategy", "pessimistic", "--buyers", "2")
+        assert r.returncode == 0, r.stderr
+        assert "lock_order" in r.stdout and " sorted " in r.stdout and "deadlock(s)" not in r.stdout
+
     def test_report_reads_a_run(self):
         r = lastunit("race", "--strategy", "pessimistic", "--buyers", "20", "--json", "--quiet")
         run_dir = json.loads(r.stdout)["run_dir"]
@@ -92,6 +106,15 @@ class TestOnTheStack:
         r = lastunit("audit", "--run", "payment_crash-real-typo", env={"LAB_RESULTS": str(tmp_path)})
         assert r.returncode == 2 and "no run 'payment_crash-real-typo'" in r.stderr, (r.stdout, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_basket_race_on_the_model_needs_no_servers_and_the_control_deadlocks(tmp_path):
+    r = lastunit("race", "--engine", "sim", "--lines", "2", "--strategy", "pessimistic", "--lock-order", "request",
+                 "--buyers", "2", "--json", "--quiet",
+                 env={"LAB_HOME": "/nonexistent/never-started", "LAB_RESULTS": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["engine"], out["won"], out["failed"], out["deadlocks"], out["partial_groups"]) == ("sim", 1, 1, 1, 0)
 
 
 def test_race_on_the_model_needs_no_servers(tmp_path):

@@ -61,6 +61,7 @@ def test_journey_audits_clean_reports_each_kind_and_feeds_also_bought(lab):
     out = json.loads(r.stdout)
     audit = out["audit"]
     assert audit["ok"] and out["oversold_units"] == 0 and audit["stock_conserved"]
+    assert audit["inventory"]["partial_groups"] == 0 and out["unknown"] == 0
     assert audit["double_charges"] == 0 and audit["money_conserved"] and audit["stranded"] == 0
     kinds = {row["kind"]: row for row in out["latency_by_kind"]}
     for kind in ("search", "product", "recommendations", "cart", "checkout"):

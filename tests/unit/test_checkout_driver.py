@@ -88,3 +88,22 @@ def test_a_checkout_left_pending_is_resolved_late_from_its_status_page():
 
     (outcome, body, retries, late), keys = asyncio.run(_drive([pending], page, patience_s=30.0))
     assert (outcome, late, body["id"]) == (Outcome.OUT_OF_STOCK, True, "o-2") and len(set(keys)) == 1
+
+
+def test_a_checkout_the_shop_never_recorded_is_sent_again_with_its_key():
+    """Every try met a service that was down (no answer), and the status page says 404: the shop never
+    took it, so the client sends it again with the same key (it could only ever make one order) and keeps
+    that answer. Before, it polled the 404 for its whole patience and called the attempt unknown."""
+    def down():
+        return web.json_response({"error": "unavailable"}, status=503, headers={"Retry-After": "0"})
+
+    def won():
+        return web.json_response({"id": "o-3", "status": "confirmed"}, status=201)
+
+    def never_heard_of_it():
+        return web.json_response({"error": "not_found"}, status=404)
+
+    answers = [down] * CLIENT_RETRIES + [won]
+    (outcome, body, _, late), keys = asyncio.run(_drive(answers, never_heard_of_it, patience_s=30.0))
+    assert (outcome, late, body["id"]) == (Outcome.WON, True, "o-3")
+    assert keys == ["run-1-0"] * (CLIENT_RETRIES + 1)

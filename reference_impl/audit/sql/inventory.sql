@@ -32,3 +32,21 @@ SELECT sku, warehouse, CAST(extract(epoch FROM created_at) AS float8), -qty
 UNION ALL
 SELECT sku, warehouse, CAST(extract(epoch FROM settled_at) AS float8), qty
   FROM reservations WHERE sku = ANY(CAST(:skus AS text[])) AND state IN ('released', 'expired');
+
+-- name: group_rows
+-- Each reservation of several lines (of the given SKUs, or every one): lines promised, found, held, sold.
+SELECT g.id::text, g.lines, count(r.id) AS present,
+       count(r.id) FILTER (WHERE r.state = 'held') AS held,
+       count(r.id) FILTER (WHERE r.state = 'committed') AS committed
+  FROM reservation_groups g
+  LEFT JOIN reservations r ON r.group_id = g.id
+ WHERE CAST(:skus AS text[]) IS NULL
+    OR EXISTS (SELECT 1 FROM reservations x WHERE x.group_id = g.id AND x.sku = ANY(CAST(:skus AS text[])))
+ GROUP BY g.id
+ ORDER BY g.id;
+
+-- name: deadlocks_on$
+-- Deadlocks PostgreSQL broke on multi-line reservations of the given SKUs (or anywhere): the control's count.
+SELECT count(*)
+  FROM lock_deadlocks
+ WHERE CAST(:skus AS text[]) IS NULL OR skus && CAST(:skus AS text[]);

@@ -23,16 +23,17 @@ SELECT warehouse, on_hand, reserved, on_hand - reserved AS available, sold
 SELECT EXISTS (SELECT 1 FROM warehouses WHERE id = :warehouse);
 
 -- name: get_reservation^
-SELECT id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at, expires_at, settled_at
+SELECT id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at, expires_at, settled_at, group_id
   FROM reservations
  WHERE id = :id;
 
 -- name: commit_reservation^
 -- The sale: held units leave reserved and on_hand together and are counted as sold, in one statement.
+-- A line of a group is settled only with its group (sql/lines.sql: settle_group), never alone.
 WITH r AS (
     UPDATE reservations
        SET state = 'committed', settled_at = clock_timestamp()
-     WHERE id = :id AND state = 'held'
+     WHERE id = :id AND state = 'held' AND group_id IS NULL
     RETURNING sku, warehouse, qty, strategy
 )
 UPDATE stock s
@@ -45,7 +46,7 @@ RETURNING r.sku, r.warehouse, r.qty, r.strategy;
 WITH r AS (
     UPDATE reservations
        SET state = 'released', settled_at = clock_timestamp()
-     WHERE id = :id AND state = 'held'
+     WHERE id = :id AND state = 'held' AND group_id IS NULL
     RETURNING sku, warehouse, qty, strategy
 )
 UPDATE stock s
@@ -57,10 +58,11 @@ RETURNING r.sku, r.warehouse, r.qty, r.strategy;
 -- name: expire_due
 -- The sweeper: held reservations past their TTL give their units back. SKIP LOCKED lets several sweepers
 -- share the work; GREATEST keeps a control's corrupted counter from blocking every other row's expiry (the
--- auditor still reports the drift, from the rows).
+-- auditor still reports the drift, from the rows). The stock rows are locked in (sku, warehouse) order, the
+-- order a basket locks in (sql/lines.sql), so a sweep holding several rows never closes a cycle with one.
 WITH due AS (
     SELECT id FROM reservations
-     WHERE state = 'held' AND expires_at <= :as_of
+     WHERE state = 'held' AND expires_at <= :as_of AND group_id IS NULL   -- groups: expire_due_groups
      ORDER BY expires_at
      LIMIT :batch
        FOR UPDATE SKIP LOCKED
@@ -70,8 +72,16 @@ WITH due AS (
       FROM due
      WHERE t.id = due.id
     RETURNING t.sku, t.warehouse, t.qty, t.strategy
+), locked AS MATERIALIZED (
+    SELECT s.sku, s.warehouse
+      FROM stock s
+     WHERE (s.sku, s.warehouse) IN (SELECT sku, warehouse FROM expired)
+     ORDER BY s.sku, s.warehouse
+       FOR UPDATE
 ), per_row AS (
-    SELECT sku, warehouse, sum(qty) AS qty FROM expired GROUP BY sku, warehouse
+    SELECT e.sku, e.warehouse, sum(e.qty) AS qty
+      FROM expired e JOIN locked k ON k.sku = e.sku AND k.warehouse = e.warehouse
+     GROUP BY e.sku, e.warehouse
 ), counted AS (
     UPDATE stock s
        SET reserved = GREATEST(s.reserved - per_row.qty, 0)

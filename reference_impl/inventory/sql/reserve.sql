@@ -3,7 +3,8 @@
 
 -- name: candidate_warehouses
 -- Where a buyer tries, fullest first. Stock only falls during a burst, so a warehouse seen empty stays empty.
-SELECT warehouse, on_hand - reserved AS available
+-- The version is for a line of a group under optimistic (sql/lines.sql), which has no read of its own.
+SELECT warehouse, on_hand - reserved AS available, version
   FROM stock
  WHERE sku = :sku AND (CAST(:warehouse AS text) IS NULL OR warehouse = :warehouse)
  ORDER BY on_hand - reserved DESC, warehouse;
