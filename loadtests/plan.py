@@ -32,8 +32,9 @@ MAX_DEFAULT_POOL = 200
 #: rate-limited login. Beyond this many, Locust users share accounts round-robin: a shopper's few
 #: checkouts stay far under the per-user rate limit, and a big swarm does not spend a minute hashing.
 MAX_SWARM_ACCOUNTS = 50
-#: A journey session (searches, pages, recommendations, cart, checkout, with think times) lasts a few
-#: seconds; its pool is this many users per session/s at the peak (Little's law), capped at
+#: A journey session (searches, pages, recommendations, cart, checkout, with think times) took ~1 s on a
+#: quiet stack and ~9 s with the box at load 17 (prime_day_shop's spike, shared machine); its pool is this
+#: many users per session/s at the peak (Little's law, room for a slowed stack), capped at
 #: MAX_SWARM_ACCOUNTS: each journey user needs an account of its own, since the cart is the account's.
 JOURNEY_S_PER_SESSION = 4.0
 
