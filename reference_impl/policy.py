@@ -34,7 +34,8 @@ PROVIDER_KEY_PREFIX = "lastunit-"
 # -- inventory ---------------------------------------------------------------------------------------
 #: A hot row is served best by few concurrent transactions: a pool of 4 beat 16 by half under 64 clients.
 INVENTORY_POOL_SIZE = int(os.environ.get("LAB_INVENTORY_POOL", "16"))
-#: How often held reservations past their TTL are returned to stock.
+#: Held reservations go back to stock at their TTL (the sweeper sleeps until the earliest one), but a
+#: sweep follows the last one by at least this much, so a run of expiries is one statement, not many.
 SWEEP_INTERVAL_S = 1.0
 
 # -- between services --------------------------------------------------------------------------------
@@ -42,6 +43,15 @@ SWEEP_INTERVAL_S = 1.0
 CALL_TIMEOUT_S = 2.0
 #: An entry on the bus unacked this long belongs to a consumer that probably died: another one takes it.
 RECLAIM_IDLE_MS = 3000
+
+# -- background work ---------------------------------------------------------------------------------
+#: Relays and lease workers sleep until told (NOTIFY, a blocking read, the earliest deadline they know of);
+#: they still look this often, so a wake-up lost while a LISTEN connection was down costs at most this
+#: delay. Idle cost: one small query per worker per period (well under 0.1% of a core for the stack).
+IDLE_FALLBACK_S = 5.0
+#: A round that leaves its own work due again at once (a provider still down, a lease someone else holds)
+#: waits at least this long before the next: the pace of the old fixed-interval loops, never a spin.
+RETRY_FLOOR_S = 0.5
 
 # -- the provider's webhooks -------------------------------------------------------------------------
 #: Retry n waits WEBHOOK_BACKOFF_BASE_S * 2**n, at most WEBHOOK_BACKOFF_CAP_S: quick enough for tests to

@@ -19,6 +19,7 @@ from reference_impl.infra.db import create_pool
 from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
+from reference_impl.infra.service import until_due
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
 from reference_impl.inventory.redis_mirror import RedisMirror
@@ -72,7 +73,9 @@ async def lifespan(app: FastAPI):
     app.state.mirror = RedisMirror(app.state.redis)
     app.state.faults = RunConfig(app.state.redis, "inventory")
     app.state.default_strategy = parse(os.environ.get("LAB_INVENTORY_STRATEGY", "guarded"))
-    sweeper = asyncio.create_task(_sweep_forever(app))
+    app.state.sweeper = lifecycle.Sweeper(app.state.pool, app.state.mirror)
+    sweeper = asyncio.create_task(until_due(app.state.sweeper.round, app.state.sweeper.wake,
+                                            "inventory sweeper", floor_s=SWEEP_INTERVAL_S))
     try:
         yield
     finally:
@@ -81,14 +84,6 @@ async def lifespan(app: FastAPI):
             await sweeper
         await app.state.pool.close()
         await app.state.redis.aclose()
-
-
-async def _sweep_forever(app: FastAPI) -> None:
-    while True:
-        await asyncio.sleep(SWEEP_INTERVAL_S)
-        with contextlib.suppress(Exception):   # a sweep that fails is retried next tick
-            async with app.state.pool.acquire() as conn:
-                await lifecycle.sweep(conn, datetime.now(UTC), app.state.mirror)
 
 
 app = FastAPI(title="lastunit inventory", lifespan=lifespan)
@@ -141,6 +136,7 @@ async def make_reservation(body: ReserveBody):
     if result.reservation is None:
         raise ApiError(409, "out_of_stock", f"not enough {body.sku!r} for qty {body.qty}",
                        retries=result.retries)
+    app.state.sweeper.saw(result.reservation.get("expires_at"))
     payload = _jsonable(result.reservation) | {"strategy": strategy.value, "replayed": result.replayed}
     return JSONResponse(payload, status_code=200 if result.replayed else 201)
 

@@ -12,14 +12,12 @@ from reference_impl.infra import bus
 from reference_impl.infra.client import ServiceClient
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.service import add_healthz, forever, lifespan
+from reference_impl.infra.service import add_healthz, lifespan, until_due
 from reference_impl.payment import authorize as auth
 from reference_impl.payment import webhooks
 from reference_impl.payment.events import PaymentEvents
 
 POOL_SIZE = 8
-#: How often keys left mid-flight by a crash are looked for.
-COMPLETER_INTERVAL_S = 0.5
 #: The provider answers fast; beyond this its reply is as good as lost (and the key's lock covers it).
 PSP_TIMEOUT_S = 2.0
 
@@ -35,17 +33,19 @@ def _start(app: FastAPI) -> list:
     app.state.faults = RunConfig(app.state.redis, "payment")
     app.state.psp = ServiceClient("psp", timeout_s=PSP_TIMEOUT_S)
     events = PaymentEvents(app.state.psp)
-    return [bus.relay_forever(app.state.pool, app.state.redis, "payment"),
+    listener = app.state.listener
+    return [bus.relay_forever(app.state.pool, app.state.redis, "payment", listener.event(bus.CHANNEL)),
             bus.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
-            forever(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
-                    COMPLETER_INTERVAL_S)]
+            until_due(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
+                      listener.event(auth.CHANNEL), "payment completer")]
 
 
 async def _stop(app: FastAPI) -> None:
     await app.state.psp.close()
 
 
-app = FastAPI(title="lastunit payment", lifespan=lifespan("payments", POOL_SIZE, _start, _stop))
+app = FastAPI(title="lastunit payment", lifespan=lifespan("payments", POOL_SIZE, _start, _stop,
+                                                          channels=(bus.CHANNEL, auth.CHANNEL)))
 install_error_handlers(app)
 add_healthz(app, "payment")
 
@@ -58,7 +58,11 @@ async def authorize(body: AuthorizeBody,
     got = await auth.begin(app.state.pool, idempotency_key, body.model_dump())
     if isinstance(got[0], int):                 # stored response: a replay
         return JSONResponse(got[1], status_code=got[0])
-    code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got)
+    try:
+        code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got)
+    except Exception:
+        await auth.wake(app.state.pool)   # the key may be left unfinished: the completer's turn
+        raise
     return JSONResponse(payload, status_code=code)
 
 

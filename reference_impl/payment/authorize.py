@@ -3,6 +3,9 @@
 Each phase is one transaction. The provider call sits alone between phases and carries a key derived from
 ours, so repeating it after a crash returns the same charge instead of making a second one. Whatever the
 crash point, a retry with the same key (or the completer) resumes from the last committed phase.
+
+The completer sleeps until the earliest unfinished key's lock runs out (`next_abandoned_due`), woken early
+on `lastunit_payment_completer` by a request that leaves its key unfinished (`wake`).
 """
 
 from __future__ import annotations
@@ -102,18 +105,27 @@ async def drive(pool, psp, faults, key: str, point: str, pid) -> tuple[int, dict
             raise RuntimeError(f"idempotency key {key} at unknown recovery point {point!r}")
 
 
-async def complete_abandoned(pool, psp, faults) -> int:
-    """Finish every key a crashed request left mid-flight; return how many were finished."""
+#: The channel a request notifies when it leaves its key unfinished (sql/keys.sql `wake_completer`).
+CHANNEL = "lastunit_payment_completer"
+
+
+async def wake(pool) -> None:
+    async with pool.acquire() as conn:
+        await Q.wake_completer(conn)
+
+
+async def complete_abandoned(pool, psp, faults) -> float | None:
+    """Finish every key a crashed request left mid-flight; return the seconds until the next unfinished
+    key's lock runs out (None: every key is finished)."""
     async with pool.acquire() as conn:
         keys = [r["key"] async for r in Q.abandoned_keys(conn, lock_timeout_s=LOCK_TIMEOUT_S)]
-    done = 0
     for key in keys:
         got = await resume(pool, key)
         if got is None:
             continue
         try:
             await drive(pool, psp, faults, key, *got)
-            done += 1
         except (ApiError, DropReply):
             pass   # provider still away, or a fault fired: next round
-    return done
+    async with pool.acquire() as conn:
+        return await Q.next_abandoned_due(conn, lock_timeout_s=LOCK_TIMEOUT_S)

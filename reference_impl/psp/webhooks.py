@@ -10,12 +10,13 @@ Delivery is at-least-once and in outbox order per pass; the knobs break that on 
     waiting for each other.
 A non-2xx or an error is retried with capped exponential backoff, every attempt recorded in
 webhook_attempts. One pass at a time (an asyncio lock), so a flush and the background loop never interleave.
+Between passes the worker sleeps until the earliest undelivered event is due (`next_due`), woken at once
+by a request that wrote a new event (`wake`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,8 @@ from collections.abc import Callable
 import aiohttp
 
 from reference_impl.infra.run_config import CRASH_EXIT
+from reference_impl.infra.wake import nap
+from reference_impl.policy import IDLE_FALLBACK_S, RETRY_FLOOR_S
 from reference_impl.policy import webhook_backoff_s as backoff_s
 from reference_impl.psp.config import Knobs, draw
 from reference_impl.psp.queries import Q
@@ -33,8 +36,9 @@ from reference_impl.psp.signing import HEADER, sign
 
 log = logging.getLogger("lastunit.psp.webhooks")
 
-#: The background loop's idle tick; a new event wakes it at once.
-POLL_INTERVAL_S = 0.1
+#: A pass that found nothing though an event looked due (a race with another process's lease) waits at
+#: least this long before the next, never a spin.
+MIN_NAP_S = 0.05
 BATCH = 100
 #: A claimed event no pass finished (we crashed mid-delivery) is sent again after this.
 LEASE_S = 30.0
@@ -64,13 +68,15 @@ class Deliverer:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S))
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), POLL_INTERVAL_S)
-                self.wake.clear()
                 try:
-                    await self.pass_once()
-                except Exception:   # a pass that fails (database restarting) is retried next tick
+                    if await self.pass_once():
+                        continue                      # there may be more due now
+                    async with self.pool.acquire() as conn:
+                        due = await Q.next_due(conn, max_hold_s=MAX_HOLD_S, default_url=self.default_url)
+                except Exception:   # a pass that fails (database restarting) is retried after the floor
                     log.exception("webhook delivery pass failed")
+                    due = RETRY_FLOOR_S
+                await nap(self.wake, IDLE_FALLBACK_S if due is None else min(max(due, MIN_NAP_S), IDLE_FALLBACK_S))
         finally:
             await self.session.close()
 

@@ -53,11 +53,11 @@ class Shipping:
 
 def _start(app: FastAPI) -> list:
     shipping = Shipping(RunConfig(app.state.redis, "shipping"))
-    return [bus.relay_forever(app.state.pool, app.state.redis, "shipping"),
+    return [bus.relay_forever(app.state.pool, app.state.redis, "shipping", app.state.listener.event(bus.CHANNEL)),
             bus.consume_forever(app.state.pool, app.state.redis, "shipping", shipping.handlers())]
 
 
-app = FastAPI(title="lastunit shipping", lifespan=lifespan("shipping", 4, _start))
+app = FastAPI(title="lastunit shipping", lifespan=lifespan("shipping", 4, _start, channels=(bus.CHANNEL,)))
 install_error_handlers(app)
 add_healthz(app, "shipping")
 

@@ -43,3 +43,14 @@ SELECT id FROM orders
 
 -- name: saga_of
 SELECT step, status, detail, at FROM saga_log WHERE order_id = :order_id ORDER BY id;
+
+-- name: next_lease_expiry$
+-- Recovery's alarm clock: seconds until the earliest lease of a pending saga runs out (<= 0: due now),
+-- NULL when no saga is pending.
+SELECT extract(epoch FROM min(coalesce(lease_until, clock_timestamp())) - clock_timestamp())::float8
+  FROM orders
+ WHERE status = 'pending';
+
+-- name: wake_recovery$
+-- A saga was left pending (no answer, a fault, an error): every orders process's recovery worker looks.
+SELECT pg_notify('lastunit_orders_recovery', '');

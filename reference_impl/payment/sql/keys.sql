@@ -51,3 +51,15 @@ SELECT key FROM idempotency_keys
    AND (locked_at IS NULL OR locked_at < clock_timestamp() - make_interval(secs => :lock_timeout_s))
  ORDER BY created_at
  LIMIT 50;
+
+-- name: next_abandoned_due$
+-- The completer's alarm clock: seconds until the earliest unfinished key's lock runs out (<= 0: due now,
+-- e.g. a lock released after the provider failed), NULL when every key is finished.
+SELECT extract(epoch FROM min(coalesce(locked_at + make_interval(secs => :lock_timeout_s), clock_timestamp()))
+                          - clock_timestamp())::float8
+  FROM idempotency_keys
+ WHERE recovery_point <> 'finished';
+
+-- name: wake_completer$
+-- A request left its key unfinished (the provider failed, a fault fired): every completer looks.
+SELECT pg_notify('lastunit_payment_completer', '');

@@ -49,3 +49,15 @@ SELECT e.id AS event_id, e.seq, e.type, e.charge_id, a.url, a.outcome, a.status_
   FROM events e JOIN webhook_attempts a ON a.event_id = e.id
  WHERE e.charge_id = :charge_id
  ORDER BY a.id;
+
+-- name: next_due$
+-- The worker's alarm clock: seconds until the earliest undelivered event can be claimed (<= 0: now), NULL
+-- when none waits. A held event counts at its hold's end (a later delivery frees it sooner, and the pass
+-- that made that delivery looks again at once).
+SELECT extract(epoch FROM min(CASE WHEN held_at IS NOT NULL
+                                   THEN held_at + make_interval(secs => :max_hold_s)
+                                   ELSE greatest(next_attempt_at, coalesce(leased_until, next_attempt_at)) END)
+                          - clock_timestamp())::float8
+  FROM events
+ WHERE delivered_at IS NULL
+   AND coalesce(webhook_url, :default_url) IS NOT NULL;
