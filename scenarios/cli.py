@@ -23,6 +23,7 @@ EPILOG = """examples:
   lastunit audit                                invariants over the databases now
   lastunit bench reserve                        hot-row throughput vs raw pgbench
   lastunit bench checkout                       the highest checkout rate with p99 < 500 ms
+  lastunit bench idle                           what the stack burns while nobody uses it
   lastunit down                                 stop what `up` started
 """
 
@@ -121,12 +122,13 @@ def build() -> Parser:
     recs.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="measured performance, as ratios to a baseline in the same run")
-    bench.add_argument("name", choices=("reserve", "checkout", "sim"), help="reserve: hot-row reservations per "
+    bench.add_argument("name", choices=("reserve", "checkout", "sim", "idle"), help="reserve: hot-row reservations per "
                        "strategy through the service vs raw pgbench on the same SQL; checkout: the highest open-model "
                        "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's simulated "
-                       "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1")
+                       "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1; idle: the idle stack's CPU (percent of "
+                       "one core, per process) over 30 s, beside the whole machine's")
     bench.add_argument("--clients", default="1,16,64", help="concurrent clients, comma separated")
-    bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
+    bench.add_argument("--seconds", type=float, help="per measurement (default 4; idle: 30)")
     bench.add_argument("--strategy", default="all", help="one strategy or all")
     bench.add_argument("--rates", default="10,20,40,80,160,320", help="checkout: the ladder of arrival rates /s")
     bench.add_argument("--json", action="store_true")

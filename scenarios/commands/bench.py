@@ -16,6 +16,8 @@ from scenarios.aio import run_sync
 from scenarios.progress import Progress
 from scenarios.tables import print_table
 
+#: Per measurement of `reserve` and `checkout` (`idle` watches for 30 s).
+DEFAULT_SECONDS = 4.0
 COLUMNS = ("name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms", "baseline", "baseline_ops_s", "ratio")
 
 
@@ -89,10 +91,18 @@ def checkout(args, progress: Progress) -> list[dict]:
 
 
 def main(args) -> int:
+    if args.seconds is None:
+        from scenarios.commands.bench_idle import SECONDS as IDLE_SECONDS  # noqa: PLC0415
+
+        args.seconds = IDLE_SECONDS if args.name == "idle" else DEFAULT_SECONDS
     if args.seconds <= 0 or args.seconds > 600:
         raise ValueError("--seconds: between 0 and 600")
     progress = Progress(enabled=not args.json)
-    if args.name == "checkout":
+    if args.name == "idle":
+        from scenarios.commands.bench_idle import measure  # noqa: PLC0415
+
+        rows = [measure(args.seconds, progress)]
+    elif args.name == "checkout":
         rows = checkout(args, progress)
     elif args.name == "sim":
         from sim.bench import run as sim_bench  # noqa: PLC0415
@@ -107,7 +117,13 @@ def main(args) -> int:
     (out / f"{stem}.json").write_text(json.dumps(rows, indent=2))
     if args.json:
         print(json.dumps(rows, indent=2))
+    elif args.name == "idle":
+        r = rows[0]
+        print(f"idle stack: {r['cpu_pct_of_one_core']:.2f}% of one core over {r['seconds']:g} s "
+              f"(the whole machine: {r['machine_cpu_pct_of_one_core']:.0f}%)")
+        print_table([{"process": k, "cpu_pct": v} for k, v in r["cpu_pct_by_process"].items()], ("process", "cpu_pct"))
     else:
         print_table(rows, COLUMNS if args.name in ("reserve", "checkout") else tuple(rows[0]))
+    if not args.json:
         print(f"written to {out / stem}.csv and .json")
     return 0
