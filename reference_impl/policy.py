@@ -43,6 +43,9 @@ SWEEP_INTERVAL_S = 1.0
 CALL_TIMEOUT_S = 2.0
 #: An entry on the bus unacked this long belongs to a consumer that probably died: another one takes it.
 RECLAIM_IDLE_MS = 3000
+#: How often each consumer looks for such entries (XAUTOCLAIM on a timer, not on every read): an entry is
+#: taken over between RECLAIM_IDLE_MS and RECLAIM_IDLE_MS + this after its delivery.
+RECLAIM_EVERY_S = RECLAIM_IDLE_MS / 2000
 
 # -- background work ---------------------------------------------------------------------------------
 #: Relays and lease workers sleep until told (NOTIFY, a blocking read, the earliest deadline they know of);
@@ -52,6 +55,18 @@ IDLE_FALLBACK_S = 5.0
 #: A round that leaves its own work due again at once (a provider still down, a lease someone else holds)
 #: waits at least this long before the next: the pace of the old fixed-interval loops, never a spin.
 RETRY_FLOOR_S = 0.5
+
+# -- retention -----------------------------------------------------------------------------------------
+#: How long the bus keeps what it has done, so a long-lived stack's tables stay bounded: published outbox
+#: rows, processed-event ids, the provider's delivered webhooks and their attempts, the payment service's
+#: seen webhook ids, and stream entries every consumer group has acked. Exactly-once holds for a redelivery
+#: within it (reclaims come within seconds, webhook retries every WEBHOOK_BACKOFF_CAP_S at most); one that
+#: came later would run its effect again. Sequence diagrams and post-mortems read the outboxes, so an hour.
+#: `LAB_RETENTION_S` sets it (a soak uses 60); never below MIN_RETENTION_S.
+MIN_RETENTION_S = 30.0
+RETENTION_S = max(MIN_RETENTION_S, float(os.environ.get("LAB_RETENTION_S", "3600")))
+#: Pruning runs this often: a quarter of the retention, at most a minute apart.
+PRUNE_EVERY_S = min(60.0, RETENTION_S / 4)
 
 # -- the provider's webhooks -------------------------------------------------------------------------
 #: Retry n waits WEBHOOK_BACKOFF_BASE_S * 2**n, at most WEBHOOK_BACKOFF_CAP_S: quick enough for tests to

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import aiohttp
+import orjson
 
 from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 
@@ -22,6 +23,8 @@ class Unknown(Exception):
 
 
 class ServiceClient:
+    """One pooled keep-alive HTTP session per peer service, JSON through orjson."""
+
     def __init__(self, name: str, base: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S):
         self.name = name
         self.base = base or os.environ.get(f"LAB_{name.upper()}_URL", "")
@@ -39,9 +42,13 @@ class ServiceClient:
         if not self.base:
             raise Unknown(f"{self.name}: no URL (LAB_{self.name.upper()}_URL unset)")
         timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        data = None
+        if json is not None:
+            data, headers = orjson.dumps(json), (headers or {}) | {"Content-Type": "application/json"}
         try:
-            async with self._sess().request(method, path, json=json, headers=headers, timeout=timeout) as r:
-                body = await r.json(content_type=None) if r.content_length != 0 else {}
+            async with self._sess().request(method, path, data=data, headers=headers, timeout=timeout) as r:
+                raw = await r.read()
+                body = orjson.loads(raw) if raw else {}
                 body = body if isinstance(body, dict) else {"items": body}
                 if r.status >= 500:
                     raise Unknown(f"{self.name} {method} {path}: {r.status}", r.status, body)

@@ -18,3 +18,14 @@ CREATE TABLE IF NOT EXISTS processed_events (
     processed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (consumer, event_id)
 );
+
+-- Whatever writes an event wakes the relay, in the same transaction: PostgreSQL delivers the notification at
+-- commit (never for a rolled-back event) and folds repeats within one transaction into one. A trigger, so
+-- an event written inside a larger statement (a CTE that moves an order and announces it) wakes it too.
+CREATE OR REPLACE FUNCTION lastunit_outbox_written() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('lastunit_outbox', '');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER outbox_written AFTER INSERT ON outbox
+    FOR EACH ROW EXECUTE FUNCTION lastunit_outbox_written();

@@ -53,13 +53,13 @@ async def until_due(fn: Callable[[], Awaitable[float | None]], wake: asyncio.Eve
 
 def lifespan(database: str, pool_size: int, start: Callable[[FastAPI], list[Awaitable]],
              stop: Callable[[FastAPI], Awaitable] | None = None, channels: tuple[str, ...] = ()):
-    """A FastAPI lifespan: `app.state.pool`, `app.state.redis` and `app.state.listener` (LISTENing on
+    """A FastAPI lifespan: `app.state.dsn`, `.pool`, `.redis` and `.listener` (LISTENing on
     `channels` in this service's database), then the coroutines `start(app)` returns as background tasks,
     cancelled (and `stop(app)` awaited) at shutdown."""
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI):
-        dsn = database_url(os.environ["LAB_DATABASE_URL"], database)
+        app.state.dsn = dsn = database_url(os.environ["LAB_DATABASE_URL"], database)
         app.state.pool = await create_pool(dsn, pool_size)
         app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
         app.state.listener = Listener(dsn, channels)

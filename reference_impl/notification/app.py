@@ -3,12 +3,18 @@ infra.bus, in the same transaction as the insert)."""
 
 from __future__ import annotations
 
+from importlib import resources
+
+import aiosql
 from fastapi import FastAPI
 
 from reference_impl.infra import bus
 from reference_impl.infra.http import install_error_handlers
 from reference_impl.infra.service import add_healthz, forever, lifespan
+from reference_impl.policy import PRUNE_EVERY_S
 
+Q = aiosql.from_path(str(resources.files("reference_impl.notification") / "sql"), "asyncpg",
+                     mandatory_parameters=False)
 MESSAGES = {
     "OrderConfirmed": "Thanks! Your order is confirmed.",
     "OrderPaid": "Payment received.",
@@ -18,17 +24,17 @@ MESSAGES = {
 
 
 def _handler(kind: str):
-    async def record(conn, event: dict) -> None:
-        await conn.execute("INSERT INTO notifications (order_id, user_id, kind, message) VALUES ($1, $2, $3, $4)",
-                           event.get("order_id") or event.get("id"), event.get("user_id"), kind,
-                           MESSAGES[kind].format(reason=event.get("reason", "")))
+    async def record(conn, event: dict, dedup: bus.Dedup) -> None:
+        await Q.notify_once(conn, order_id=event.get("order_id") or event.get("id"), user_id=event.get("user_id"),
+                            kind=kind, message=MESSAGES[kind].format(reason=event.get("reason", "")),
+                            **bus.dedup_params(dedup))
     return record
 
 
 def _start(app: FastAPI) -> list:
     return [bus.consume_forever(app.state.pool, app.state.redis, "notification",
                                 {k: _handler(k) for k in MESSAGES}),
-            forever(lambda: bus.prune(app.state.pool), bus.PRUNE_EVERY_S)]
+            forever(lambda: bus.prune(app.state.pool), PRUNE_EVERY_S, "notification prune")]
 
 
 app = FastAPI(title="lastunit notification", lifespan=lifespan("notifications", 4, _start))
@@ -39,6 +45,5 @@ add_healthz(app, "notification")
 @app.get("/notifications/{order_id}")
 async def of_order(order_id: str):
     async with app.state.pool.acquire() as conn:
-        rows = await conn.fetch("SELECT kind, message, sent_at FROM notifications WHERE order_id = $1 ORDER BY id",
-                                order_id)
+        rows = [r async for r in Q.of_order(conn, order_id=order_id)]
     return {"order_id": order_id, "notifications": [dict(r) | {"sent_at": r["sent_at"].isoformat()} for r in rows]}

@@ -39,7 +39,7 @@ def _start(app: FastAPI) -> list:
     app.state.saga = Saga(app.state.pool, *app.state.clients, app.state.config)
     events = OrderEvents(app.state.pool, app.state.clients[0])
     listener = app.state.listener
-    return [bus.relay_forever(app.state.pool, app.state.redis, "orders", listener.event(bus.CHANNEL)),
+    return [bus.relay_forever(app.state.dsn, app.state.redis, "orders"),
             bus.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers()),
             until_due(lambda: recovery.recover_once(app.state.pool, app.state.saga, app.state.config),
                       listener.event(recovery.CHANNEL), "orders recovery")]
@@ -51,7 +51,7 @@ async def _stop(app: FastAPI) -> None:
 
 
 app = FastAPI(title="lastunit orders", lifespan=lifespan("orders", POOL_SIZE, _start, _stop,
-                                                       channels=(bus.CHANNEL, recovery.CHANNEL)))
+                                                       channels=(recovery.CHANNEL,)))
 install_error_handlers(app)
 add_healthz(app, "orders")
 

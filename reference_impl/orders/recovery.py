@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import ApiError, DropReply
-from reference_impl.orders.saga import Q, Stop, cancel, log
+from reference_impl.orders.saga import Q, Stop, cancel, line
 from reference_impl.policy import MAX_DRIVES, RECOVERY_LEASE_S
 
 #: The channel a request notifies when it leaves its saga pending (sql/orders.sql `wake_recovery`).
@@ -38,8 +38,8 @@ async def recover_once(pool, saga, faults) -> float | None:
         if order["drives"] > MAX_DRIVES:
             await saga._release(order) if order["reservation_id"] else None
             async with pool.acquire() as conn:
-                await log(conn, oid, "release_stock", "compensated", reason="saga_abandoned")
-                await cancel(conn, order, "saga_abandoned", order["payment_id"] is not None)
+                await cancel(conn, order, "saga_abandoned", order["payment_id"] is not None,
+                             (line("release_stock", "compensated", reason="saga_abandoned"),))
             continue
         try:
             await saga.drive(order, faults)

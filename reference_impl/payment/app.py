@@ -12,10 +12,11 @@ from reference_impl.infra import bus
 from reference_impl.infra.client import ServiceClient
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.service import add_healthz, lifespan, until_due
+from reference_impl.infra.service import add_healthz, forever, lifespan, until_due
 from reference_impl.payment import authorize as auth
 from reference_impl.payment import webhooks
 from reference_impl.payment.events import PaymentEvents
+from reference_impl.policy import PRUNE_EVERY_S
 
 POOL_SIZE = 8
 #: The provider answers fast; beyond this its reply is as good as lost (and the key's lock covers it).
@@ -34,10 +35,11 @@ def _start(app: FastAPI) -> list:
     app.state.psp = ServiceClient("psp", timeout_s=PSP_TIMEOUT_S)
     events = PaymentEvents(app.state.psp)
     listener = app.state.listener
-    return [bus.relay_forever(app.state.pool, app.state.redis, "payment", listener.event(bus.CHANNEL)),
+    return [bus.relay_forever(app.state.dsn, app.state.redis, "payment"),
             bus.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
             until_due(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
-                      listener.event(auth.CHANNEL), "payment completer")]
+                      listener.event(auth.CHANNEL), "payment completer"),
+            forever(lambda: webhooks.prune(app.state.pool), PRUNE_EVERY_S, "webhook id prune")]
 
 
 async def _stop(app: FastAPI) -> None:
@@ -45,7 +47,7 @@ async def _stop(app: FastAPI) -> None:
 
 
 app = FastAPI(title="lastunit payment", lifespan=lifespan("payments", POOL_SIZE, _start, _stop,
-                                                          channels=(bus.CHANNEL, auth.CHANNEL)))
+                                                          channels=(auth.CHANNEL,)))
 install_error_handlers(app)
 add_healthz(app, "payment")
 
@@ -55,11 +57,13 @@ async def authorize(body: AuthorizeBody,
                     idempotency_key: Annotated[str | None, Header(max_length=200)] = None):
     if not idempotency_key:
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header: one per attempt")
-    got = await auth.begin(app.state.pool, idempotency_key, body.model_dump())
+    request = body.model_dump()
+    got = await auth.begin(app.state.pool, idempotency_key, request)
     if isinstance(got[0], int):                 # stored response: a replay
         return JSONResponse(got[1], status_code=got[0])
     try:
-        code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got)
+        code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got,
+                                         request if got[0] == "started" else None)
     except Exception:
         await auth.wake(app.state.pool)   # the key may be left unfinished: the completer's turn
         raise

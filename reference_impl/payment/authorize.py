@@ -16,6 +16,7 @@ import uuid
 from importlib import resources
 
 import aiosql
+import orjson
 
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.faults import FaultPoint
@@ -33,18 +34,17 @@ def fingerprint(body: dict) -> str:
 
 async def begin(pool, key: str, body: dict) -> tuple[str, uuid.UUID] | tuple[int, dict]:
     """Phase 1: create or lock the key. Returns (recovery point, payment id), or a stored (code, body)."""
-    async with pool.acquire() as conn, conn.transaction():
-        pid = uuid.uuid4()
-        new = await Q.insert_key(conn, key=key, fingerprint=fingerprint(body), payment_id=pid)
-        if new:
-            await Q.insert_payment(conn, id=pid, order_id=body["order_id"], amount=body["amount"],
-                                   card=body["card"])
+    pid, fp = uuid.uuid4(), fingerprint(body)
+    async with pool.acquire() as conn:
+        if await Q.begin_key(conn, key=key, fingerprint=fp, payment_id=pid, order_id=body["order_id"],
+                             amount=body["amount"], card=body["card"]):
             return "started", pid
+    async with pool.acquire() as conn, conn.transaction():
         row = await Q.lock_key(conn, key=key, lock_timeout_s=LOCK_TIMEOUT_S)
-        if row["fingerprint"] != fingerprint(body):
+        if row["fingerprint"] != fp:
             raise ApiError(409, "idempotency_key_reused", "this key was used for a different request")
         if row["recovery_point"] == "finished":
-            return row["response_code"], json.loads(row["response_body"]) | {"idempotent_replay": True}
+            return row["response_code"], orjson.loads(row["response_body"]) | {"idempotent_replay": True}
         if row["in_flight"]:
             raise ApiError(409, "idempotency_key_in_use", "a request with this key is in progress; retry later")
         await Q.take_lock(conn, key=key)
@@ -61,13 +61,14 @@ async def resume(pool, key: str) -> tuple[str, uuid.UUID] | None:
         return row["recovery_point"], row["payment_id"]
 
 
-async def _call_provider(pool, psp, faults, key: str, pid) -> None:
-    async with pool.acquire() as conn:
-        p = await Q.get_payment(conn, id=pid)
+async def _call_provider(pool, psp, faults, key: str, pid, p: dict | None) -> None:
+    if p is None:                                   # resumed: the request's body is in the payment row
+        async with pool.acquire() as conn:
+            p = await Q.get_payment(conn, id=pid)
     await faults.at(FaultPoint.PAYMENT_BEFORE_PROVIDER_CALL)
     try:
         status, charge = await psp.call("POST", "/v1/charges", headers={"Idempotency-Key": PROVIDER_KEY_PREFIX + key},
-                                        json={"amount": p["amount"], "currency": p["currency"], "card": p["card"],
+                                        json={"amount": p["amount"], "currency": p.get("currency", "usd"), "card": p["card"],
                                               "reference": p["order_id"], "webhook_url": None})
     except Unknown as exc:
         status, charge = None, {"detail": str(exc)}
@@ -76,28 +77,26 @@ async def _call_provider(pool, psp, faults, key: str, pid) -> None:
             await Q.release_lock(conn, key=key)
         raise ApiError(503, "provider_unavailable", f"payment provider did not confirm: {charge.get('detail')}")
     await faults.at(FaultPoint.PAYMENT_AFTER_PROVIDER_AUTH)     # charged at the provider, not yet recorded here
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         await Q.record_provider_result(conn, key=key, payment_id=pid, status=charge["status"],
                                        charge_id=charge["id"], decline_code=charge.get("decline_code"))
 
 
 async def _finish(pool, faults, key: str, pid) -> tuple[int, dict]:
-    async with pool.acquire() as conn, conn.transaction():
-        p = await Q.get_payment(conn, id=pid)
-        body = {"payment_id": str(pid), "order_id": p["order_id"], "status": p["status"], "amount": p["amount"],
-                "psp_charge_id": p["psp_charge_id"], "decline_code": p["decline_code"]}
-        code = 201 if p["status"] == "authorized" else 402
-        await Q.finish_key(conn, key=key, code=code, body=json.dumps(body))
+    async with pool.acquire() as conn:
+        row = await Q.finish_key(conn, key=key, payment_id=pid)
+    code, body = row["response_code"], orjson.loads(row["response_body"])
     if await faults.at(FaultPoint.PAYMENT_BEFORE_REPLY, defer_drop=True):
         raise DropReply(key)                                    # committed, reply never sent
     return code, body | {"idempotent_replay": False}
 
 
-async def drive(pool, psp, faults, key: str, point: str, pid) -> tuple[int, dict]:
-    """Run the remaining phases from `point`. An unknown recovery point is a bug, not a state."""
+async def drive(pool, psp, faults, key: str, point: str, pid, body: dict | None = None) -> tuple[int, dict]:
+    """Run the remaining phases from `point` (`body`: the request, when this request just began the key).
+    An unknown recovery point is a bug, not a state."""
     while True:
         if point == "started":
-            await _call_provider(pool, psp, faults, key, pid)
+            await _call_provider(pool, psp, faults, key, pid, body)
             point = "provider_called"
         elif point == "provider_called":
             return await _finish(pool, faults, key, pid)

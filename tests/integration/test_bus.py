@@ -18,7 +18,9 @@ pytestmark = STACK
 
 
 def _dsn() -> str:
-    return database_url(stack.server_url("postgres"), "shipping")
+    """The notification service's database: it has an outbox but never publishes, so no service's commit
+    wakes our listener while the test watches."""
+    return database_url(stack.server_url("postgres"), "notifications")
 
 
 def _notified(listener: psycopg.Connection) -> list[str]:

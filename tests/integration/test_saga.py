@@ -53,12 +53,12 @@ EVENT_WAIT_S = 40.0
 def _event(lab, topics: tuple[str, ...], order_id: str) -> dict:
     """Block on the bus (XREAD BLOCK on the Redis Stream) until a `topics` event about the order appears."""
     r = redis.from_url(lab["redis"]["url"])
-    cursor, deadline = "0-0", time.monotonic() + EVENT_WAIT_S
+    cursors, deadline = {bus.stream_of(t): "0-0" for t in topics}, time.monotonic() + EVENT_WAIT_S
     try:
         while time.monotonic() < deadline:
-            for _, entries in r.xread({bus.STREAM: cursor}, count=1000, block=1000) or []:
+            for stream, entries in r.xread(cursors, count=1000, block=1000) or []:
                 for entry_id, f in entries:
-                    cursor = entry_id
+                    cursors[stream.decode()] = entry_id
                     payload = json.loads(f[b"payload"])
                     if f[b"topic"].decode() in topics and payload.get("order_id") == order_id:
                         return {"topic": f[b"topic"].decode(), **payload}

@@ -1,21 +1,28 @@
 -- The outbox relay and the consumer's de-duplication, in every database that has events (see outbox.sql).
 
 -- name: publish!
--- The event and its wake-up in one statement of the caller's transaction: PostgreSQL delivers the NOTIFY
--- at commit (never for a rolled-back event) and folds repeats within one transaction into one.
-WITH e AS (
-    INSERT INTO outbox (topic, payload) VALUES (:topic, CAST(:payload AS jsonb)) RETURNING 1
-)
-SELECT pg_notify('lastunit_outbox', '') FROM e;
+-- In the caller's transaction; outbox.sql's trigger wakes the relay at commit.
+INSERT INTO outbox (topic, payload) VALUES (:topic, CAST(:payload AS jsonb));
 
--- name: claim_unpublished
--- The relay's batch, marked published in the same statement; the caller's transaction commits only once
--- the events are on the stream (a crash before that leaves them unpublished: they are sent again, and the
--- consumers de-duplicate). SKIP LOCKED lets relays of several processes share the outbox.
-UPDATE outbox o SET published_at = clock_timestamp()
-  FROM (SELECT id FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED) due
- WHERE o.id = due.id
-RETURNING o.id, o.topic, o.payload::text AS payload;
+-- name: lead_relay$
+-- One relay per database publishes; the others stand by. A session lock, held as long as the leader's
+-- connection lives (its process dying frees it): the stream keeps outbox order, and the leader needs no
+-- row locks.
+SELECT pg_try_advisory_lock(hashtext('lastunit_outbox_relay'));
+
+-- name: relay_round
+-- The leader's one statement per round: mark what its last round put on the stream (:done) as published,
+-- and read the next batch (the same snapshot still sees :done unpublished, so they are left out). A crash
+-- before a batch is marked sends it again after the restart: consumers de-duplicate.
+WITH marked AS (
+    UPDATE outbox SET published_at = clock_timestamp()
+     WHERE id = ANY(CAST(:done AS bigint[])) AND published_at IS NULL
+)
+SELECT id, topic, payload::text AS payload
+  FROM outbox
+ WHERE published_at IS NULL AND NOT (id = ANY(CAST(:done AS bigint[])))
+ ORDER BY id
+ LIMIT :batch;
 
 -- name: mark_processed$
 -- Inside the consumer's transaction, before its effect: true the first time this consumer sees the event,
@@ -25,7 +32,7 @@ ON CONFLICT DO NOTHING
 RETURNING true;
 
 -- name: prune_outbox$
--- Published events older than the retention; returns how many went.
+-- Published events older than the retention (policy.RETENTION_S); returns how many went.
 WITH gone AS (
     DELETE FROM outbox WHERE published_at < clock_timestamp() - make_interval(secs => :keep_s) RETURNING 1
 )

@@ -1,5 +1,5 @@
 -- The webhook outbox's delivery protocol: claim due events under a lease, then record each attempt.
--- Delivery is at-least-once by design: a crash after the POST but before `mark_delivered` resends it.
+-- Delivery is at-least-once by design: a crash after the POST but before `settle_attempt` resends it.
 
 -- name: claim_due
 -- Due events in seq order, leased so a second worker (or a restarted process) does not send them at once.
@@ -26,19 +26,19 @@ SELECT EXISTS (SELECT 1 FROM events WHERE held_at IS NOT NULL AND delivered_at I
 -- name: hold_back!
 UPDATE events SET held_at = clock_timestamp(), leased_until = NULL WHERE id = :id;
 
--- name: record_attempt!
-INSERT INTO webhook_attempts (event_id, url, outcome, status_code, error)
-VALUES (:event_id, :url, :outcome, :status_code, :error);
-
--- name: mark_delivered!
-UPDATE events SET delivered_at = clock_timestamp(), attempts = attempts + 1, leased_until = NULL
- WHERE id = :id;
-
--- name: schedule_retry!
+-- name: settle_attempt!
+-- One delivery attempt recorded and its event moved on, in one statement: 'delivered' (acked) is done;
+-- 'failed' or 'dropped' (lost on purpose) is due again after :backoff_s; a 'duplicate' is only recorded.
+WITH a AS (
+    INSERT INTO webhook_attempts (event_id, url, outcome, status_code, error)
+    VALUES (:event_id, :url, :outcome, :status_code, :error)
+)
 UPDATE events
    SET attempts = attempts + 1, leased_until = NULL,
-       next_attempt_at = clock_timestamp() + make_interval(secs => :backoff_s)
- WHERE id = :id;
+       delivered_at = CASE WHEN CAST(:outcome AS text) = 'delivered' THEN clock_timestamp() END,
+       next_attempt_at = CASE WHEN CAST(:outcome AS text) = 'delivered' THEN next_attempt_at
+                              ELSE clock_timestamp() + make_interval(secs => :backoff_s) END
+ WHERE id = :event_id AND CAST(:outcome AS text) <> 'duplicate';
 
 -- name: pending_count$
 SELECT count(*) FROM events WHERE delivered_at IS NULL;
@@ -61,3 +61,17 @@ SELECT extract(epoch FROM min(CASE WHEN held_at IS NOT NULL
   FROM events
  WHERE delivered_at IS NULL
    AND coalesce(webhook_url, :default_url) IS NOT NULL;
+
+-- name: prune_delivered$
+-- Delivered events older than the retention (policy.RETENTION_S), with their delivery attempts, in bounded
+-- batches; returns how many events went. Undelivered ones stay, however old.
+WITH old AS (
+    SELECT id FROM events
+     WHERE delivered_at < clock_timestamp() - make_interval(secs => :keep_s)
+     LIMIT :batch
+), attempts AS (
+    DELETE FROM webhook_attempts WHERE event_id IN (SELECT id FROM old)
+), gone AS (
+    DELETE FROM events WHERE id IN (SELECT id FROM old) RETURNING 1
+)
+SELECT count(*) FROM gone;

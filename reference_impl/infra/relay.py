@@ -1,0 +1,91 @@
+"""The outbox relay: each database's outbox (PostgreSQL) onto the topics' Redis Streams, in outbox order.
+
+One relay per database leads (a session advisory lock on its own connection; the others, in a service's
+other processes, stand by and try again every IDLE_FALLBACK_S, so a leader that dies is replaced within
+that). The leader sleeps until an event is committed (the outbox's trigger notifies `lastunit_outbox`, which
+it LISTENs to on the same connection), then runs one statement per round: mark the last round's events
+published and read the next batch (sql/bus.sql `relay_round`), and XADDs the batch in one pipeline.
+Marking a batch only in the round after its XADD costs nothing when events keep coming, and a crash in
+between sends the batch again: at-least-once, which the consumers' de-duplication makes exactly-once in
+effect. Every PRUNE_EVERY_S it prunes the outbox and the de-duplication table past the retention
+(`bus.prune_on`) and trims the streams it writes to (`bus.trim_stream`: only entries every group acked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+import asyncpg
+
+from reference_impl.infra import bus
+from reference_impl.infra.wake import nap
+from reference_impl.policy import IDLE_FALLBACK_S, PRUNE_EVERY_S
+
+#: Events per round (and per XADD pipeline).
+BATCH = 200
+#: After a round that sent events the leader waits this long before the next, so that under load one round
+#: carries many events (and the last round's marks) instead of one round each; idle, an event goes at once.
+MIN_GAP_S = 0.005
+#: A round's events are marked published by the next round; with nothing more coming, that round runs
+#: after this pause anyway (so `published_at` is never left unset for long).
+LINGER_S = 0.05
+#: After losing the connection (the database restarting): wait, doubling up to RETRY_MAX_S.
+RETRY_S, RETRY_MAX_S = 0.2, 5.0
+log = logging.getLogger("lastunit.relay")
+
+
+class Relay:
+    def __init__(self, dsn: str, redis, source: str):
+        self.dsn, self.redis, self.source = dsn, redis, source
+        self.wake = asyncio.Event()
+        self.sent = 0
+        self.topics: set[str] = set()
+
+    async def run_forever(self) -> None:
+        backoff = RETRY_S
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                while not await bus.Q.lead_relay(conn):
+                    await asyncio.sleep(IDLE_FALLBACK_S)         # standing by: another process leads
+                await conn.add_listener(bus.CHANNEL, lambda *_: self.wake.set())
+                backoff = RETRY_S
+                await self._lead(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # noqa: BLE001 - a relay that stops is an outage: log, back off, reconnect
+                log.exception("%s relay failed; reconnecting in %.1f s", self.source, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RETRY_MAX_S)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+
+    async def _lead(self, conn) -> None:
+        done: list[int] = []
+        last_prune = 0.0
+        while True:
+            if time.monotonic() - last_prune > PRUNE_EVERY_S:
+                last_prune = time.monotonic()
+                await bus.prune_on(conn)
+                for topic in self.topics:
+                    await bus.trim_stream(self.redis, bus.stream_of(topic))
+            rows = [r async for r in bus.Q.relay_round(conn, done=done, batch=BATCH)]
+            done = [r["id"] for r in rows]
+            if rows:
+                async with self.redis.pipeline(transaction=False) as p:
+                    for r in rows:
+                        p.xadd(bus.stream_of(r["topic"]), {"id": f"{self.source}:{r['id']}", "topic": r["topic"],
+                                                          "payload": r["payload"]})
+                    await p.execute()
+                self.sent += len(rows)
+                self.topics |= {r["topic"] for r in rows}
+                if len(rows) == BATCH:
+                    continue
+                await asyncio.sleep(MIN_GAP_S)
+            await nap(self.wake, LINGER_S if done else IDLE_FALLBACK_S)
