@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from sim.saga.delays import CONSUMER_PAUSE_S, RECLAIM_S, webhook_retry_s
+from sim.saga.delays import RECLAIM_S, webhook_retry_s
 from sim.saga.faults import C, E, P
 from sim.saga.orders import cancel
 
@@ -66,7 +66,7 @@ def sell_stock(m: Model, o: Order):
         delivered = env.now
         status = yield from m.inventory.commit(o)
         if status is None:
-            yield env.timeout(max(CONSUMER_PAUSE_S, delivered + RECLAIM_S - env.now))
+            yield env.timeout(max(0.0, delivered + RECLAIM_S - env.now))
         elif status == 200:
             o.status = "shipped"
         else:
