@@ -24,7 +24,7 @@ from reference_impl.infra.procs import free_port, pid_alive, port_open, spawn_de
 from reference_impl.infra.servers import postgres as pg
 from reference_impl.infra.servers import redis as rd
 from reference_impl.infra.settings import lab_home
-from reference_impl.services import SERVICES
+from reference_impl.services import SERVICES, workers
 
 SERVICE_START_TIMEOUT_S = 30
 
@@ -112,14 +112,15 @@ def service_env(state: dict, urls: dict[str, str]) -> dict[str, str]:
 
 def _services_up(state: dict) -> dict:
     cur = state.get("services", {})
+    counts = {n: workers(n) for n in SERVICES}
     if pid_alive(cur.get("supervisor_pid")):
-        if set(cur.get("urls", {})) == set(SERVICES):
+        if set(cur.get("urls", {})) == set(SERVICES) and cur.get("workers", counts) == counts:
             return cur
-        stop_pid(cur["supervisor_pid"])     # the set of services changed: restart them all, same env
+        stop_pid(cur["supervisor_pid"])     # the services or their process counts changed: restart them all
     home = lab_home()
     ports = {n: free_port() for n in SERVICES}
     env = service_env(state, {n: f"http://127.0.0.1:{p}" for n, p in ports.items()})
-    services = {n: {"app": app, "port": ports[n], "env": env} for n, app in SERVICES.items()}
+    services = {n: {"app": app, "port": ports[n], "env": env, "workers": counts[n]} for n, app in SERVICES.items()}
     config = {"services": services, "logs": str(home / "logs"), "status": str(home / "services.json")}
     (home / "supervisor.json").write_text(json.dumps(config))
     (home / "supervisor.json").chmod(0o600)
@@ -134,7 +135,7 @@ def _services_up(state: dict) -> dict:
             raise StackError(f"{name} did not start: {_last_line(home / 'logs' / f'{name}.log')}") from None
         if proc.poll() is not None:
             raise StackError(f"the supervisor exited: {_last_line(home / 'supervisor.log')}")
-    return {"supervisor_pid": proc.pid, "urls": urls}
+    return {"supervisor_pid": proc.pid, "urls": urls, "workers": counts}
 
 
 def _last_line(path: Path) -> str:
@@ -215,21 +216,37 @@ def status() -> dict:
                      "managed": cur["managed"]}
     svc = state.get("services", {})
     sup_alive = pid_alive(svc.get("supervisor_pid"))
+    procs = _service_pids() if sup_alive else {}
     for name in SERVICES:
         url = svc.get("urls", {}).get(name)
         if not url:
             out[name] = {"url": None, "state": "stopped"}
             continue
         port = int(url.rsplit(":", 1)[1])
-        out[name] = {"url": url, "state": "running" if sup_alive and port_open(port) else "died"}
+        pids = procs.get(name, [])
+        out[name] = {"url": url, "state": "running" if sup_alive and port_open(port) else "died",
+                     "processes": svc.get("workers", {}).get(name, 1),
+                     "pids": [p for p in pids if pid_alive(p)]}
     return out
 
 
+def _service_pids() -> dict[str, list[int]]:
+    """Each service's process ids, as the supervisor last wrote them."""
+    try:
+        st = json.loads((lab_home() / "services.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {n: s.get("pids", [s["pid"]]) for n, s in st.items()}
+
+
 def process_roots() -> dict[str, int]:
-    """The root pid of each process the lab runs: every service's uvicorn (the supervisor's status file),
-    the postmaster and Redis when `up` started them (servers named by URL are not ours to look into)."""
-    status = lab_home() / "services.json"
-    roots = {n: s["pid"] for n, s in json.loads(status.read_text()).items()} if status.exists() else {}
+    """The root pid of each process the lab runs: every service process (the supervisor's status file; a
+    service's second process is `name#2`), the postmaster and Redis when `up` started them (servers named by
+    URL are not ours to look into)."""
+    roots = {}
+    for n, pids in _service_pids().items():
+        for k, pid in enumerate(pids, start=1):
+            roots[n if k == 1 else f"{n}#{k}"] = pid     # a service's other processes (LAB_WORKERS)
     state = load_state()
     if state.get("postgres", {}).get("managed") and (pid := _pg_cluster(state["postgres"]).pid()):
         roots["postgres"] = pid
