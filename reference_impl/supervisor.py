@@ -1,8 +1,8 @@
-"""Runs each service as its own uvicorn process and restarts one that dies.
+"""Runs each service as its own uvicorn process (or `workers` of them on one port) and restarts one that dies.
 
-A `crash` fault kills a service hard (os._exit); recovery is only real if something brings the process
-back, as a process manager would in production. `lastunit up` starts this supervisor detached; `down` sends
-it SIGTERM and it stops its children. Usage: python -m reference_impl.supervisor CONFIG.json
+A `crash` fault kills a service process hard (os._exit); recovery is only real if something brings the
+process back, as a process manager would in production. `lastunit up` starts this supervisor detached;
+`down` sends it SIGTERM and it stops its children. Usage: python -m reference_impl.supervisor CONFIG.json
 """
 
 from __future__ import annotations
@@ -23,14 +23,26 @@ MAX_RESTARTS_PER_MIN = 30
 
 
 def _spawn(name: str, spec: dict, logs: Path) -> subprocess.Popen:
-    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+    log = open(logs / f"{name.split('#')[0]}.log", "ab")  # noqa: SIM115 - the child owns it
     cmd = [sys.executable, "-m", "reference_impl.infra.serve", spec["app"], "--port", str(spec["port"])]
     return subprocess.Popen(cmd, env=os.environ | spec.get("env", {}), stdin=subprocess.DEVNULL,
                             stdout=log, stderr=log)
 
 
+def _processes(services: dict) -> dict[str, dict]:
+    """One entry per process: a service's first process by its name, the others as name#2, name#3, ..."""
+    return {name if k == 1 else f"{name}#{k}": spec
+            for name, spec in services.items() for k in range(1, int(spec.get("workers", 1)) + 1)}
+
+
 def _write_status(path: Path, procs: dict, restarts: dict) -> None:
-    status = {n: {"pid": p.pid, "restarts": len(restarts[n])} for n, p in procs.items()}
+    """Each service's pids and how often its processes were restarted since the supervisor started (a total:
+    a test compares it before and after a fault; a count over the last minute can go down meanwhile)."""
+    status = {}
+    for n, p in procs.items():
+        entry = status.setdefault(n.split("#")[0], {"pid": p.pid, "pids": [], "restarts": 0})
+        entry["pids"].append(p.pid)
+        entry["restarts"] += restarts[n]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(status))
     tmp.replace(path)
@@ -53,8 +65,10 @@ def main(config_path: str) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    procs = {name: _spawn(name, spec, logs) for name, spec in config["services"].items()}
-    restarts: dict[str, list[float]] = {name: [] for name in procs}
+    specs = _processes(config["services"])
+    procs = {name: _spawn(name, spec, logs) for name, spec in specs.items()}
+    recent: dict[str, list[float]] = {name: [] for name in procs}
+    restarts = dict.fromkeys(procs, 0)
     _write_status(status_path, procs, restarts)
     while not stopping:
         if select.select([wake_r], [], [], IDLE_S)[0]:
@@ -63,11 +77,12 @@ def main(config_path: str) -> None:
             if proc.poll() is None or stopping:
                 continue
             now = time.monotonic()
-            restarts[name] = [t for t in restarts[name] if now - t < 60]
-            if len(restarts[name]) >= MAX_RESTARTS_PER_MIN:
+            recent[name] = [t for t in recent[name] if now - t < 60]
+            if len(recent[name]) >= MAX_RESTARTS_PER_MIN:
                 continue
-            restarts[name].append(now)
-            procs[name] = _spawn(name, config["services"][name], logs)
+            recent[name].append(now)
+            restarts[name] += 1
+            procs[name] = _spawn(name, specs[name], logs)
             _write_status(status_path, procs, restarts)
     for proc in procs.values():
         proc.terminate()
