@@ -30,8 +30,9 @@ BATCH = 200
 #: carries many events (and the last round's marks) instead of one round each; idle, an event goes at once.
 MIN_GAP_S = 0.005
 #: A round's events are marked published by the next round; with nothing more coming, that round runs
-#: after this pause anyway (so `published_at` is never left unset for long).
-LINGER_S = 0.05
+#: after this pause anyway. Long enough that under any load the mark rides with the next events (one
+#: statement per round, not two), short enough that `published_at` is never unset for long.
+LINGER_S = 0.5
 #: After losing the connection (the database restarting): wait, doubling up to RETRY_MAX_S.
 RETRY_S, RETRY_MAX_S = 0.2, 5.0
 log = logging.getLogger("lastunit.relay")

@@ -2,8 +2,8 @@
 
 The knobs live in the psp database (`psp_config`, one row) so a scenario's settings survive a crash of the
 psp process and every process of the psp (LAB_WORKERS) shares them: each keeps a copy for at most CACHE_S
-(`KnobCache`), and `POST /admin/config` answers only after that long, so from its answer on every process
-uses the new knobs.
+(`KnobCache`), and `POST /admin/config` answers only after that long when there are several, so from its
+answer on every process uses the new knobs.
 
 Every random choice (decline, drop, duplicate, reorder) is `draw(seed, what, id)`: a hash, not a shared
 RNG stream, so a given idempotency key or event gets the same fate whatever order concurrent requests
@@ -20,6 +20,7 @@ import time
 from pydantic import BaseModel, ConfigDict, Field
 
 from reference_impl.psp.queries import Q
+from reference_impl.services import workers
 
 Rate = Field(default=None, ge=0.0, le=1.0)
 
@@ -98,8 +99,10 @@ class KnobCache:
         return self.value
 
     async def update(self, patch: KnobsPatch) -> Knobs:
-        """Write the patch; return once every process's copy is at least as new as it."""
+        """Write the patch; return once every process's copy is at least as new as it (at once when this is
+        the psp's only process: a crash knob can kill it while it waits, and its caller would wait longer)."""
         async with self.pool.acquire() as conn:
             self.value, self.at = await save(conn, await self.get(), patch), time.monotonic()
-        await asyncio.sleep(CACHE_S + 0.05)
+        if workers("psp") > 1:
+            await asyncio.sleep(CACHE_S + 0.05)
         return self.value

@@ -13,7 +13,7 @@ depend on timing:
 A non-2xx or an error is retried with capped exponential backoff, every attempt recorded in
 webhook_attempts. Claims happen one pass at a time (an asyncio lock: the reorder knob's hold is decided
 there); the deliveries a pass claimed run as tasks, at most MAX_IN_FLIGHT at once. Between passes the
-worker sleeps until the earliest undelivered event is due (`next_due`), woken at once by a request that
+worker sleeps until the earliest undelivered event is due (claim_due's `next_in_s`), woken at once by a request that
 wrote a new event (`wake`) or by a delivery that left work due (a retry, a held event now free).
 """
 
@@ -26,11 +26,11 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-
-import aiohttp
+from urllib.parse import urlsplit, urlunsplit
 
 from reference_impl.infra.run_config import CRASH_EXIT
 from reference_impl.infra.wake import nap
+from reference_impl.infra.wire import Origin
 from reference_impl.policy import IDLE_FALLBACK_S, PRUNE_EVERY_S, RETENTION_S, RETRY_FLOOR_S
 from reference_impl.policy import webhook_backoff_s as backoff_s
 from reference_impl.psp.config import Knobs, draw
@@ -42,6 +42,9 @@ log = logging.getLogger("lastunit.psp.webhooks")
 #: A pass that found nothing though an event looked due (a race with another process's lease) waits at
 #: least this long before the next, never a spin.
 MIN_NAP_S = 0.05
+#: After a pass that claimed events the worker waits this long before the next: under load the requests'
+#: wake-ups that come meanwhile are served by one pass (one statement), not one pass each.
+MIN_GAP_S = 0.005
 BATCH = 100
 #: Deliveries in flight at once (each holds a connection to its receiver, not to the database).
 MAX_IN_FLIGHT = 32
@@ -69,13 +72,12 @@ class Deliverer:
         self.pool, self.secret, self.knobs, self.default_url = pool, secret, knobs, default_url
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
-        self.session: aiohttp.ClientSession | None = None
+        self.origins: dict[str, Origin] = {}          # keep-alive connections per receiver (infra.wire)
         self.sending: set[asyncio.Task] = set()
         self.last_of: dict[str, asyncio.Task] = {}     # charge id -> its latest delivery (per-charge order)
         self.holding = False
 
     async def run_forever(self) -> None:
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S))
         last_prune = 0.0
         try:
             while True:
@@ -86,10 +88,11 @@ class Deliverer:
                     if len(self.sending) >= MAX_IN_FLIGHT:
                         await asyncio.wait(self.sending, return_when=asyncio.FIRST_COMPLETED)
                         continue
-                    if await self.pass_once():
-                        continue                      # there may be more due now
-                    async with self.pool.acquire() as conn:
-                        due = await Q.next_due(conn, max_hold_s=MAX_HOLD_S, default_url=self.default_url)
+                    claimed, due = await self._pass()
+                    if claimed == BATCH:
+                        continue                      # there is more due now
+                    if claimed:
+                        await asyncio.sleep(MIN_GAP_S)
                 except Exception:   # a pass that fails (database restarting) is retried after the floor
                     log.exception("webhook delivery pass failed")
                     due = RETRY_FLOOR_S
@@ -98,7 +101,8 @@ class Deliverer:
             for t in self.sending:
                 t.cancel()
             await asyncio.gather(*self.sending, return_exceptions=True)
-            await self.session.close()
+            for origin in self.origins.values():
+                origin.close()
 
     async def prune(self) -> int:
         """Delivered events (and their attempts) past the retention go: the outbox stays bounded."""
@@ -133,11 +137,17 @@ class Deliverer:
     async def pass_once(self, horizon_s: float = 0.0, ignore_hold: bool = False) -> int:
         """Claim a batch of due events and start their deliveries; returns how many were claimed (held ones
         included). The deliveries go on as tasks (`settled` waits for them)."""
+        return (await self._pass(horizon_s, ignore_hold))[0]
+
+    async def _pass(self, horizon_s: float = 0.0, ignore_hold: bool = False) -> tuple[int, float | None]:
+        """`pass_once`, and the seconds until the earliest event not claimed now is due (None: none)."""
         async with self.lock, self.pool.acquire() as conn:
             knobs = await self.knobs()
-            rows = [r async for r in Q.claim_due(conn, lease_s=LEASE_S, default_url=self.default_url,
-                                                 horizon_s=horizon_s, ignore_hold=ignore_hold,
-                                                 max_hold_s=MAX_HOLD_S, batch=BATCH)]
+            got = [r async for r in Q.claim_due(conn, lease_s=LEASE_S, default_url=self.default_url,
+                                                horizon_s=horizon_s, ignore_hold=ignore_hold,
+                                                max_hold_s=MAX_HOLD_S, batch=BATCH)]
+            rows = [r for r in got if r["id"] is not None]
+            due = got[0]["next_in_s"] if got else None
             self.holding = bool(knobs.webhook_reorder) and bool(await Q.holding_any(conn))
             for ev in sorted(rows, key=lambda r: r["seq"]):
                 fresh = ev["attempts"] == 0 and ev["held_at"] is None
@@ -147,7 +157,7 @@ class Deliverer:
                     self.holding = True
                     continue
                 self._start(ev, knobs)
-            return len(rows)
+            return len(rows), due
 
     def _start(self, ev, knobs: Knobs) -> None:
         """Deliver `ev` as a task, after the previous delivery of its charge (outbox order per charge)."""
@@ -193,12 +203,14 @@ class Deliverer:
 
     async def _post(self, url: str, ev) -> tuple[int | None, str | None]:
         body = event_body(ev)
-        headers = {"Content-Type": "application/json", HEADER: sign(self.secret, int(time.time()), body)}
+        parts = urlsplit(url)
         try:
-            async with self.session.post(url, data=body, headers=headers) as resp:
-                await resp.read()
-                return resp.status, None
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
+            origin = self.origins.get(parts.netloc) or self.origins.setdefault(
+                parts.netloc, Origin(f"{parts.scheme}://{parts.netloc}"))
+            status, _ = await origin.request("POST", urlunsplit(("", "", parts.path or "/", parts.query, "")), body,
+                                             {HEADER: sign(self.secret, int(time.time()), body)}, POST_TIMEOUT_S)
+            return status, None
+        except (TimeoutError, ValueError, OSError, ConnectionError) as exc:
             return None, f"{type(exc).__name__}: {exc}"[:500]
 
     async def _settle(self, ev, url, outcome, code, error, backoff: float = 0.0) -> None:
