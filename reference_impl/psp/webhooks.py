@@ -44,7 +44,7 @@ log = logging.getLogger("lastunit.psp.webhooks")
 MIN_NAP_S = 0.05
 #: After a pass that claimed events the worker waits this long before the next: under load the requests'
 #: wake-ups that come meanwhile are served by one pass (one statement), not one pass each.
-MIN_GAP_S = 0.005
+MIN_GAP_S = 0.02
 BATCH = 100
 #: Deliveries in flight at once (each holds a connection to its receiver, not to the database).
 MAX_IN_FLIGHT = 32
