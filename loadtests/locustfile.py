@@ -12,21 +12,20 @@ only this file and `--master-host`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
-import uuid
 
 import gevent
 from locust import FastHttpUser, LoadTestShape, User, between, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.plan import DATABASE_ENV, Plan
-from loadtests.protocol import CLIENTS
+from loadtests.protocol import CLIENTS, login
 from loadtests.race import CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S
 from loadtests.runtime import IDLE_S, Runtime
 from loadtests.shape import stages_for
-from reference_impl.seed.catalog import ADJECTIVES, CATEGORIES
 
 RT = Runtime()
 PLAN_MSG, DONE_MSG = "lastunit_plan", "lastunit_done"
@@ -75,6 +74,14 @@ def _stop(environment, **_kw):
 def _quit(environment, **_kw):
     if not isinstance(environment.runner, MasterRunner) and RT.plan is not None:
         RT.write()
+
+
+def next_account() -> int:
+    """This process's next Locust user's account index: worker i of n takes i, i+n, i+2n, ..."""
+    return RT.index + RT.count * next(_accounts)
+
+
+_accounts = itertools.count()
 
 
 class SwarmShape(LoadTestShape):
@@ -154,6 +161,8 @@ class _Http(FastHttpUser):
     connection_timeout = CONNECT_TIMEOUT_S
 
     def make_client(self):
+        if RT.plan.target == "gateway":
+            return CLIENTS["gateway"](self.client, RT.plan, next_account())
         return CLIENTS[RT.plan.target](self.client, RT.plan)
 
 
@@ -198,8 +207,9 @@ class Browser(FastHttpUser):
 
     def on_start(self):
         self.rng = random.Random()
-        r = self.client.post("/auth/token", json={"user_id": f"browser-{uuid.uuid4().hex[:10]}"}, name="login")
-        self.headers = {"Authorization": f"Bearer {r.json().get('token')}"} if r.status_code == 200 else {}
+        RT.ready.wait()                          # the plan (and its accounts) reaches a worker by message
+        token = login(self.client, *RT.plan.account(next_account()))
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.seen: list[str] = []
 
     def _ok(self, resp) -> None:
@@ -208,8 +218,9 @@ class Browser(FastHttpUser):
 
     @task(6)
     def search(self):
-        cat = self.rng.choice(list(CATEGORIES))
-        params = {"q": f"{self.rng.choice(ADJECTIVES)} {self.rng.choice(CATEGORIES[cat][0])}"}
+        nouns = RT.plan.search_nouns
+        cat = self.rng.choice(list(nouns))
+        params = {"q": f"{self.rng.choice(RT.plan.search_adjectives)} {self.rng.choice(nouns[cat])}"}
         if self.rng.random() < 0.4:
             params["category"] = cat
         with self.client.get("/search", params=params, name="search", catch_response=True) as r:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,10 @@ VIAS = ("http", "gateway", "sql")
 #: load, so the pool is rarely the bottleneck; what it cannot start on time is counted late, not hidden.
 POOL_S_PER_ARRIVAL = 0.25
 MAX_DEFAULT_POOL = 200
+#: Gateway users log in as accounts made for the run; each costs ~0.1 s of CPU to create (scrypt) and one
+#: rate-limited login. Beyond this many, Locust users share accounts round-robin: a shopper's few
+#: checkouts stay far under the per-user rate limit, and a big swarm does not spend a minute hashing.
+MAX_SWARM_ACCOUNTS = 50
 
 
 @dataclass
@@ -54,6 +59,21 @@ class Plan:
     via: str = "http"
     base_url: str = ""
     out_dir: str = ""
+    #: [user id, password] of the accounts made for this run (gateway only): throwaway credentials that live
+    #: as long as the run's data, so the plan (sent to every worker) carries them.
+    accounts: list[list[str]] = field(default_factory=list)
+    #: The inventory's named SQL blocks, as text: SQL-level users run the service's very statements, and a
+    #: worker on another machine gets them with the plan (the load generator never imports the shop).
+    reserve_sql: str = ""
+    #: What Browser users type into search: adjectives, and per category its nouns (the seed's vocabulary).
+    search_adjectives: list[str] = field(default_factory=list)
+    search_nouns: dict[str, list[str]] = field(default_factory=dict)
+    sold_out: str = "auto"         # the inventory's sold-out short-circuit (strategies.SoldOut)
+
+    def account(self, k: int) -> tuple[str, str]:
+        """The k-th Locust user's account (round-robin when there are fewer accounts than users)."""
+        user, password = self.accounts[k % len(self.accounts)]
+        return user, password
 
     def sku_name(self, index: int) -> str:
         return sku_name(self.sku_prefix, index, self.hot_skus)
@@ -109,4 +129,10 @@ def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: f
                 hot_skus=c.hot_skus, cold_skus=c.skus - c.hot_skus, sku_prefix=run_id, users=n,
                 spawn_rate=float(spawn_rate or n), shape=[(st.at_s, st.rate) for st in sc.load.shape],
                 via=via, base_url=base_url, out_dir=out_dir, target="gateway" if via == "gateway" else "inventory",
-                browsers=browsers)
+                browsers=browsers, accounts=swarm_accounts(run_id, n + browsers) if via == "gateway" else [],
+                sold_out=sc.inventory.sold_out.value)
+
+
+def swarm_accounts(run_id: str, users: int) -> list[list[str]]:
+    """Fresh accounts for a gateway swarm: `<run_id>-u<k>` with random passwords (the CLI creates them)."""
+    return [[f"{run_id}-u{k}", secrets.token_urlsafe(16)] for k in range(min(users, MAX_SWARM_ACCOUNTS))]

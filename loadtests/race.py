@@ -1,23 +1,34 @@
 """The last-unit race on the real stack: N buyers, each on its own connection, released at one instant.
 
-Every buyer connects and waits at an asyncio barrier (an Event), so no buyer's TCP handshake decides the
-race; then all send `POST /reservations` together. Latency counts from the release instant.
+Every buyer opens its connection (and has the service answer once on it, so the service has accepted it)
+and waits at an asyncio barrier (an Event), so no buyer's TCP handshake decides the race; then all send
+`POST /reservations` together. Latency counts from the release instant. The connections are loadtests/wire.py's
+lean ones: with 10,000 buyers the client's own CPU is part of every latency it measures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from loadtests import wire
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
 
 #: An answer later than this is `unknown`: the reservation may or may not exist (Jepsen's `info`).
 REQUEST_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 30.0
+#: Buyers opening their connections at once. More overflows the service's accept queue (BACKLOG in
+#: infra/serve.py) and the overflow waits out a SYN retransmit; the connects still take a few seconds, but
+#: before the barrier, so no latency includes them.
+CONNECT_AT_ONCE = 512
+#: Open files the client needs besides its buyers' sockets (interpreter, pipes, the seeding session).
+FD_MARGIN = 256
 
 
 def spread(units: int, warehouses: int) -> list[tuple[str, int]]:
@@ -41,7 +52,7 @@ def classify(status: int, body: dict) -> Outcome:
         return Outcome.WON
     if status == 409 and body.get("error") == "out_of_stock":
         return Outcome.OUT_OF_STOCK
-    if 400 <= status < 500 or body.get("error") in ("retries_exhausted", "lock_timeout"):
+    if 400 <= status < 500 or body.get("error") in ("retries_exhausted", "lock_timeout", "batch_conflicts"):
         return Outcome.FAILED   # refused: nothing was reserved
     return Outcome.UNKNOWN      # a 5xx we cannot explain: may have been applied
 
@@ -56,56 +67,95 @@ async def seed(base: str, sku: str, units: int, warehouses: int) -> list[tuple[s
     return plan
 
 
-async def _buyer(base: str, body: dict, go: asyncio.Event, mark_ready, on_answer) -> Answer:
-    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-    connector = aiohttp.TCPConnector(limit=1, force_close=False)
-    async with aiohttp.ClientSession(base, timeout=timeout, connector=connector) as s:
-        async with s.get("/healthz") as r:     # open the connection before the barrier
-            await r.read()
-        mark_ready()
-        await go.wait()
-        t0 = time.time()
-        try:
-            async with s.post("/reservations", json=body) as r:
-                payload = await r.json(content_type=None)
-                outcome = classify(r.status, payload if isinstance(payload, dict) else {})
-        except TimeoutError:
-            on_answer()
-            return Answer(Outcome.UNKNOWN, t0, time.time())
-        except aiohttp.ClientError:
-            on_answer()
-            return Answer(Outcome.UNKNOWN, t0, time.time())
-        on_answer()
-        return Answer(outcome, t0, time.time(), int(payload.get("retries", 0) or 0),
-                      payload.get("warehouse"), payload.get("id"))
+def _open_files_for(buyers: int) -> None:
+    """Each buyer holds a socket: raise the soft limit to the hard one, and say so if that is not enough."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if buyers + FD_MARGIN > soft:
+        raise ValueError(f"{buyers} buyers need {buyers + FD_MARGIN} open files; this process may open {soft} "
+                         f"(ulimit -n)")
+
+
+def naive_race(scenario: Scenario, race_id: str, racers: int) -> dict:
+    """What lets the naive control's window last until every racer has read (its oversell by
+    construction, see reference_impl/inventory/naive_barrier.py): the race's id and size, naive only."""
+    if scenario.inventory.strategy.value != "naive" or racers < 2:
+        return {}
+    return {"naive_race": race_id, "naive_racers": racers}
 
 
 async def race(base: str, scenario: Scenario, sku: str, progress=None) -> tuple[float, list[Answer]]:
     """Release `load.buyers` buyers at once; return (release instant, answers in buyer order)."""
-    go, all_ready, ready, answered = asyncio.Event(), asyncio.Event(), [0], [0]
     n = scenario.load.buyers
+    _open_files_for(n)
+    url = urlsplit(base)
+    where = f"{url.hostname}:{url.port}"
+    ping = wire.request("GET", "/ping", where)
+    asks = [wire.request("POST", "/reservations", where, {
+        "sku": sku, "qty": scenario.load.qty, "strategy": scenario.inventory.strategy.value,
+        "attempt_id": f"{sku}-b{i}", "ttl_s": scenario.inventory.reservation_ttl_s,
+        "naive_window_ms": scenario.inventory.naive_window_ms, "sold_out": scenario.inventory.sold_out.value}
+        | naive_race(scenario, sku, n)) for i in range(n)]
+    go, all_ready = asyncio.Event(), asyncio.Event()
+    opening = asyncio.Semaphore(CONNECT_AT_ONCE)
+    conns: list[wire.Conn | None] = [None] * n
+    t_start = [0.0] * n
+    ready, answered = [0], [0]
 
-    def mark_ready():
+    async def open_conn(i: int) -> wire.Conn:
+        async with opening:       # a connect storm past the accept queue waits out SYN retransmits
+            conn = conns[i] = await asyncio.wait_for(wire.connect(url.hostname, url.port), CONNECT_TIMEOUT_S)
+            status, _ = await asyncio.wait_for(conn.send(ping), CONNECT_TIMEOUT_S)
+            if status != 200:
+                raise RuntimeError(f"GET /ping answered {status}")
+        return conn
+
+    async def buyer(i: int) -> Answer:
+        conn = await open_conn(i)
         ready[0] += 1
         if ready[0] == n:
             all_ready.set()
+        await go.wait()
+        conn = conns[i]           # reopened before the release if the server had closed it meanwhile
+        t_start[i] = time.time()
+        try:
+            status, raw = await conn.send(asks[i])
+            payload = wire.loads(raw) if raw else {}
+        except (ConnectionError, ValueError):
+            return _answered(Answer(Outcome.UNKNOWN, t_start[i], time.time()))
+        payload = payload if isinstance(payload, dict) else {}
+        return _answered(Answer(classify(status, payload), t_start[i], time.time(),
+                                int(payload.get("retries", 0) or 0), payload.get("warehouse"), payload.get("id")))
 
-    def on_answer():
+    def _answered(a: Answer) -> Answer:
         answered[0] += 1
         if progress:
             progress(answered[0], n)
+        return a
 
-    bodies = [{"sku": sku, "qty": scenario.load.qty, "strategy": scenario.inventory.strategy.value,
-               "attempt_id": f"{sku}-b{i}", "ttl_s": scenario.inventory.reservation_ttl_s,
-               "naive_window_ms": scenario.inventory.naive_window_ms} for i in range(n)]
-    tasks = [asyncio.create_task(_buyer(base, b, go, mark_ready, on_answer)) for b in bodies]
-    barrier = asyncio.create_task(all_ready.wait())
-    await asyncio.wait([barrier, *tasks], return_when=asyncio.FIRST_COMPLETED)
-    if not barrier.done():             # a buyer ended before the release: it could not connect
+    tasks = [asyncio.create_task(buyer(i)) for i in range(n)]
+    try:
+        barrier = asyncio.create_task(all_ready.wait())
+        await asyncio.wait([barrier, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if not barrier.done():             # a buyer ended before the release: it could not connect
+            broken = next(t for t in tasks if t.done())
+            barrier.cancel()
+            raise RuntimeError(f"a buyer could not connect: {broken.exception()!r}")
+        closed = [i for i, c in enumerate(conns) if c.lost is not None]
+        if closed:                # idle past the server's keep-alive while the others connected: reopen
+            await asyncio.gather(*(open_conn(i) for i in closed))
+        released = time.time()
+        go.set()
+        _, late = await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT_S)
+        now = time.time()
+        return released, [Answer(Outcome.UNKNOWN, t_start[i], now) if t in late else t.result()
+                          for i, t in enumerate(tasks)]
+    finally:
         for t in tasks:
             t.cancel()
-        broken = next(t for t in tasks if t.done() and not t.cancelled())
-        raise RuntimeError(f"a buyer could not connect: {broken.exception()}")
-    released = time.time()
-    go.set()
-    return released, list(await asyncio.gather(*tasks))
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for c in conns:
+            if c is not None:
+                c.close()

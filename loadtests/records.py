@@ -52,7 +52,7 @@ class Recorder:
                           "attempt_id": attempt_id, "user_id": user_id, "sku": sku, "warehouse": answer.warehouse,
                           "qty": p.qty, "t_intended": t_intended, "t_start": t_start, "t_end": t_end,
                           "outcome": answer.outcome.value, "retries": answer.retries,
-                          "order_id": answer.order_id})
+                          "order_id": answer.order_id, "resolved_late": answer.resolved_late})
 
     def write(self, out_dir: str | Path, never_started: int = 0) -> Path:
         """Write this process's CSV and counts; `never_started`: arrivals the run ended before."""

@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 
 import aiosql
 import psycopg
 from psycopg import errors
 
 from loadtests.protocol import GOOD, Answer
-from reference_impl.inventory.reserve import SQL_DIR
-from reference_impl.inventory.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, LOCK_TIMEOUT_MS, MAX_RETRIES
 from scenarios.results import Outcome
+from scenarios.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, LOCK_TIMEOUT_MS, MAX_RETRIES, Starved
 
-Q = aiosql.from_path(str(SQL_DIR), "psycopg", mandatory_parameters=False)
+
+def queries(sql_text: str):
+    """The inventory's named blocks from the plan's text (`Plan.reserve_sql`), for psycopg."""
+    if not sql_text:
+        raise ValueError("the plan carries no SQL blocks (plan.reserve_sql): the master must fill it")
+    return aiosql.from_str(sql_text, "psycopg", mandatory_parameters=False)
 RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
 
-
-class Starved(Exception):
-    def __init__(self, retries: int):
-        super().__init__("retries_exhausted")
-        self.retries = retries
 
 
 def _backoff(attempt: int) -> None:
@@ -40,6 +40,7 @@ class SqlCheckout:
     def __init__(self, dsn: str, plan, fire):
         self.conn = psycopg.connect(dsn, autocommit=True)
         self.plan, self.fire = plan, fire
+        self.q = queries(plan.reserve_sql)
 
     def close(self) -> None:
         self.conn.close()
@@ -50,46 +51,53 @@ class SqlCheckout:
                     retries=retries, ttl_s=float(p.ttl_s))
 
     def _naive(self, c, sku, wh, aid):
-        on_hand, reserved, _ = Q.read_counter(c, sku=sku, warehouse=wh)
+        on_hand, reserved, _ = self.q.read_counter(c, sku=sku, warehouse=wh)
         if on_hand - reserved < self.plan.qty:
             return None, 0
         time.sleep(self.plan.naive_window_ms / 1000)     # the control's read-to-write window
-        Q.write_back_counter(c, sku=sku, warehouse=wh, new_reserved=reserved + self.plan.qty)
-        return Q.insert_reservation(c, **self._row(sku, wh, aid, 0)), 0
+        self.q.write_back_counter(c, sku=sku, warehouse=wh, new_reserved=reserved + self.plan.qty)
+        return self.q.insert_reservation(c, **self._row(sku, wh, aid, 0)), 0
 
     def _pessimistic(self, c, sku, wh, aid):
         with c.transaction():
             c.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
-            on_hand, reserved, _ = Q.lock_counter(c, sku=sku, warehouse=wh)
+            on_hand, reserved, _ = self.q.lock_counter(c, sku=sku, warehouse=wh)
             if on_hand - reserved < self.plan.qty:
                 return None, 0
-            Q.increment_reserved(c, sku=sku, warehouse=wh, qty=self.plan.qty)
-            return Q.insert_reservation(c, **self._row(sku, wh, aid, 0)), 0
+            self.q.increment_reserved(c, sku=sku, warehouse=wh, qty=self.plan.qty)
+            return self.q.insert_reservation(c, **self._row(sku, wh, aid, 0)), 0
 
     def _optimistic(self, c, sku, wh, aid):
         for attempt in range(MAX_RETRIES + 1):
-            on_hand, reserved, version = Q.read_counter(c, sku=sku, warehouse=wh)
+            on_hand, reserved, version = self.q.read_counter(c, sku=sku, warehouse=wh)
             if on_hand - reserved < self.plan.qty:
                 return None, attempt
             with c.transaction():
-                if Q.increment_if_version(c, sku=sku, warehouse=wh, qty=self.plan.qty, version=version):
-                    return Q.insert_reservation(c, **self._row(sku, wh, aid, attempt)), attempt
+                if self.q.increment_if_version(c, sku=sku, warehouse=wh, qty=self.plan.qty, version=version):
+                    return self.q.insert_reservation(c, **self._row(sku, wh, aid, attempt)), attempt
             _backoff(attempt)
         raise Starved(MAX_RETRIES)
 
     def _guarded(self, c, sku, wh, aid):
-        return Q.reserve_guarded(c, **self._row(sku, wh, aid, 0)), 0
+        return self.q.reserve_guarded(c, **self._row(sku, wh, aid, 0)), 0
+
+    def _batched(self, c, sku, wh, aid):
+        """A batch of one: coalescing needs the service's process; one connection has one ask at a time."""
+        rows = list(self.q.reserve_batch(c, sku=sku, warehouse=wh, qty=self.plan.qty, strategy=self.plan.strategy,
+                                         ids=[uuid.uuid4()], attempt_ids=[aid], ttls=[float(self.plan.ttl_s)]))
+        made = [r for r in rows if r[0] == "made"]
+        return (made[0][1:] if made else None), 0
 
     def _serializable(self, c, sku, wh, aid):
         for attempt in range(MAX_RETRIES + 1):
             try:
                 with c.transaction():
                     c.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-                    on_hand, reserved, _ = Q.read_counter(c, sku=sku, warehouse=wh)
+                    on_hand, reserved, _ = self.q.read_counter(c, sku=sku, warehouse=wh)
                     if on_hand - reserved < self.plan.qty:
                         return None, attempt
-                    Q.increment_reserved(c, sku=sku, warehouse=wh, qty=self.plan.qty)
-                    return Q.insert_reservation(c, **self._row(sku, wh, aid, attempt)), attempt
+                    self.q.increment_reserved(c, sku=sku, warehouse=wh, qty=self.plan.qty)
+                    return self.q.insert_reservation(c, **self._row(sku, wh, aid, attempt)), attempt
             except RETRYABLE:
                 _backoff(attempt)
         raise Starved(MAX_RETRIES)
@@ -97,7 +105,7 @@ class SqlCheckout:
     def _reserve(self, sku: str, aid: str) -> Answer:
         attempt = getattr(self, f"_{self.plan.strategy}")
         retries = 0
-        for wh, _available in Q.candidate_warehouses(self.conn, sku=sku, warehouse=None):
+        for wh, _available in self.q.candidate_warehouses(self.conn, sku=sku, warehouse=None):
             try:
                 row, tries = attempt(self.conn, sku, wh, aid)
             except Starved as exc:
@@ -122,7 +130,7 @@ class SqlCheckout:
 
     def _commit(self, rid: str, won: Answer) -> Answer:
         try:
-            row = Q.commit_reservation(self.conn, id=rid)
+            row = self.q.commit_reservation(self.conn, id=rid)
         except errors.CheckViolation:
             return Answer(Outcome.FAILED, won.retries, won.warehouse, detail="stock_inconsistent")
         if row is None:

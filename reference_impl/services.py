@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 SERVICES: dict[str, str] = {
-    "inventory": "reference_impl.inventory.app:app",
+    "inventory": "reference_impl.inventory.app:asgi",
     "catalog": "reference_impl.catalog.app:app",
     "catalog_relay": "reference_impl.catalog.relay_app:app",
     "cart": "reference_impl.cart.app:app",

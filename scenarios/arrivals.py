@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Random sources, in spawn order. Append only: reordering changes every seeded output.
-STREAMS = ("arrivals", "sku", "service", "backoff")
+#: One seed, one named stream per source of chance, so arrivals stay the same when a strategy, a fault or
+#: the provider's declines change. Append only: a stream's position in this tuple is its spawn key.
+STREAMS = ("arrivals", "sku", "service", "backoff", "faults", "provider")
 #: Thinning works one window at a time, with the window's own peak rate, so a spike costs no more draws
 #: than its own window needs, and a long run never holds its whole crowd in memory.
 WINDOW_S = 1.0
@@ -130,3 +132,15 @@ def crowd(shape: list[tuple[float, float]], duration_s: float, seed: int, hot: i
     if not ts:
         return Crowd(np.empty(0), np.empty(0, dtype=np.int64))
     return Crowd(np.concatenate(ts), np.concatenate(picks))
+
+
+def planned(sc) -> Crowd:
+    """The scenario's crowd: for a race, every buyer at t=0 on a hot SKU; otherwise the open model's crowd,
+    the very one the real driver, the SimPy model and the swarm replay for this seed."""
+    cat, ld = sc.catalog, sc.load
+    if ld.model == "race":
+        picks = pick_skus(ld.buyers, cat.hot_skus, 0 if cat.hot_skus else cat.skus, 1.0, cat.zipf_s,
+                          streams(sc.seed)["sku"])
+        return Crowd(np.zeros(ld.buyers), picks)
+    return crowd(stages(ld), ld.duration_s, sc.seed, cat.hot_skus, cat.skus - cat.hot_skus, ld.hot_fraction,
+                 cat.zipf_s)

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
+import types
 import typing
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from reference_impl.infra.faults import FaultAction, FaultPoint, applies
-from reference_impl.inventory.strategies import Strategy
-from scenarios.spec import LOAD_MODELS, SCENARIO_DIR, Fault, Scenario, ScenarioError, Stage
+from scenarios import nemesis as nem
+from scenarios.faults import FaultAction, FaultPoint, applies
+from scenarios.spec import (
+    BOUNDS,
+    LOAD_MODELS,
+    MAX_ARRIVALS,
+    SCENARIO_DIR,
+    Fault,
+    Scenario,
+    ScenarioError,
+    Stage,
+)
+from scenarios.strategies import Strategy
+
+#: A random nemesis beyond this many kills in one run is a stack that never stands up, not a test of it.
+MAX_RANDOM_NEMESIS = 100
 
 
 def resolve(name_or_path: str) -> Path:
@@ -46,6 +61,9 @@ def _apply(data: dict, path: list[str], value: Any, where: str) -> None:
 
 def _convert(value: Any, typ: Any, key: str) -> Any:
     origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):      # `X | None`: TOML has no null, so always an X
+        (inner,) = [a for a in typing.get_args(typ) if a is not type(None)]
+        return _convert(value, inner, key)
     if dataclasses.is_dataclass(typ):
         return _build(typ, value, key)
     if origin is list:
@@ -63,6 +81,8 @@ def _convert(value: Any, typ: Any, key: str) -> Any:
         raise ScenarioError(f"{key}: expected true or false, got {value!r}")
     if typ in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise ScenarioError(f"{key}: expected a number, got {value!r}")
+    if typ in (int, float) and isinstance(value, float) and not math.isfinite(value):
+        raise ScenarioError(f"{key}: expected a finite number, got {value!r}")
     if typ is int and isinstance(value, float) and not value.is_integer():
         raise ScenarioError(f"{key}: expected a whole number, got {value!r}")
     if typ is str and not isinstance(value, str):
@@ -80,6 +100,8 @@ def _build(cls, data: Any, prefix: str):
         raise ScenarioError(f"{prefix + '.' if prefix else ''}{unknown[0]}: unknown key "
                             f"(valid: {', '.join(sorted(names - {'source'}))})")
     kwargs = {k: _convert(v, hints[k], f"{prefix + '.' if prefix else ''}{k}") for k, v in data.items()}
+    for k, v in kwargs.items():
+        _bounded(f"{cls.__name__}.{k}", v, f"{prefix + '.' if prefix else ''}{k}")
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -87,32 +109,73 @@ def _build(cls, data: Any, prefix: str):
         raise ScenarioError(f"{prefix or 'scenario'}: missing {missing}") from None
 
 
+def _bounded(field: str, value: Any, key: str) -> None:
+    """A number outside its named bound (spec.BOUNDS) is refused with the bound and the key as typed."""
+    if field not in BOUNDS or isinstance(value, bool):
+        return
+    low, high = BOUNDS[field]
+    if not low <= value <= high:
+        raise ScenarioError(f"{key}: {value!r} is out of bounds (between {_num(low)} and {_num(high)})")
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def expected_arrivals(shape: list[Stage], duration_s: float) -> float:
+    """The integral of the piecewise-linear rate over [0, duration_s) (flat before the first stage and after
+    the last, as arrivals.rate_at): how many checkouts an open run will draw, on average."""
+    if not shape:
+        return 0.0
+    pts = [(0.0, shape[0].rate)] + [(st.at_s, st.rate) for st in shape] + [(max(duration_s, shape[-1].at_s),
+                                                                            shape[-1].rate)]
+    total = 0.0
+    for (t0, r0), (t1, r1) in zip(pts, pts[1:], strict=False):
+        a, b = max(t0, 0.0), min(t1, duration_s)
+        if b > a and t1 > t0:
+            ra = r0 + (r1 - r0) * (a - t0) / (t1 - t0)
+            rb = r0 + (r1 - r0) * (b - t0) / (t1 - t0)
+            total += (ra + rb) / 2 * (b - a)
+    return total
+
+
 def _check(s: Scenario) -> None:
     def need(ok: bool, msg: str) -> None:
         if not ok:
             raise ScenarioError(msg)
 
-    c, ld = s.catalog, s.load
-    need(1 <= c.skus <= 10_000_000, "catalog.skus: between 1 and 10,000,000")
-    need(0 <= c.hot_skus <= c.skus, "catalog.hot_skus: between 0 and catalog.skus")
-    need(1 <= c.warehouses <= 1000, "catalog.warehouses: between 1 and 1000")
-    need(c.hot_stock >= 0 and c.stock_per_warehouse >= 0, "catalog: stock cannot be negative")
-    need(c.zipf_s > 0, "catalog.zipf_s: must be positive")
+    c, ld = s.catalog, s.load      # each number is within its own bound already (spec.BOUNDS, _bounded)
+    need(c.hot_skus <= c.skus, "catalog.hot_skus: between 0 and catalog.skus")
     need(ld.model in LOAD_MODELS, f"load.model: {ld.model!r} is not one of {', '.join(LOAD_MODELS)}")
-    need(1 <= ld.buyers <= 100_000, "load.buyers: between 1 and 100,000")
-    need(1 <= ld.qty <= 10_000, "load.qty: between 1 and 10,000")
-    need(ld.users >= 1 and ld.duration_s > 0 and ld.think_ms >= 0, "load: users >= 1, duration_s > 0")
-    need(0 <= ld.hot_fraction <= 1, "load.hot_fraction: between 0 and 1")
     at = [st.at_s for st in ld.shape]
-    need(at == sorted(at) and all(st.rate >= 0 and st.at_s >= 0 for st in ld.shape),
-         "load.shape: stages in time order with rates >= 0")
+    need(at == sorted(at), "load.shape: stages in time order")
     need(ld.model != "open" or bool(ld.shape), "load.shape: an open model needs at least one stage")
-    need(s.inventory.reservation_ttl_s > 0, "inventory.reservation_ttl_s: must be positive")
-    need(0 <= s.inventory.naive_window_ms <= 5000, "inventory.naive_window_ms: between 0 and 5000")
-    need(0 <= s.payment.decline_rate <= 1, "payment.decline_rate: between 0 and 1")
+    if ld.model == "open":
+        n = expected_arrivals(ld.shape, ld.duration_s)
+        need(n <= MAX_ARRIVALS, f"load.shape: about {n:,.0f} arrivals over load.duration_s={ld.duration_s:g}; "
+             f"at most {MAX_ARRIVALS:,} (MAX_ARRIVALS): lower the rates or the duration")
     for i, f in enumerate(s.faults):
-        need(0 <= f.probability <= 1, f"faults[{i}].probability: between 0 and 1")
         need(applies(f.point, f.action), f"faults[{i}]: {f.action} does not apply at {f.point}")
+    for i, n in enumerate(s.nemesis):
+        _check_nemesis(n, f"nemesis[{i}]", ld.duration_s, need)
+
+
+def _check_nemesis(n, where: str, duration_s: float, need) -> None:
+    targets = ", ".join(nem.TARGETS)
+    if n.random is not None:
+        need(n.at_s is None and n.target is None and n.action is None,
+             f"{where}: either random = {{count, seed}} or at_s and target, not both")
+        need(1 <= n.random.count <= MAX_RANDOM_NEMESIS, f"{where}.random.count: between 1 and {MAX_RANDOM_NEMESIS}")
+        need(n.random.seed >= 0, f"{where}.random.seed: a whole number >= 0")
+        bad = [t for t in n.random.targets if t not in nem.TARGETS]
+        need(not bad, f"{where}.random.targets: unknown target {bad[0]!r} (choose from {targets})" if bad else "")
+        return
+    need(n.at_s is not None and n.target is not None,
+         f"{where}: needs at_s and target (or random = {{count = N, seed = S}})")
+    need(n.target in nem.TARGETS, f"{where}.target: unknown target {n.target!r} (choose from {targets})")
+    need(0 <= n.at_s < duration_s, f"{where}.at_s: while the load runs, 0 <= at_s < load.duration_s ({duration_s:g})")
+    need(n.action is None or nem.applies(n.target, n.action),
+         f"{where}.action: {n.target} takes {nem.default_action(n.target)}, not {n.action}")
 
 
 def load(name_or_path: str, overrides: list[str] | tuple = ()) -> Scenario:
@@ -133,5 +196,5 @@ def load(name_or_path: str, overrides: list[str] | tuple = ()) -> Scenario:
     return scenario
 
 
-__all__ = ["load", "resolve", "parse_override", "ScenarioError", "Scenario", "Fault", "Stage",
+__all__ = ["load", "resolve", "parse_override", "ScenarioError", "Scenario", "Fault", "Stage", "MAX_RANDOM_NEMESIS",
            "Strategy", "FaultPoint", "FaultAction"]

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reference_impl.infra.settings import results_home
+from scenarios.paths import results_home
+from scenarios.states import OrderStatus
 
 
 class Outcome(StrEnum):
@@ -26,9 +27,28 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"        # timed out or cut off: the auditor treats it as possibly applied
 
 
+#: Why a cancelled order was cancelled -> what its buyer was told; any other reason is a plain failure.
+CANCELLED_AS = {"out_of_stock": Outcome.OUT_OF_STOCK, "declined": Outcome.DECLINED}
+
+
+def order_outcome(status: str | None, cancel_reason: str | None = None) -> Outcome | None:
+    """What an order's state means to its buyer; None while it is pending (no verdict yet). The clients that
+    poll a pending order (the run's driver, the swarm's users, the model's client) all read it so."""
+    if status == OrderStatus.CANCELLED:
+        return CANCELLED_AS.get(cancel_reason or "", Outcome.FAILED)
+    if status in (OrderStatus.CONFIRMED, OrderStatus.PAID, OrderStatus.SHIPPED):
+        return Outcome.WON
+    return None
+
+
 ATTEMPT_COLUMNS = ("run_id", "engine", "scenario", "strategy", "attempt_id", "user_id", "sku", "warehouse",
-                   "qty", "t_intended", "t_start", "t_end", "outcome", "retries", "order_id")
+                   "qty", "t_intended", "t_start", "t_end", "outcome", "retries", "order_id", "resolved_late")
+#: `resolved_late`: the client's answer said nothing final (lost, `202 pending`), and the outcome was learned
+#: by polling the order afterwards (as a browser's status page does). False where an engine cannot do that.
 ENGINES = ("real", "sim", "swarm")
+#: A saga run's log beside its attempts: one row per step of each order, the model fits its step times to it.
+SAGA_LOG_FILE = "saga_log.csv"
+SAGA_LOG_COLUMNS = ("order_id", "order_status", "step", "status", "at")
 PERCENTILES = (50, 90, 99)
 
 
@@ -72,6 +92,7 @@ def summarize(df: pd.DataFrame, wall_s: float) -> dict:
         "max_ms": round(float(lat_ms.max()), 3) if len(df) else None,
         "retries": int(df["retries"].sum()) if len(df) else 0,
         "max_retries": int(df["retries"].max()) if len(df) else 0,
+        "resolved_late": int(df["resolved_late"].fillna(False).astype(bool).sum()) if len(df) else 0,
         "wall_s": round(wall_s, 4),
     }
 

@@ -10,11 +10,59 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
-from reference_impl.inventory.strategies import Strategy
+from scenarios.faults import FaultAction, FaultPoint
+from scenarios.nemesis import NemesisAction
+from scenarios.strategies import SoldOut, Strategy
 
 SCENARIO_DIR = Path(__file__).parent
 LOAD_MODELS = ("race", "open", "closed")
+
+# -- bounds: a scenario past these is refused by name, in one line, before anything is drawn or started ---------
+#: numpy's SeedSequence takes any non-negative integer; TOML's integers stop at 2**63 - 1.
+MAX_SEED = 2**63 - 1
+#: An hour of load or settling: longer runs are soak tests, which this lab does not pretend to be.
+MAX_DURATION_S = 3600.0
+#: Arrivals per second at any stage. The model's Prime-Day bench runs 12,000/s; 100,000/s leaves room while
+#: one second's draw stays ~1 MB (1e9/s asked numpy for 8 GB in one go: a MemoryError).
+MAX_RATE_PER_S = 100_000.0
+#: All arrivals of a run (the integral of its shape): each is a row of attempts.parquet, and the crowd is drawn
+#: up front. Two million rows is ~200 MB in pandas.
+MAX_ARRIVALS = 2_000_000
+#: A million-unit stock per warehouse row is far past any real SKU and inside the services' own bound (1e9).
+MAX_STOCK = 1_000_000
+#: Delays and think times in milliseconds: a minute is already a broken service, not a slow one.
+MAX_DELAY_MS = 60_000.0
+#: The services' own ceiling for a reservation's TTL (inventory's ReserveBody).
+MAX_TTL_S = 7 * 86400.0
+
+#: Every numeric field's inclusive bounds, by `Class.field`; the loader checks each where it builds it, so the
+#: error names the key as typed (`load.shape[0].rate`).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "Scenario.seed": (0, MAX_SEED),
+    "Scenario.settle_s": (0, MAX_DURATION_S),
+    "Catalog.skus": (1, 10_000_000),
+    "Catalog.hot_skus": (0, 10_000_000),
+    "Catalog.warehouses": (1, 1000),
+    "Catalog.hot_stock": (0, MAX_STOCK),
+    "Catalog.stock_per_warehouse": (0, MAX_STOCK),
+    "Catalog.zipf_s": (0.01, 10.0),
+    "Stage.at_s": (0, MAX_DURATION_S),
+    "Stage.rate": (0, MAX_RATE_PER_S),
+    "Load.buyers": (1, 100_000),
+    "Load.qty": (1, 10_000),
+    "Load.users": (1, 100_000),
+    "Load.think_ms": (0, MAX_DELAY_MS),
+    "Load.duration_s": (0.001, MAX_DURATION_S),
+    "Load.hot_fraction": (0, 1),
+    "Inventory.reservation_ttl_s": (0.001, MAX_TTL_S),
+    "Inventory.naive_window_ms": (0, 5000),
+    "Payment.decline_rate": (0, 1),
+    "Webhooks.delay_ms": (0, MAX_DELAY_MS),
+    "Webhooks.duplicate": (0, 1),
+    "Webhooks.reorder": (0, 1),
+    "Fault.probability": (0, 1),
+    "Fault.delay_ms": (0, MAX_DELAY_MS),
+}
 
 
 class ScenarioError(ValueError):
@@ -54,6 +102,7 @@ class Inventory:
     strategy: Strategy = Strategy.GUARDED
     reservation_ttl_s: float = 900.0
     naive_window_ms: int = 20      # the control's read-to-write window
+    sold_out: SoldOut = SoldOut.AUTO   # the sold-out short-circuit: auto (on for batched), on, off, stale
 
 
 @dataclass
@@ -78,6 +127,22 @@ class Fault:
 
 
 @dataclass
+class NemesisRandom:
+    count: int                     # events at uniform times within the load
+    seed: int = 1                  # the schedule's own seed: the same kills at the same instants every run
+    targets: list[str] = field(default_factory=list)   # drawn from these (default: every target)
+
+
+@dataclass
+class Nemesis:
+    """One process killed at `at_s` (see scenarios/nemesis.py), or `random` ones."""
+    at_s: float | None = None      # seconds from the start of the load
+    target: str | None = None      # a service name, supervisor, redis or postgres
+    action: NemesisAction | None = None   # kill (default), or restart for postgres (its only action)
+    random: NemesisRandom | None = None
+
+
+@dataclass
 class Scenario:
     name: str
     seed: int = 1
@@ -89,6 +154,7 @@ class Scenario:
     payment: Payment = field(default_factory=Payment)
     webhooks: Webhooks = field(default_factory=Webhooks)
     faults: list[Fault] = field(default_factory=list)
+    nemesis: list[Nemesis] = field(default_factory=list)
     source: str = ""
 
     def to_dict(self) -> dict:

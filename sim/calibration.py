@@ -94,7 +94,7 @@ def resolve(path: str | Path | None = None) -> Calibration:
     path = path or os.environ.get("LAB_CALIBRATION")
     if path:
         return Calibration.load(path)
-    from reference_impl.infra.settings import results_home  # noqa: PLC0415 - keep the model import-light
+    from scenarios.paths import results_home  # noqa: PLC0415 - keep the model import-light
 
     default = results_home() / CALIBRATION_FILE
     return Calibration.load(default) if default.exists() else DEFAULT

@@ -17,12 +17,23 @@ import numpy as np
 from scenarios.arrivals import SkuPicker, arrival_windows, stages
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
-from sim.audit import audit_stock
+from sim.audit import audit_run
 from sim.calibration import Calibration, resolve
 from sim.runner import events_scheduled, no_cyclic_gc
 from sim.service import Shop, checkout
 
 ENGINE = "sim"
+#: What the race and open-load model leaves out, in every run's summary (`model.not_modelled`): its error
+#: has these causes to look in first (issue 15 measured them on held-out cells).
+NOT_MODELLED = [
+    "the real stack getting cheaper per request as the crowd grows (event-loop batching of reads and writes, "
+    "TCP accept bursts, pool hand-off, PostgreSQL group commit): step times are fitted per request and fixed, "
+    "so past about a hundred buyers the model runs 20-26% slow on throughput for every strategy",
+    "how the OS shares the cores between PostgreSQL, the service and the client: the service loop and the "
+    "race client are one first-come-first-served processor each; PostgreSQL's CPU is a fixed delay per statement",
+    "the load generator falling behind on the same box (late starts): every buyer starts at its intended instant",
+    "several uvicorn workers (loops > 1) share one queue here; the real ones each have their own",
+    "faults (the race model injects none: a scenario's faults are listed in faults_not_modelled)"]
 
 
 @dataclass
@@ -111,7 +122,8 @@ def stats(shop: Shop, wall_s: float) -> dict:
             "calibration": {k: v for k, v in vars(shop.calibration).items() if k != "explain"},
             # not modelled yet (nor injected by the real stack yet): listed, so that a run with faults in
             # its scenario never looks fault-tested when it was not
-            "faults_not_modelled": [f"{f.point}:{f.action}" for f in shop.scenario.faults]}
+            "faults_not_modelled": [f"{f.point}:{f.action}" for f in shop.scenario.faults],
+            "not_modelled": NOT_MODELLED}
 
 
 def to_rows(shop: Shop, run_id: str) -> list[dict]:
@@ -123,7 +135,7 @@ def to_rows(shop: Shop, run_id: str) -> list[dict]:
         user_no = attempt % users if sc.load.model == "closed" else attempt
         rows.append(dict(zip(ATTEMPT_COLUMNS, (
             run_id, ENGINE, sc.name, shop.strategy_name, f"{run_id}-{attempt}", f"{user_prefix}-{user_no}",
-            names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries, None),
+            names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries, None, False),
             strict=True)))
     return rows
 
@@ -139,5 +151,5 @@ def simulate(scenario: Scenario, run_id: str, calibration: Calibration | None = 
     with no_cyclic_gc():
         shop.env.run()
     wall_s = max((r[4] for r in shop.records), default=0.0)
-    return SimRun(rows=to_rows(shop, run_id), wall_s=wall_s, audit=audit_stock(shop.stock),
-                  stats=stats(shop, wall_s))
+    rows = to_rows(shop, run_id)
+    return SimRun(rows=rows, wall_s=wall_s, audit=audit_run(shop.stock, rows), stats=stats(shop, wall_s))

@@ -9,30 +9,28 @@ Scenario: one buyer holding a pooled connection tries one warehouse row. Each ge
 
 from __future__ import annotations
 
-from reference_impl.inventory.strategies import LOCK_TIMEOUT_MS, MAX_RETRIES, Strategy
+from scenarios.strategies import LOCK_TIMEOUT_MS, MAX_RETRIES, NAIVE_BARRIER_MAX_S, Starved, Strategy
 from sim.redis_lua import redis
 from sim.rowlock import commit, granted
 
 LOCK_TIMEOUT_S = LOCK_TIMEOUT_MS / 1000
 
 
-class Starved(RuntimeError):
-    """Retries ran out (or the lock wait timed out): the attempt failed without reserving anything."""
-
-    def __init__(self, retries: int, reason: str = "retries_exhausted"):
-        super().__init__(reason)
-        self.retries, self.reason = retries, reason
-
 
 def naive(shop, row, qty):
-    """read_counter, check, sleep the window, write_back_counter, insert_reservation: all autocommit."""
+    """read_counter, check, sleep the window, write_back_counter, insert_reservation: all autocommit.
+    In a race the window also lasts until the race's readers (at most the pool) have all read, bounded,
+    as reference_impl/inventory/naive_barrier.py makes the real one do."""
     env = shop.env
     yield from shop.send()
     available, reserved = row.available(), row.reserved     # what the read returns
     yield shop.wait(shop.stmt_s)
     if available < qty:
         return False, 0
+    arrived = shop.naive_arrive()                            # a race's barrier: counted in after the read
     yield env.timeout(shop.naive_window_s)                  # asyncio.sleep: no CPU, no connection freed
+    if arrived is not None and not arrived.triggered:       # the window lasts until every reader has read
+        yield arrived | env.timeout(max(0.0, NAIVE_BARRIER_MAX_S - shop.naive_window_s))
     yield from shop.send()
     with row.lock.request() as req:                          # the UPDATE takes the row lock briefly
         if not req.triggered:

@@ -14,8 +14,17 @@ def granted(shop, row, req):
     shop.waited_for_lock(shop.env.now - t0)
 
 
-def commit(shop, row, qty):
-    """The instant the writer commits: counters move and the reservation row becomes visible."""
+def commit(shop, row, qty, at: float | None = None):
+    """The instant the writer commits (now, or `at` for a caller keeping its own clock, sim/bulk.py):
+    counters move and the reservation row becomes visible."""
     row.reserved += qty
     row.writes += 1
-    shop.stock.promise(row, qty, shop.strategy_name)
+    shop.stock.promise(row, qty, shop.strategy_name, at)
+
+
+def commit_many(shop, row, qty, asks):
+    """A batch's commit on one row: `asks` reservations of `qty` each become visible at once."""
+    row.reserved += qty * asks
+    row.writes += 1
+    for _ in range(asks):
+        shop.stock.promise(row, qty, shop.strategy_name)

@@ -1,5 +1,6 @@
-"""Running the saga model as `lastunit run --engine sim` does: the model to rows, audit and a run directory
-in the results schema, as `scenarios.commands.run.execute` does for the real stack."""
+"""Running the saga model to the end: its rows in the results schema, its audit and what it measured.
+
+The application layer (`lastunit.usecases.saga.run_saga_sim`) records them as it records a real run."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
-from loadtests.checkouts import planned
+from scenarios.arrivals import planned
+from scenarios.nemesis import schedule
 from scenarios.results import ATTEMPT_COLUMNS
-from scenarios.spec import Scenario, ScenarioError
+from scenarios.spec import Scenario
 from sim.calibration import Calibration
 from sim.saga import ENGINE, MODELLED, NOT_MODELLED, NOT_MODELLED_WITH_CPU, Model
 
@@ -30,12 +32,12 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
     m.env.process(m.source(planned(sc)))
     m.env.run()
     sc_names, rows = m.shop.stock, []
-    for i, sku, wh, t_intended, t_end, outcome, retries, order in sorted(m.records):
+    for i, sku, wh, t_intended, t_end, outcome, retries, order, late in sorted(m.records):
         rows.append(dict(zip(ATTEMPT_COLUMNS, (
             run_id, ENGINE, sc.name, sc.inventory.strategy.value, f"{run_id}-{i}", f"user-{i % max(sc.load.users, 1)}",
             sc_names.name(sku), wh, sc.load.qty, t_intended, t_intended, t_end, outcome, retries,
-            f"{run_id}-{order}"), strict=True)))
-    wall_s = max((r[4] for r in m.records), default=0.0)
+            f"{run_id}-{order}", late), strict=True)))
+    wall_s = m.faults_off_at if m.records else 0.0     # the load's end, as the real run measures it
     stats = {"settled_at_s": round(m.env.now, 6), "faults_off_at_s": m.faults_off_at,
              "last_order_final_s": round(max(m.last_final_s, wall_s), 6),
              "cancel_reasons": dict(sorted(Counter(o.reason for o in m.orders if o.reason).items())),
@@ -45,29 +47,9 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
              "reservations_expired": m.sweeper.expired, "saga_times": dataclasses.asdict(m.times),
              "faults_modelled": sorted(f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) in MODELLED),
              "faults_not_modelled": [f"{f.point}:{f.action}" for f in sc.faults if (f.point, f.action) not in MODELLED],
+             "nemesis_not_modelled": [f"{e.action}:{e.target}@{e.at_s:g}s"
+                                      for e in schedule(sc.nemesis, sc.load.duration_s)],
              "not_modelled": NOT_MODELLED if m.machine is None else NOT_MODELLED_WITH_CPU}
     if m.machine is not None:
         stats["machine"] = m.machine.report(m.env.now)
     return SagaRun(rows, wall_s, m.audit_saga(), m.audit_inventory(), dict(m.faults.fired), stats)
-
-
-def execute_sim(sc: Scenario, progress) -> tuple[dict, int]:
-    """`lastunit run --engine sim`: as run.execute, from the model; the same files in the run directory."""
-    from scenarios import plots, results
-    from scenarios.commands.run import combined_audit
-
-    if sc.load.model == "closed":
-        raise ScenarioError("load.model: `run` drives race and open models; closed users come with `swarm`")
-    run_id = results.new_run_id("run", f"{sc.name}-sim")
-    progress.step(f"{sc.name}: checkouts in the model ({sc.load.model} load, {len(sc.faults)} fault(s))")
-    run = simulate_saga(sc, run_id)
-    progress.done(f"{len(run.rows)} attempts, {run.saga['by_status']}")
-    audit = combined_audit(run.saga, run.inventory, run.faults_fired)
-    df = results.frame(run.rows)
-    summary = results.summarize(df, run.wall_s) | {"run_id": run_id, "engine": ENGINE, "scenario": sc.name,
-                                                   "strategy": sc.inventory.strategy.value,
-                                                   "scenario_spec": sc.to_dict(), "model": run.stats}
-    path = results.run_dir(run_id)
-    results.write_run(path, df, summary, audit)
-    plots.latency_cdf(df, path / "latency.png", f"{sc.name} (model): checkout latency by outcome")
-    return summary | {"audit": audit, "run_dir": str(path)}, 0 if audit["ok"] else 1

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import simpy
 
-from reference_impl.inventory.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, Strategy
-from reference_impl.policy import INVENTORY_POOL_SIZE
+from scenarios.policy import INVENTORY_POOL_SIZE
 from scenarios.results import Outcome
 from scenarios.spec import Scenario
+from scenarios.strategies import BACKOFF_BASE_S, BACKOFF_CAP_S, SoldOut, Starved, Strategy, sold_out_mode
+from sim.batch import Batcher
 from sim.calibration import DEFAULT, Calibration
 from sim.queueing import Cpu, Station
-from sim.reserve import ATTEMPT, Starved
+from sim.reserve import ATTEMPT
+from sim.soldout import Memory
 from sim.stock import Stockroom
 from sim.streams import Jitter, Uniform, spawn
 
@@ -52,14 +54,21 @@ class Shop:
         self.redis = Station(env, REDIS_THREADS)
         self.loop = Cpu(env, loops)
         self.client = Cpu(env, 1) if scenario.load.model == "race" else None
-        self.stock = Stockroom(env, scenario)
+        self.strategy: Strategy = scenario.inventory.strategy
+        mode = sold_out_mode(self.strategy, scenario.inventory.sold_out)
+        self.memory = Memory(self, mode) if mode is not SoldOut.OFF else None
+        self.batcher = Batcher(self) if self.strategy is Strategy.BATCHED else None
+        self.stock = Stockroom(env, scenario, self.memory.heard_return if self.memory else None)
         self.rng = spawn(scenario.seed)
         self.jitter = Jitter(self.rng["service"], cal.cv)
         self.uniform = Uniform(self.rng["backoff"])
-        self.strategy: Strategy = scenario.inventory.strategy
         self.strategy_name = self.strategy.value
         self.qty = scenario.load.qty
         self.naive_window_s = scenario.inventory.naive_window_ms / 1000
+        # a race's naive barrier: readers counted in after their read; the last one releases the rest
+        race = scenario.load.model == "race" and self.strategy == Strategy.NAIVE
+        self.naive_readers = min(scenario.load.buyers, POOL_SIZE * loops) if race else 0
+        self.naive_arrived, self.naive_go = 0, env.event()
         ms, net = 1e-3, cal.network_ms * 2   # a round trip is two hops
         self.rtt_s = net * ms                 # BEGIN, ROLLBACK, a Redis call's network part
         self.inbound_s = cal.network_ms * ms
@@ -79,6 +88,16 @@ class Shop:
         self.counters = dict.fromkeys(("lock_waits", "lock_timeouts", "cas_misses", "aborts",
                                        "mirror_loads", "starved"), 0)
         self.lock_wait_s = 0.0
+
+    def naive_arrive(self):
+        """Count a naive racer's read in; the event fires when the race's last reader has read (None: no
+        barrier here, an open load or a lone buyer)."""
+        if self.naive_readers < 2:
+            return None
+        self.naive_arrived += 1
+        if self.naive_arrived == self.naive_readers:
+            self.naive_go.succeed()
+        return self.naive_go
 
     def waited_for_lock(self, seconds: float) -> None:
         self.counters["lock_waits"] += 1
@@ -151,6 +170,27 @@ def reserve(shop: Shop, sku: int):
     return OUT_OF_STOCK, None, retries
 
 
+def place(shop: Shop, sku: int):
+    """desk.py: the sold-out memory first; then the batcher (no pooled connection per ask) or a pooled
+    connection and `reserve`; a refusal the database gave is learned. (outcome, row, retries)."""
+    memory = shop.memory
+    if memory is not None and memory.refuses(sku):
+        return OUT_OF_STOCK, None, 0
+    epoch = memory.epochs.get(sku, 0) if memory is not None else 0
+    if shop.batcher is not None:
+        if shop.extra_s:                    # what the fit found this strategy spends beyond its steps
+            yield from shop.hold(shop.loop, shop.extra_s)
+        outcome, row, retries = yield from shop.batcher.submit(sku)
+    else:
+        with shop.pool.request() as conn:
+            if not conn.triggered:
+                yield conn
+            outcome, row, retries = yield from reserve(shop, sku)
+    if memory is not None and outcome == OUT_OF_STOCK:
+        yield from memory.learn(sku, epoch)
+    return outcome, row, retries
+
+
 def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_s: float):
     """One attempt that has reached the service: loop, pool, walk, loop, record; returns t_end.
 
@@ -166,10 +206,7 @@ def checkout(shop: Shop, attempt_id: int, sku: int, t_intended: float, outbound_
         yield from shop.hold(client, shop.client_half_s)
     if shop.http_half_s:
         yield from shop.hold(shop.loop, shop.http_half_s)
-    with shop.pool.request() as conn:
-        if not conn.triggered:
-            yield conn
-        outcome, row, retries = yield from reserve(shop, sku)
+    outcome, row, retries = yield from place(shop, sku)
     reply_s = shop.http_half_s + shop.win_s if outcome == WON else shop.http_half_s
     if client is not None and shop.client_half_s:
         if reply_s:

@@ -30,17 +30,19 @@ def spread(units: int, warehouses: int) -> list[int]:
 class Row:
     """One SKU in one warehouse: counters, a version, the lock, and the reservations made on it."""
     __slots__ = ("sku", "warehouse", "supply", "on_hand", "reserved", "sold", "version", "writes",
-                 "lock", "held", "promises", "strategies", "mirror")
+                 "lock", "held", "promises", "strategies", "mirror", "index", "returned")
 
-    def __init__(self, env: simpy.Environment, sku: str, warehouse: str, units: int):
-        self.sku, self.warehouse = sku, warehouse
+    def __init__(self, env: simpy.Environment, sku: str, warehouse: str, units: int, index: int = -1,
+                 returned=None):
+        self.sku, self.warehouse, self.index = sku, warehouse, index
+        self.returned = returned    # called with the SKU's index when units come back (release, expiry)
         self.supply = self.on_hand = units          # the movement log holds one 'initial' receipt
         self.reserved = self.sold = 0
         self.version = 0        # bumped by the optimistic CAS only, as in sql/reserve.sql
         self.writes = 0         # every committed write: what SERIALIZABLE's first-updater-wins looks at
         self.lock = Station(env, 1)
         self.held = 0           # units in reservations (all stay 'held' within a run: TTL >> makespan)
-        self.promises: list[tuple[int, int]] = []   # (reservation number, qty) in commit order
+        self.promises: list[tuple[int, int, float]] = []   # (reservation number, qty, when) in commit order
         self.strategies: set[str] = set()
         self.mirror: list[int] | None = None        # the redis strategy's [on_hand, reserved] hash
 
@@ -51,7 +53,7 @@ class Row:
 class Stockroom:
     """All rows, keyed by SKU index; a SKU's rows come back in warehouse order."""
 
-    def __init__(self, env: simpy.Environment, scenario: Scenario):
+    def __init__(self, env: simpy.Environment, scenario: Scenario, on_return=None):
         c = scenario.catalog
         self.env, self.hot_skus, self.skus = env, c.hot_skus, c.skus
         self.warehouses = [warehouse_name(w) for w in range(c.warehouses)]
@@ -59,6 +61,7 @@ class Stockroom:
         self.cold_units = c.stock_per_warehouse
         self.rows: dict[int, list[Row]] = {}
         self.reservations = 0
+        self.on_return = on_return  # who hears units come back (the sold-out memory), or None
         for sku in range(c.hot_skus):
             self.of(sku)
 
@@ -67,14 +70,14 @@ class Stockroom:
         if rows is None:
             name = sku_name(sku, self.hot_skus)
             units = self.hot_units if sku < self.hot_skus else [self.cold_units] * len(self.warehouses)
-            rows = self.rows[sku] = [Row(self.env, name, wh, n)
+            rows = self.rows[sku] = [Row(self.env, name, wh, n, sku, self.on_return)
                                      for wh, n in zip(self.warehouses, units, strict=True)]
         return rows
 
-    def promise(self, row: Row, qty: int, strategy: str) -> None:
-        """Record a reservation row (state held), committed now: what the auditor counts."""
+    def promise(self, row: Row, qty: int, strategy: str, at: float | None = None) -> None:
+        """Record a reservation row (state held), committed now (or at `at`): what the auditor counts."""
         self.reservations += 1
-        row.promises.append((self.reservations, qty))
+        row.promises.append((self.reservations, qty, self.env.now if at is None else at))
         row.held += qty
         row.strategies.add(strategy)
 

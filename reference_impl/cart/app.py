@@ -1,52 +1,36 @@
 """The cart service (internal: the gateway has already checked that the caller owns the cart).
 
-Quantities are validated against the catalog: the SKU must be a product there (a 422 otherwise), and a line
+Quantities are validated against the catalog: the SKU must be a product there (a 404 otherwise), and a line
 holds 1..MAX_QTY units; a cart holds at most MAX_LINES lines.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import asynccontextmanager
-from typing import Annotated
 
 import aiohttp
-import redis.asyncio as aioredis
-from fastapi import FastAPI, Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import FastAPI
 
+from reference_impl.cart.models import MAX_LINES, QtyBody, Sku, User
 from reference_impl.cart.store import CartStore, Q
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.http import ApiError, install_error_handlers
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.openapi import errors
+from reference_impl.infra.service import lifespan
 
 POOL_SIZE = int(os.environ.get("LAB_CART_POOL", "8"))
-MAX_QTY = 99          # the schema's CHECK too: a basket line beyond this is a typo or a reseller
-MAX_LINES = 50
-User = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,100}$")]
-Sku = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 
 
-class QtyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    qty: int = Field(ge=1, le=MAX_QTY)
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "cart"), POOL_SIZE)
-    redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
-    app.state.store = CartStore(pool, redis)
+def _start(app: FastAPI) -> list:
+    app.state.store = CartStore(app.state.pool, app.state.redis)
     app.state.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-    try:
-        yield
-    finally:
-        await app.state.http.close()
-        await pool.close()
-        await redis.aclose()
+    return []
 
 
-app = FastAPI(title="lastunit cart", lifespan=lifespan)
+async def _stop(app: FastAPI) -> None:
+    await app.state.http.close()
+
+
+app = FastAPI(title="lastunit cart", lifespan=lifespan("cart", POOL_SIZE, _start, _stop))
 install_error_handlers(app)
 
 
@@ -60,7 +44,7 @@ async def _check_product(sku: str) -> None:
     except (aiohttp.ClientError, TimeoutError):
         raise ApiError(503, "unavailable", "the catalog did not answer; try again") from None
     if status == 404:
-        raise ApiError(422, "unknown_sku", f"no product {sku!r} in the catalog")
+        raise ApiError(404, "unknown_sku", f"no product {sku!r} in the catalog")
     if status != 200:
         raise ApiError(503, "unavailable", f"the catalog answered {status}")
 
@@ -80,14 +64,14 @@ async def get_cart(user_id: User):
     return await _view(user_id)
 
 
-@app.put("/carts/{user_id}/items/{sku}")
+@app.put("/carts/{user_id}/items/{sku}", responses=errors(404, 409))
 async def set_item(user_id: User, sku: Sku, body: QtyBody):
     await _check_product(sku)
 
     async def edit(conn):
         await Q.set_line(conn, user_id=user_id, sku=sku, list="cart", qty=body.qty)
         if await Q.count_lines(conn, user_id=user_id, list="cart") > MAX_LINES:
-            raise ApiError(422, "cart_full", f"a cart holds at most {MAX_LINES} lines")
+            raise ApiError(409, "cart_full", f"a cart holds at most {MAX_LINES} lines")
 
     await app.state.store.change(user_id, edit)
     return await _view(user_id)
@@ -105,17 +89,17 @@ async def _move(user_id: str, sku: str, src: str, dst: str) -> dict:
     return await _view(user_id)
 
 
-@app.delete("/carts/{user_id}/items/{sku}")
+@app.delete("/carts/{user_id}/items/{sku}", responses=errors(404))
 async def remove_item(user_id: User, sku: Sku):
     return await _move(user_id, sku, "cart", "")
 
 
-@app.post("/carts/{user_id}/items/{sku}/save-for-later")
+@app.post("/carts/{user_id}/items/{sku}/save-for-later", responses=errors(404))
 async def save_for_later(user_id: User, sku: Sku):
     return await _move(user_id, sku, "cart", "saved")
 
 
-@app.post("/carts/{user_id}/saved/{sku}/move-to-cart")
+@app.post("/carts/{user_id}/saved/{sku}/move-to-cart", responses=errors(404))
 async def move_to_cart(user_id: User, sku: Sku):
     return await _move(user_id, sku, "saved", "cart")
 

@@ -23,7 +23,7 @@ import asyncpg
 
 from reference_impl.catalog.changes import Batch, parse
 from reference_impl.infra.wake import nap
-from reference_impl.policy import IDLE_FALLBACK_S
+from scenarios.policy import IDLE_FALLBACK_S
 
 CDC = aiosql.from_path(str(resources.files("reference_impl.catalog") / "sql" / "cdc.sql"), "asyncpg",
                       mandatory_parameters=False)

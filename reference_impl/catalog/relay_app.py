@@ -6,39 +6,31 @@ It is an ASGI app only so the supervisor can run it like every service; the work
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-from contextlib import asynccontextmanager
+from typing import Literal
 
 import asyncpg
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
 from reference_impl.catalog.relay import CDC, CRASH_POINTS, Relay
-from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.http import install_error_handlers
+from reference_impl.infra.service import lifespan
 from reference_impl.infra.settings import database_url
 
 
 class CrashBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    point: str
+    point: Literal[CRASH_POINTS]   # the points the relay can crash at; any other is a 422
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
+def _start(app: FastAPI) -> list:
     app.state.dsn = database_url(os.environ["LAB_DATABASE_URL"], "catalog")
     app.state.relay = Relay(app.state.dsn)
-    task = asyncio.create_task(app.state.relay.run_forever())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    return [app.state.relay.run_forever()]
 
 
-app = FastAPI(title="lastunit catalog relay", lifespan=lifespan)
+app = FastAPI(title="lastunit catalog relay", lifespan=lifespan(start=_start, redis=False))
 install_error_handlers(app)
 
 
@@ -64,7 +56,5 @@ async def status():
 
 @app.post("/admin/crash")
 async def arm_crash(body: CrashBody):
-    if body.point not in CRASH_POINTS:
-        raise ApiError(422, "invalid_request", f"point must be one of {', '.join(CRASH_POINTS)}")
     app.state.relay.crash_at = body.point
     return {"armed": body.point, "pid": os.getpid()}

@@ -23,6 +23,9 @@ RATING_STEPS = (4, 3, 2, 1)
 PAGE_SIZE = 20
 #: Deep pages cost a sort of everything before them; shops cap them (and so do search engines: 10,000).
 MAX_RESULT_WINDOW = 10_000
+#: The largest page, and so the last page: their product is the window, whatever the page size.
+MAX_PAGE_SIZE = 100
+MAX_PAGE = MAX_RESULT_WINDOW // MAX_PAGE_SIZE
 #: Brand and category facets show the most frequent values only: a 100,000-SKU catalog has hundreds.
 FACET_LIMIT = 50
 

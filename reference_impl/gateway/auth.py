@@ -1,35 +1,29 @@
-"""Bearer tokens: HMAC-signed, so any gateway process verifies one without a lookup.
+"""Bearer tokens: JWTs (HS256, via PyJWT), so any gateway process verifies one without a lookup and any
+client or tool that speaks JWT can read it.
 
 The signing secret is made once per stack (random, in Redis under SECRET_KEY with SET NX, so every gateway
-process and restart agrees on it) and never written in code. `POST /auth/token` trusts the user id it is
-given: the lab models who may touch which cart and order, not how people prove who they are.
+process and restart agrees on it) and never written in code. A token is minted only for a user who proved
+who they are (login.py: a password checked against its scrypt hash).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import secrets
 import time
 
+import jwt
+
 SECRET_KEY = "lab:gateway:token_secret"
 #: Long enough for a swarm run, short enough that a leaked token from yesterday is useless.
 TOKEN_TTL_S = 3600
+ALGORITHM = "HS256"
+ISSUER = "lastunit-gateway"
 USER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
 
 class BadToken(ValueError):
     pass
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 async def load_secret(redis) -> bytes:
@@ -39,26 +33,25 @@ async def load_secret(redis) -> bytes:
 
 
 def issue(secret: bytes, user_id: str, now: float | None = None) -> tuple[str, int]:
-    exp = int((now or time.time()) + TOKEN_TTL_S)
-    payload = f"{_b64(user_id.encode())}.{exp}"
-    sig = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
-    return f"v1.{payload}.{_b64(sig)}", exp
+    iat = int(now or time.time())
+    exp = iat + TOKEN_TTL_S
+    claims = {"sub": user_id, "iat": iat, "exp": exp, "iss": ISSUER}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), exp
 
 
-def verify(secret: bytes, token: str, now: float | None = None) -> str:
-    """The token's user id, or BadToken saying why not."""
-    parts = token.split(".")
-    if len(parts) != 4 or parts[0] != "v1":
-        raise BadToken("malformed token")
-    payload = f"{parts[1]}.{parts[2]}"
-    want = hmac.new(secret, payload.encode(), hashlib.sha256).digest()
+def verify(secret: bytes, token: str) -> str:
+    """The token's user id, or BadToken saying why not. Only HS256 is accepted (never `none`, never a key
+    confusion), and `sub`, `exp` and our issuer are required."""
     try:
-        good = hmac.compare_digest(want, _unb64(parts[3]))
-        user_id, exp = _unb64(parts[1]).decode(), int(parts[2])
-    except (ValueError, UnicodeDecodeError):
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                            options={"require": ["sub", "exp", "iat", "iss"]})
+    except jwt.ExpiredSignatureError:
+        raise BadToken("token expired") from None
+    except jwt.InvalidSignatureError:
+        raise BadToken("bad signature") from None
+    except jwt.InvalidTokenError:
         raise BadToken("malformed token") from None
-    if not good:
-        raise BadToken("bad signature")
-    if exp < (now or time.time()):
-        raise BadToken("token expired")
-    return user_id
+    user = claims["sub"]
+    if not isinstance(user, str) or not USER_ID.match(user):
+        raise BadToken("malformed token")
+    return user

@@ -15,6 +15,11 @@ RATE_PER_S, BURST = 50.0, 100.0
 #: wider (a swarm's users should log in once and carry a token, which gives each its own bucket).
 ANON_RATE_PER_S, ANON_BURST = 1000.0, 2000.0
 
+#: Token minting per IP: each login costs ~0.1 s of CPU (scrypt) and is a password guess, so one address gets
+#: 10 a second with a burst of 50 (a swarm of 200 users on one machine logs in within ~15 s, retrying on
+#: 429 as told by Retry-After); a guessing loop gets 10 guesses a second and cannot take the gateway's core.
+LOGIN_RATE_PER_S, LOGIN_BURST = 10.0, 50.0
+
 LUA = """
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -38,6 +43,13 @@ class Limiter:
         self.user = (float(env("LAB_GATEWAY_RATE", RATE_PER_S)), float(env("LAB_GATEWAY_BURST", BURST)))
         self.anon = (float(env("LAB_GATEWAY_ANON_RATE", ANON_RATE_PER_S)),
                      float(env("LAB_GATEWAY_ANON_BURST", ANON_BURST)))
+        self.login = (float(env("LAB_GATEWAY_LOGIN_RATE", LOGIN_RATE_PER_S)),
+                      float(env("LAB_GATEWAY_LOGIN_BURST", LOGIN_BURST)))
+
+    async def take_login(self, ip: str) -> tuple[bool, float]:
+        """One login attempt from `ip` (its own bucket, beside the per-request one)."""
+        ok, wait = await self.script(keys=[f"lab:gateway:rl:login:{ip}"], args=list(self.login))
+        return bool(ok), float(wait)
 
     async def take(self, client: str, anonymous: bool) -> tuple[bool, float]:
         """(allowed, seconds until the next token)."""

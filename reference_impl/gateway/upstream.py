@@ -34,11 +34,15 @@ class Upstream:
         await self.session.close()
 
     async def call(self, service: str, method: str, path: str, *, params=None, body: bytes | None = None,
-                   headers: dict | None = None) -> tuple[int, bytes, str]:
+                   headers: dict | None = None) -> tuple[int, bytes, dict]:
+        """(status, body, the response headers worth passing on: content-type, and Retry-After of a 429/503)."""
         url = service_url(service) + path
         try:
             async with self.session.request(method, url, params=params, data=body, headers=headers) as r:
-                return r.status, await r.read(), r.headers.get("content-type", "application/json")
+                keep = {"content-type": r.headers.get("content-type", "application/json")}
+                if "retry-after" in r.headers:
+                    keep["retry-after"] = r.headers["retry-after"]
+                return r.status, await r.read(), keep
         except TimeoutError:
             raise ApiError(504, "upstream_timeout", f"the {service} service did not answer in {TIMEOUT_S:.0f}s") \
                 from None
@@ -47,8 +51,8 @@ class Upstream:
                 from None
 
     async def forward(self, service: str, method: str, path: str, **kw) -> Response:
-        status, content, ctype = await self.call(service, method, path, **kw)
-        return Response(content, status_code=status, media_type=ctype)
+        status, content, headers = await self.call(service, method, path, **kw)
+        return Response(content, status_code=status, headers=headers)
 
     async def json(self, service: str, method: str, path: str, **kw) -> tuple[int, dict]:
         status, content, _ = await self.call(service, method, path, **kw)

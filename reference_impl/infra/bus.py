@@ -1,14 +1,17 @@
 """Events: the outbox relay (PostgreSQL → Redis Streams) and idempotent consumers (consumer groups).
 
-Redis Streams stands in for Kafka: a stream per topic (as a topic per event type), a consumer group per
-consuming service, explicit acks, and pending entries reclaimed from a consumer that died (XAUTOCLAIM), so
-at-least-once delivery holds across crashes.
+Redis Streams stands in for Kafka: one stream, consumer groups per consumer, explicit acks, and pending
+entries reclaimed from a consumer that died (XAUTOCLAIM), so at-least-once delivery holds across crashes.
 Exactly-once *effects* come from the consumer recording the event id in the same statement or transaction
 as its effect (`Dedup`).
 
 Nothing here polls on a short timer: writing an event notifies the relay at its commit (outbox.sql's
 trigger; LISTEN/NOTIFY), consumers block in XREADGROUP, and the reclaim of a dead consumer's entries runs
-on its own timer (`infra.relay`, `infra.consumer`). The SQL is in `sql/bus.sql`.
+on its own timer (`infra.relay.relay_forever`, `infra.consumer.consume_forever`). The SQL is in `sql/bus.sql` and `sql/relay.sql`.
+
+A Redis that restarts may come back without the newest entries (no persistence, or the last second of an
+append-only file) and without the consumer groups: each relay notices the new run of Redis and publishes
+again what it lost (`redis_epoch`), and a consumer whose group is gone makes it again.
 """
 
 from __future__ import annotations
@@ -21,15 +24,15 @@ from importlib import resources
 import aiosql
 import orjson
 
-from reference_impl.policy import RETENTION_S
+from scenarios.policy import RETENTION_S
 
-#: Each topic's stream is this prefix + the topic: a consumer reads only the topics it handles.
-STREAM_PREFIX = "lastunit:events:"
+Q = aiosql.from_path(str(resources.files("reference_impl.infra") / "sql"), "asyncpg", mandatory_parameters=False)
+
+STREAM = "lastunit:events"
 #: The relay's wake-up channel (outbox.sql's trigger notifies it for every event written).
 CHANNEL = "lastunit_outbox"
+RELAY_BATCH = 200
 log = logging.getLogger("lastunit.bus")
-Q = aiosql.from_path(str(resources.files("reference_impl.infra") / "sql" / "bus.sql"), "asyncpg",
-                     mandatory_parameters=False)
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,6 @@ async def first_time(conn, dedup: Dedup) -> bool:
     return bool(await Q.mark_processed(conn, **dedup_params(dedup)))
 
 
-def stream_of(topic: str) -> str:
-    return STREAM_PREFIX + topic
-
-
 def dumps(payload: dict) -> str:
     return orjson.dumps(payload, default=str).decode()
 
@@ -65,9 +64,54 @@ async def publish(conn, topic: str, payload: dict) -> None:
     await Q.publish(conn, topic=topic, payload=dumps(payload))
 
 
-async def prune(pool) -> None:
+async def relay_once(pool, redis, source: str, epoch: str | None = None) -> int:
+    """One batch published and marked in one transaction, whoever leads (tests and tools; the services'
+    relay is `infra.relay`)."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = [r async for r in Q.claim_unpublished(conn, n=RELAY_BATCH)]
+        if not rows:
+            return 0
+        stream_ids = await xadd(redis, source, rows)
+        await Q.mark_published(conn, ids=[r["id"] for r in rows], epoch=epoch, stream_ids=stream_ids)
+    return len(rows)
+
+
+async def xadd(redis, source: str, rows) -> list[str]:
+    """Outbox rows onto the stream in one pipeline; the entry ids they became."""
+    async with redis.pipeline(transaction=False) as p:
+        for r in rows:
+            p.xadd(STREAM, {"id": f"{source}:{r['id']}", "topic": r["topic"], "payload": r["payload"]})
+        ids = await p.execute()
+    return [s.decode() if isinstance(s, bytes) else s for s in ids]
+
+
+async def redis_epoch(pool, redis, known: str | None) -> str:
     async with pool.acquire() as conn:
-        await prune_on(conn)
+        return await redis_epoch_on(conn, redis, known)
+
+
+async def redis_epoch_on(conn, redis, known: str | None) -> str:
+    """The run of Redis now serving (its INFO run_id, new at every start). When it differs from `known`,
+    publish again what the earlier run took and this one did not keep: every row newer than the newest
+    entry this run holds from before it started (minus a second, as its uptime counts whole seconds)."""
+    info = await redis.info("server")
+    epoch = info["run_id"]
+    if epoch == known:
+        return epoch
+    now_s, _ = await redis.time()
+    started_ms = (int(now_s) - int(info["uptime_in_seconds"]) - 1) * 1000
+    kept = await redis.xrevrange(STREAM, max=str(max(started_ms - 1, 0)), min="-", count=1)
+    kept_id = kept[0][0].decode() if kept else "0-0"
+    ms, seq = kept_id.split("-")
+    lost = await Q.republish_lost(conn, epoch=epoch, kept_ms=int(ms), kept_seq=int(seq))
+    if lost:
+        log.warning("redis restarted without %d published event(s): publishing them again", lost)
+    return epoch
+
+
+async def prune(pool) -> int:
+    async with pool.acquire() as conn:
+        return await prune_on(conn)
 
 
 async def prune_on(conn) -> int:
@@ -80,7 +124,7 @@ def _ms(entry_id) -> int:
     return int((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)).partition("-")[0])
 
 
-async def trim_stream(redis, stream: str, keep_s: float = RETENTION_S) -> None:
+async def trim_stream(redis, stream: str = STREAM, keep_s: float = RETENTION_S) -> None:
     """Drop a stream's entries older than `keep_s` that every consumer group has been given and acked: an
     entry still to deliver or still pending is never dropped, however old."""
     bound = int((time.time() - keep_s) * 1000)
@@ -94,18 +138,3 @@ async def trim_stream(redis, stream: str, keep_s: float = RETENTION_S) -> None:
             bound = min(bound, _ms((await redis.xpending(stream, g["name"]))["min"]))
     if bound > 0:
         await redis.xtrim(stream, minid=f"{bound}-0", approximate=False)
-
-
-async def relay_forever(dsn: str, redis, source: str) -> None:
-    """Publish this database's outbox (see `infra.relay`)."""
-    from reference_impl.infra.relay import Relay  # noqa: PLC0415 - it imports this module
-
-    await Relay(dsn, redis, source).run_forever()
-
-
-async def consume_forever(pool, redis, group: str, handlers: dict) -> None:
-    """Run `handlers[topic](conn, payload, dedup)` for each event (each handler records `dedup` with its
-    effect); as many events at once as the pool has connections, each order's in order (`infra.consumer`)."""
-    from reference_impl.infra.consumer import Consumer  # noqa: PLC0415 - it imports this module
-
-    await Consumer(pool, redis, group, handlers, lanes=pool.get_max_size()).run()

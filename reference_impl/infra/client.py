@@ -11,7 +11,7 @@ import os
 import orjson
 
 from reference_impl.infra.wire import Origin
-from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from scenarios.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 
 
 class Unknown(Exception):

@@ -1,8 +1,8 @@
 """An idempotent consumer of the bus: one consumer group per service, several events at once, each order's
 events in the order they came.
 
-- Each topic has its own stream (`bus.stream_of`); a group reads only the topics it handles, in one
-  blocking XREADGROUP (no CPU while nothing comes; an event wakes it at once).
+- One blocking XREADGROUP per batch (no CPU while nothing comes; an event wakes it at once); an event of a
+  topic this consumer does not handle is acked with the rest, never dispatched.
 - Events are spread over `lanes` by a hash of their order id: a lane runs its events one after another,
   the lanes run side by side. So a slow event (a label that takes 300 ms, a provider call) holds up only
   the orders that share its lane, never the whole stream, and one order's events keep their order.
@@ -13,6 +13,8 @@ events in the order they came.
 - Acks go out in batches (one pipeline per burst). An event whose handler failed is not acked: it stays
   pending and is reclaimed (XAUTOCLAIM, on a timer) once idle RECLAIM_IDLE_MS, as is everything a
   consumer that died had read. Entries this process is still working on are never started twice here.
+- A Redis that restarted without the group (NOGROUP) gets it made again, from the stream's start: the
+  relays publish again what that Redis lost, and de-duplication absorbs what it kept.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import os
 import zlib
 
 import orjson
+from redis.exceptions import ResponseError
 
 from reference_impl.infra import bus
-from reference_impl.policy import RECLAIM_EVERY_S, RECLAIM_IDLE_MS
+from scenarios.policy import CONSUMER_PAUSE_S, RECLAIM_EVERY_S, RECLAIM_IDLE_MS
 
 #: A consumer blocks this long in XREADGROUP per call (no CPU while it waits); an event wakes it at once.
 #: Under redis-py's default socket timeout (5 s), which would otherwise cut a longer block short as an error.
@@ -34,8 +37,6 @@ BLOCK_MS = 2000
 #: Events read per call, and at most this many read and not yet finished per process (back pressure).
 READ_COUNT = 64
 MAX_IN_FLIGHT = 128
-#: After a failed read (Redis restarting) a consumer waits this long before it reads again.
-READ_RETRY_S = 0.2
 log = logging.getLogger("lastunit.consumer")
 
 
@@ -51,18 +52,19 @@ def _entry_order(entry_id: bytes) -> tuple[int, int]:
 class Consumer:
     def __init__(self, pool, redis, group: str, handlers: dict, lanes: int = 8):
         self.pool, self.redis, self.group, self.handlers = pool, redis, group, handlers
-        self.streams = {bus.stream_of(topic): topic for topic in handlers}
         self.me = f"{group}-{os.getpid()}"
         self.lanes = [asyncio.Queue() for _ in range(max(1, lanes))]
-        self.in_flight: set[tuple[str, bytes]] = set()
+        self.in_flight: set[bytes] = set()
         self.room = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self.acks: dict[str, list[bytes]] = {}
+        self.acks: list[bytes] = []
         self.ack_due = asyncio.Event()
 
+    async def _ensure_group(self) -> None:
+        with contextlib.suppress(Exception):   # BUSYGROUP: it exists
+            await self.redis.xgroup_create(bus.STREAM, self.group, id="0", mkstream=True)
+
     async def run(self) -> None:
-        for stream in self.streams:
-            with contextlib.suppress(Exception):   # BUSYGROUP: it exists
-                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+        await self._ensure_group()
         tasks = [asyncio.create_task(self._lane(q)) for q in self.lanes]
         tasks += [asyncio.create_task(self._acker()), asyncio.create_task(self._reclaim_forever())]
         try:
@@ -77,60 +79,63 @@ class Consumer:
             try:
                 await self.room.acquire()            # wait for room for at least one more event
                 self.room.release()
-                got = await self.redis.xreadgroup(self.group, self.me, {s: ">" for s in self.streams},
-                                                  count=READ_COUNT, block=BLOCK_MS)
-                await self._dispatch([(s.decode() if isinstance(s, bytes) else s, e) for s, es in got or []
-                                      for e in es])
+                got = await self.redis.xreadgroup(self.group, self.me, {bus.STREAM: ">"}, count=READ_COUNT,
+                                                  block=BLOCK_MS)
+                await self._dispatch([e for _, es in got or [] for e in es])
             except asyncio.CancelledError:
                 raise
-            except Exception:   # noqa: BLE001 - Redis away: what was read stays pending and is reclaimed
-                log.exception("consumer %s: read failed; retrying", self.group)
-                await asyncio.sleep(READ_RETRY_S)
+            except Exception as exc:   # noqa: BLE001 - Redis away: what was read stays pending and is reclaimed
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    await self._ensure_group()       # Redis restarted without it: read the stream from the start
+                else:
+                    log.exception("consumer %s: read failed; retrying", self.group)
+                await asyncio.sleep(CONSUMER_PAUSE_S)
 
     async def _reclaim_forever(self) -> None:
         while True:
             await asyncio.sleep(RECLAIM_EVERY_S)
-            for stream in self.streams:
-                try:
-                    _, claimed, _ = await self.redis.xautoclaim(stream, self.group, self.me, RECLAIM_IDLE_MS,
-                                                                "0-0", count=READ_COUNT)
-                    await self._dispatch([(stream, e) for e in claimed])
-                except asyncio.CancelledError:
-                    raise
-                except Exception:   # noqa: BLE001 - next timer tick tries again
-                    log.exception("consumer %s: reclaim of %s failed", self.group, stream)
+            try:
+                _, claimed, _ = await self.redis.xautoclaim(bus.STREAM, self.group, self.me, RECLAIM_IDLE_MS,
+                                                            "0-0", count=READ_COUNT)
+                await self._dispatch(claimed)
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # noqa: BLE001 - next timer tick tries again (a NOGROUP: the reader remakes it)
+                log.exception("consumer %s: reclaim failed", self.group)
 
     async def _dispatch(self, entries: list) -> None:
-        """Each entry into its order's lane, oldest first; entries this process already works on are left."""
-        for stream, (entry_id, fields) in sorted(entries, key=lambda x: _entry_order(x[1][0])):
-            if (stream, entry_id) in self.in_flight:
+        """Each entry into its order's lane, oldest first; entries this process already works on are left,
+        and topics it does not handle are acked at once."""
+        for entry_id, fields in sorted(entries, key=lambda e: _entry_order(e[0])):
+            if entry_id in self.in_flight:
                 continue
-            if not fields:                            # deleted from the stream (trimmed): nothing to do
-                self._ack(stream, entry_id)
+            handler = self.handlers.get(fields[b"topic"].decode()) if fields else None
+            if handler is None:                       # not ours, or deleted from the stream (trimmed)
+                self._ack(entry_id)
                 continue
             await self.room.acquire()
-            self.in_flight.add((stream, entry_id))
+            self.in_flight.add(entry_id)
             event_id, payload = fields[b"id"].decode(), orjson.loads(fields[b"payload"])
             lane = zlib.crc32(_order_key(payload, event_id).encode()) % len(self.lanes)
-            self.lanes[lane].put_nowait((stream, entry_id, event_id, payload))
+            self.lanes[lane].put_nowait((entry_id, handler, event_id, payload))
 
     async def _lane(self, queue: asyncio.Queue) -> None:
         while True:
-            stream, entry_id, event_id, payload = await queue.get()
+            entry_id, handler, event_id, payload = await queue.get()
             try:
                 async with self.pool.acquire() as conn:
-                    await self.handlers[self.streams[stream]](conn, payload, bus.Dedup(self.group, event_id))
-                self._ack(stream, entry_id)
+                    await handler(conn, payload, bus.Dedup(self.group, event_id))
+                self._ack(entry_id)
             except asyncio.CancelledError:
                 raise
             except Exception:   # noqa: BLE001 - not acked: the entry stays pending and is reclaimed
                 log.exception("consumer %s failed on %s; it will be retried", self.group, event_id)
             finally:
-                self.in_flight.discard((stream, entry_id))
+                self.in_flight.discard(entry_id)
                 self.room.release()
 
-    def _ack(self, stream: str, entry_id: bytes) -> None:
-        self.acks.setdefault(stream, []).append(entry_id)
+    def _ack(self, entry_id: bytes) -> None:
+        self.acks.append(entry_id)
         self.ack_due.set()
 
     async def _acker(self) -> None:
@@ -138,13 +143,16 @@ class Consumer:
         while True:
             await self.ack_due.wait()
             self.ack_due.clear()
-            acks, self.acks = self.acks, {}
+            acks, self.acks = self.acks, []
             try:
-                async with self.redis.pipeline(transaction=False) as p:
-                    for stream, ids in acks.items():
-                        p.xack(stream, self.group, *ids)
-                    await p.execute()
+                await self.redis.xack(bus.STREAM, self.group, *acks)
             except asyncio.CancelledError:
                 raise
             except Exception:   # noqa: BLE001 - unacked entries are reclaimed and found already processed
                 log.exception("consumer %s: ack failed", self.group)
+
+
+async def consume_forever(pool, redis, group: str, handlers: dict) -> None:
+    """Run `handlers[topic](conn, payload, dedup)` for each event (each handler records `dedup` with its
+    effect); as many events at once as the pool has connections, each order's in order."""
+    await Consumer(pool, redis, group, handlers, lanes=pool.get_max_size()).run()

@@ -29,3 +29,7 @@ BEGIN
 END $$;
 CREATE OR REPLACE TRIGGER outbox_written AFTER INSERT ON outbox
     FOR EACH ROW EXECUTE FUNCTION lastunit_outbox_written();
+-- The relay records which stream entry a row became and which run of Redis (its INFO run_id) took it: a
+-- Redis restarted without some entries gets those rows again (reference_impl/infra/sql/relay.sql).
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS stream_id text;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS redis_epoch text;

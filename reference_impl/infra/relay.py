@@ -1,14 +1,16 @@
-"""The outbox relay: each database's outbox (PostgreSQL) onto the topics' Redis Streams, in outbox order.
+"""The outbox relay: each database's outbox (PostgreSQL) onto the Redis Stream, in outbox order.
 
 One relay per database leads (a session advisory lock on its own connection; the others, in a service's
 other processes, stand by and try again every IDLE_FALLBACK_S, so a leader that dies is replaced within
 that). The leader sleeps until an event is committed (the outbox's trigger notifies `lastunit_outbox`, which
 it LISTENs to on the same connection), then runs one statement per round: mark the last round's events
-published and read the next batch (sql/bus.sql `relay_round`), and XADDs the batch in one pipeline.
+published and read the next batch (sql/relay.sql `relay_round`), and XADDs the batch in one pipeline.
 Marking a batch only in the round after its XADD costs nothing when events keep coming, and a crash in
 between sends the batch again: at-least-once, which the consumers' de-duplication makes exactly-once in
 effect. Every PRUNE_EVERY_S it prunes the outbox and the de-duplication table past the retention
-(`bus.prune_on`) and trims the streams it writes to (`bus.trim_stream`: only entries every group acked).
+(`bus.prune_on`) and trims the stream (`bus.trim_stream`: only entries every group acked). Awake, it asks
+every EPOCH_CHECK_S whether Redis restarted (`bus.redis_epoch_on`: what a new run of Redis did not keep
+goes out again); for a while after it last published it wakes that often even with nothing to send.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncpg
 
 from reference_impl.infra import bus
 from reference_impl.infra.wake import nap
-from reference_impl.policy import IDLE_FALLBACK_S, PRUNE_EVERY_S
+from scenarios.policy import IDLE_FALLBACK_S, PRUNE_EVERY_S
 
 #: Events per round (and per XADD pipeline).
 BATCH = 200
@@ -34,6 +36,10 @@ MIN_GAP_S = 0.02
 #: after this pause anyway. Long enough that under any load the mark rides with the next events (one
 #: statement per round, not two), short enough that `published_at` is never unset for long.
 LINGER_S = 0.5
+#: How often the leader asks whether Redis restarted while events it published may still be unread.
+EPOCH_CHECK_S = 1.0
+#: ... which it assumes for this long after it last published (Redis keeps the last second on disk at most).
+RECENT_S = 10.0
 #: After losing the connection (the database restarting): wait, doubling up to RETRY_MAX_S.
 RETRY_S, RETRY_MAX_S = 0.2, 5.0
 log = logging.getLogger("lastunit.relay")
@@ -44,7 +50,6 @@ class Relay:
         self.dsn, self.redis, self.source = dsn, redis, source
         self.wake = asyncio.Event()
         self.sent = 0
-        self.topics: set[str] = set()
 
     async def run_forever(self) -> None:
         backoff = RETRY_S
@@ -70,24 +75,34 @@ class Relay:
 
     async def _lead(self, conn) -> None:
         done: list[int] = []
-        last_prune = 0.0
+        stream_ids: list[str] = []
+        epoch = await bus.redis_epoch_on(conn, self.redis, None)
+        last_prune = last_check = time.monotonic()
+        last_sent = -RECENT_S
         while True:
-            if time.monotonic() - last_prune > PRUNE_EVERY_S:
-                last_prune = time.monotonic()
+            now = time.monotonic()
+            if now - last_prune > PRUNE_EVERY_S:
+                last_prune = now
                 await bus.prune_on(conn)
-                for topic in self.topics:
-                    await bus.trim_stream(self.redis, bus.stream_of(topic))
-            rows = [r async for r in bus.Q.relay_round(conn, done=done, batch=BATCH)]
+                await bus.trim_stream(self.redis)
+            if now - last_check > EPOCH_CHECK_S:
+                last_check, was = now, epoch
+                epoch = await bus.redis_epoch_on(conn, self.redis, epoch)
+                if epoch != was:
+                    done, stream_ids = [], []   # taken by a Redis that is gone: republish_lost has them
+            rows = [r async for r in bus.Q.relay_round(conn, done=done, stream_ids=stream_ids, epoch=epoch,
+                                                       batch=BATCH)]
             done = [r["id"] for r in rows]
+            stream_ids = await bus.xadd(self.redis, self.source, rows) if rows else []
             if rows:
-                async with self.redis.pipeline(transaction=False) as p:
-                    for r in rows:
-                        p.xadd(bus.stream_of(r["topic"]), {"id": f"{self.source}:{r['id']}", "topic": r["topic"],
-                                                          "payload": r["payload"]})
-                    await p.execute()
-                self.sent += len(rows)
-                self.topics |= {r["topic"] for r in rows}
+                self.sent, last_sent = self.sent + len(rows), time.monotonic()
                 if len(rows) == BATCH:
                     continue
                 await asyncio.sleep(MIN_GAP_S)
-            await nap(self.wake, LINGER_S if done else IDLE_FALLBACK_S)
+            recent = time.monotonic() - last_sent < RECENT_S
+            await nap(self.wake, LINGER_S if done else EPOCH_CHECK_S if recent else IDLE_FALLBACK_S)
+
+
+async def relay_forever(dsn: str, redis, source: str) -> None:
+    """Publish this database's outbox: lead when no other process does, stand by otherwise."""
+    await Relay(dsn, redis, source).run_forever()

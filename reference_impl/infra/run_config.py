@@ -1,8 +1,14 @@
 """The running scenario as services see it: its knobs, and the named fault points fired as it asks.
 
 `lastunit run` writes the scenario (faults and knobs such as payment.idempotency) to one Redis key; each
-service reads it (cached briefly) at its fault points and decisions. `crash` is a real process exit (the supervisor restarts us); `drop_reply` lets the work finish and
-then never answers, so the caller sees what a lost reply looks like: a timeout, effect unknown.
+service reads it (cached briefly) at its fault points and decisions. `crash` is a real process exit (the
+supervisor restarts us); `drop_reply` lets the work finish and then never answers, so the caller sees what
+a lost reply looks like: a timeout, effect unknown.
+
+Faults die with their run: the key names its run and carries an expiry (a Redis TTL, and the same instant
+in the value), which the run's driver renews while it runs (`Lease`). A driver that dies, or a Redis that
+brings the key back from its files after a crash, leaves faults no run owns: services ignore them, Redis
+drops them, and `lastunit up` deletes them.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ import asyncio
 import json
 import os
 import random
+import threading
 import time
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
 from reference_impl.infra.http import ApiError, DropReply
+from scenarios.faults import FaultAction, FaultPoint, decide
+from scenarios.spec import Fault
 
 RUN_KEY = "lastunit:run"
 FIRED_KEY = "lastunit:faults:fired"
@@ -22,6 +30,18 @@ FIRED_KEY = "lastunit:faults:fired"
 CACHE_S = 0.25
 #: Exit code of an injected crash, so logs tell it apart from a real one.
 CRASH_EXIT = 86
+#: A run's scenario outlives its driver by at most this; the driver renews it every RUN_RENEW_S, so a
+#: Redis restart (which loses or restores the key) costs at most one renewal's worth of faults.
+RUN_LEASE_S = 5.0
+RUN_RENEW_S = 1.0
+#: Faults set by hand (a notebook cell, a test) have nobody renewing them: long enough for a cell's work.
+MANUAL_LEASE_S = 300.0
+
+
+def owned(run: dict, now: float | None = None) -> bool:
+    """True while a run owns this scenario: it names its run and its lease has not run out. A key from
+    before leases (no run id), or one a restarted Redis restored after its time, is nobody's."""
+    return bool(run.get("run_id")) and float(run.get("expires_at", 0)) > (time.time() if now is None else now)
 
 
 class RunConfig:
@@ -35,6 +55,8 @@ class RunConfig:
             raw = await self.redis.get(RUN_KEY)
             run = json.loads(raw) if raw else {}
             self._cache = (time.monotonic(), run)
+        if not owned(run):
+            return {}
         return run
 
     async def knob(self, section: str, name: str, default):
@@ -46,36 +68,78 @@ class RunConfig:
     async def at(self, point: FaultPoint, defer_drop: bool = False) -> bool:
         """Fire `point` if a fault is set there and its dice say so. Returns True when a reply is to be
         dropped and `defer_drop` asked to decide later (the work must finish first)."""
-        for f in await self._faults():
-            if f["point"] != point.value or random.random() >= f.get("probability", 1.0):
-                continue
-            action = FaultAction(f["action"])
-            await self.redis.hincrby(FIRED_KEY, f"{point.value}:{action.value}", 1)
-            if action is FaultAction.CRASH:
-                os._exit(CRASH_EXIT)
-            if action is FaultAction.ERROR:
-                raise ApiError(503, "injected_fault", f"fault {point.value}: error")
-            if action is FaultAction.DELAY:
-                await asyncio.sleep(f.get("delay_ms", 0) / 1000)
-            if action is FaultAction.DROP_REPLY:
-                if defer_drop:
-                    return True
-                raise DropReply(point.value)
+        d = decide([Fault(FaultPoint(f["point"]), FaultAction(f["action"]), f.get("probability", 1.0),
+                          f.get("delay_ms", 0)) for f in await self._faults()], point, random.random)
+        for name in d.fired:
+            await self.redis.hincrby(FIRED_KEY, name, 1)
+        if d.delay_s:
+            await asyncio.sleep(d.delay_s)
+        if d.action is FaultAction.CRASH:
+            os._exit(CRASH_EXIT)
+        if d.action is FaultAction.ERROR:
+            raise ApiError(503, "injected_fault", f"fault {point.value}: error")
+        if d.action is FaultAction.DROP_REPLY:
+            if defer_drop:
+                return True
+            raise DropReply(point.value)
         return False
 
 
-def set_run(redis, run: dict | None) -> None:
-    """Install a scenario's faults and knobs for every service (None clears them). Sync: the CLI's side.
+def _write(redis, run: dict, run_id: str, lease_s: float) -> None:
+    body = {**run, "run_id": run_id, "expires_at": time.time() + lease_s}
+    redis.set(RUN_KEY, json.dumps(body, default=str), px=int(lease_s * 1000))
+
+
+def set_run(redis, run: dict | None, run_id: str = "manual", lease_s: float = MANUAL_LEASE_S) -> None:
+    """Install a scenario's faults and knobs for every service (None clears them), owned by `run_id` for
+    `lease_s`. Sync: the CLI's side.
 
     Returns once every service sees the change: each caches what it read for CACHE_S, so without the
     wait a request in the next quarter second could run under the old faults (a label meant to fail
     shipped, because shipping had read "no faults" just before)."""
     redis.delete(FIRED_KEY)
     if run:
-        redis.set(RUN_KEY, json.dumps(run, default=str))
+        _write(redis, run, run_id, lease_s)
     else:
         redis.delete(RUN_KEY)
     time.sleep(CACHE_S + 0.05)
+
+
+def clear_run(redis) -> None:
+    """Whatever scenario Redis holds, gone: what `lastunit up` does, since no run goes on across an `up`
+    (a live run's driver puts its own back at its next renewal)."""
+    redis.delete(RUN_KEY, FIRED_KEY)
+
+
+class Lease:
+    """A run's scenario in Redis for as long as the block lasts: installed on entry, renewed every
+    RUN_RENEW_S from a thread (and so put back after a Redis restart lost it), cleared on exit."""
+
+    def __init__(self, redis, run: dict, run_id: str):
+        self.redis, self.run, self.run_id = redis, run, run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{run_id}", daemon=True)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RUN_RENEW_S):
+            try:
+                _write(self.redis, self.run, self.run_id, RUN_LEASE_S)
+            except Exception:   # noqa: BLE001 - Redis down (a nemesis): the next renewal tries again
+                continue
+
+    def change(self, run: dict) -> None:
+        self.run = run
+        set_run(self.redis, run, self.run_id, RUN_LEASE_S)
+
+    def __enter__(self) -> Lease:
+        set_run(self.redis, self.run, self.run_id, RUN_LEASE_S)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        set_run(self.redis, None)
 
 
 def fired(redis) -> dict[str, int]:

@@ -1,14 +1,15 @@
 """One service process: uvicorn on uvloop and httptools, on a socket of its own bound with SO_REUSEPORT, so
 that N processes of a service share one port (the kernel spreads new connections over them by a hash of
-the address pair; each process is the supervisor's own child, restarted alone when it dies).
+the address pair).
 
+Why not `uvicorn --workers`: its processes share one listening socket (whoever wakes first accepts, so a busy
+process and an idle one do not get even shares of a burst), and its manager restarts a worker that misses a
+5 s health ping, which a loaded 2-core box can make a busy worker do. Here each process is the supervisor's
+own child, restarted alone when it dies; a `crash` fault kills one process, as it would one pod.
+Why not uvicorn's own server loop: it wakes ten times a second to refresh its date header and look for an
+exit signal; over eleven idle services that was most of what an idle stack spent. `QuietServer` ticks once
+a second (the date header still changes every second) and an exit signal wakes it at once.
 Usage: python -m reference_impl.infra.serve APP --port PORT [--host HOST]
-
-Why not `python -m uvicorn`: uvicorn's server wakes ten times a second to refresh its date header and look
-for an exit signal; over eleven idle services that was most of what an idle stack spent. `QuietServer`
-ticks once a second (the date header still changes every second) and an exit signal wakes it at once.
-Why not `uvicorn --workers`: its processes share one listening socket and its manager restarts a worker
-that misses a 5 s health ping, which a loaded 2-core box can make a busy worker do.
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ import socket
 import uvicorn
 
 HOST = "127.0.0.1"
-#: Connections waiting to be accepted; uvicorn's 2048 overflowed under a 10,000-buyer race's connects
-#: (the kernel caps it at net.core.somaxconn anyway).
+#: Connections waiting to be accepted. The kernel caps it at net.core.somaxconn (4096 here); uvicorn's 2048
+#: made a 10,000-buyer race's connects overflow the queue and wait out SYN retransmits (1 s, then 3 s).
 BACKLOG = 4096
+#: How long a keep-alive connection may sit idle. uvicorn's 5 s closed the first of 10,000 race buyers'
+#: connections before the barrier released them (3,066 of 10,000 were answered "Server disconnected"); 75 s
+#: still did when a box at load 50 took minutes to connect them all. The cost is only an idle socket.
+KEEP_ALIVE_S = 300
+#: A stopping process finishes in-flight requests for this long, then exits anyway.
+GRACEFUL_S = 3
+#: Nothing fronts the services (127.0.0.1 only), so X-Forwarded-For is the client's own word: trusting it
+#: would let a client pick the gateway's per-IP rate-limit bucket. Off also skips a middleware per request.
+PROXY_HEADERS = False
 #: The housekeeping tick: uvicorn's is 0.1 s. The date header has one-second resolution anyway.
 TICK_S = 1.0
-#: As the supervisor always ran uvicorn: a stopping service finishes its requests for at most this long.
-GRACEFUL_S = 3
-#: How long a keep-alive connection may sit idle. Longer than the services' pooled clients keep theirs
-#: (aiohttp: 15 s), so a client never sends on a connection the server is closing (uvicorn's 5 s did that).
-KEEP_ALIVE_S = 75
 
 
 class QuietServer(uvicorn.Server):
@@ -47,7 +52,7 @@ class QuietServer(uvicorn.Server):
             self._loop.call_soon_threadsafe(self._exit.set)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(port: int, host: str = HOST) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -56,14 +61,15 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m reference_impl.infra.serve")
+    p = argparse.ArgumentParser(prog="serve")
     p.add_argument("app")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default=HOST)
     args = p.parse_args(argv)
-    config = uvicorn.Config(args.app, loop="uvloop", http="httptools", log_level="warning", access_log=False,
-                            backlog=BACKLOG, timeout_graceful_shutdown=GRACEFUL_S, timeout_keep_alive=KEEP_ALIVE_S)
-    QuietServer(config).run(sockets=[bind(args.host, args.port)])
+    config = uvicorn.Config(args.app, log_level="warning", access_log=False, backlog=BACKLOG,
+                            timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=GRACEFUL_S,
+                            proxy_headers=PROXY_HEADERS, loop="uvloop", http="httptools")
+    QuietServer(config).run(sockets=[bind(args.port, args.host)])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
 from contextlib import asynccontextmanager
@@ -15,18 +14,25 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from reference_impl.infra.body_limit import BodyLimit
 from reference_impl.infra.db import create_pool
-from reference_impl.infra.faults import FaultPoint
+from reference_impl.infra.fastlane import FastLane
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
+from reference_impl.infra.jsontypes import Number, Timestamp, WholeNumber
+from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import until_due
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
+from reference_impl.inventory.desk import Desk
 from reference_impl.inventory.redis_mirror import RedisMirror
-from reference_impl.inventory.reserve import Ask, Starved, UnknownStock, reserve
-from reference_impl.inventory.strategies import NAIVE_WINDOW_MS, Strategy, parse
-from reference_impl.policy import INVENTORY_POOL_SIZE as POOL_SIZE
-from reference_impl.policy import SWEEP_INTERVAL_S
+from reference_impl.inventory.reserve import Ask, UnknownStock
+from reference_impl.inventory.returns import listen_forever
+from reference_impl.inventory.soldout import SoldOutMemory
+from scenarios.faults import FaultPoint
+from scenarios.policy import INVENTORY_POOL_SIZE as POOL_SIZE
+from scenarios.policy import SWEEP_INTERVAL_S
+from scenarios.strategies import NAIVE_WINDOW_MS, SoldOut, Starved, Strategy, parse, parse_sold_out
 
 #: No real basket holds more of one SKU; larger asks are typos or attacks.
 MAX_QTY = 10_000
@@ -42,27 +48,35 @@ class Strict(BaseModel):
 
 class ReserveBody(Strict):
     sku: Sku
-    qty: int = Field(ge=1, le=MAX_QTY)
+    qty: WholeNumber = Field(ge=1, le=MAX_QTY)
     warehouse: Warehouse | None = None
-    strategy: str | None = None
+    strategy: Strategy | None = None
     attempt_id: str | None = Field(default=None, min_length=1, max_length=200)
-    ttl_s: float = Field(default=DEFAULT_TTL_S, gt=0, le=7 * 86400)
-    naive_window_ms: int = Field(default=NAIVE_WINDOW_MS, ge=0, le=5000)
+    ttl_s: Number = Field(default=DEFAULT_TTL_S, gt=0, le=7 * 86400)
+    naive_window_ms: WholeNumber = Field(default=NAIVE_WINDOW_MS, ge=0, le=5000)
+    naive_race: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")
+    naive_racers: WholeNumber = Field(default=0, ge=0, le=1_000_000)
+    sold_out: SoldOut | None = None    # the sold-out short-circuit; None: the strategy's default
 
-    @field_validator("strategy")
+    @field_validator("strategy", mode="before")
     @classmethod
     def _known(cls, v):
-        return None if v is None else parse(v).value
+        return parse(v) if isinstance(v, str) else v
+
+    @field_validator("sold_out", mode="before")
+    @classmethod
+    def _mode(cls, v):
+        return parse_sold_out(v) if isinstance(v, str) else v
 
 
 class ReceiptBody(Strict):
     sku: Sku
     warehouse: Warehouse
-    qty: int = Field(ge=1, le=1_000_000_000)
+    qty: WholeNumber = Field(ge=1, le=1_000_000_000)
 
 
 class SweepBody(Strict):
-    as_of: datetime | None = None
+    as_of: Timestamp | None = None
 
 
 @asynccontextmanager
@@ -73,15 +87,19 @@ async def lifespan(app: FastAPI):
     app.state.mirror = RedisMirror(app.state.redis)
     app.state.faults = RunConfig(app.state.redis, "inventory")
     app.state.default_strategy = parse(os.environ.get("LAB_INVENTORY_STRATEGY", "guarded"))
+    memory = SoldOutMemory()
+    app.state.desk = Desk(app.state.pool, app.state.mirror, memory)
     app.state.sweeper = lifecycle.Sweeper(app.state.pool, app.state.mirror)
-    sweeper = asyncio.create_task(until_due(app.state.sweeper.round, app.state.sweeper.wake,
-                                            "inventory sweeper", floor_s=SWEEP_INTERVAL_S))
+    tasks = [asyncio.create_task(until_due(app.state.sweeper.round, app.state.sweeper.wake, "inventory sweeper",
+                                           floor_s=SWEEP_INTERVAL_S)),
+             asyncio.create_task(listen_forever(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), memory))]
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app.state.desk.close()
         await app.state.pool.close()
         await app.state.redis.aclose()
 
@@ -95,6 +113,13 @@ def _uuid(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise ApiError(400, "invalid_request", f"reservation id {value!r} is not a UUID") from None
+
+
+@app.get("/ping")
+async def ping():
+    """Alive, without a database round trip: the race opens each buyer's connection with it, and a test
+    with several processes behind one port reads which process answered."""
+    return {"ok": True, "pid": os.getpid()}
 
 
 @app.get("/healthz")
@@ -111,7 +136,7 @@ async def receive(body: ReceiptBody):
     return {"sku": body.sku, "warehouse": body.warehouse, "qty": body.qty, "kind": kind}
 
 
-@app.get("/stock/{sku}")
+@app.get("/stock/{sku}", responses=errors(404))
 async def stock(sku: str):
     async with app.state.pool.acquire() as conn:
         rows = [r async for r in lifecycle.Q.stock_of(conn, sku=sku)]
@@ -120,25 +145,33 @@ async def stock(sku: str):
     return {"sku": sku, "warehouses": [dict(r) for r in rows]}
 
 
-@app.post("/reservations", status_code=201)
-async def make_reservation(body: ReserveBody):
+async def reserve_answer(body: ReserveBody) -> tuple[int, dict]:
+    """POST /reservations as (status, payload): the FastAPI route and the fast lane both answer with it."""
     strategy = Strategy(body.strategy) if body.strategy else app.state.default_strategy
     ask = Ask(sku=body.sku, qty=body.qty, strategy=strategy, warehouse=body.warehouse,
-              attempt_id=body.attempt_id, ttl_s=body.ttl_s, naive_window_ms=body.naive_window_ms)
-    async with app.state.pool.acquire() as conn:
-        try:
-            result = await reserve(conn, ask, app.state.mirror)
-        except UnknownStock:
+              attempt_id=body.attempt_id, ttl_s=body.ttl_s, naive_window_ms=body.naive_window_ms,
+              naive_race=body.naive_race, naive_racers=body.naive_racers, sold_out=body.sold_out)
+    try:
+        result = await app.state.desk.reserve(ask)
+    except UnknownStock:
+        async with app.state.pool.acquire() as conn:
             await _raise_unknown(conn, body)
-        except Starved as exc:
-            raise ApiError(503, exc.reason, f"gave up after {exc.retries} retries on a hot row",
-                           retries=exc.retries) from None
+    except Starved as exc:
+        raise ApiError(503, exc.reason, f"gave up after {exc.retries} retries on a hot row",
+                       retries=exc.retries) from None
     if result.reservation is None:
         raise ApiError(409, "out_of_stock", f"not enough {body.sku!r} for qty {body.qty}",
-                       retries=result.retries)
+                       retries=result.retries, from_memory=result.from_memory)
     app.state.sweeper.saw(result.reservation.get("expires_at"))
     payload = _jsonable(result.reservation) | {"strategy": strategy.value, "replayed": result.replayed}
-    return JSONResponse(payload, status_code=200 if result.replayed else 201)
+    return (200 if result.replayed else 201), payload
+
+
+@app.post("/reservations", status_code=201, responses=errors(404, 409)
+          | {200: {"description": "A replay: this attempt_id already reserved; the reservation as it stands"}})
+async def make_reservation(body: ReserveBody):
+    status, payload = await reserve_answer(body)
+    return JSONResponse(payload, status_code=status)
 
 
 async def _raise_unknown(conn, body: ReserveBody):
@@ -148,8 +181,8 @@ async def _raise_unknown(conn, body: ReserveBody):
     raise ApiError(404, "unknown_sku", f"no stock for SKU {body.sku!r}{where}")
 
 
-@app.get("/reservations/{reservation_id}")
-async def get_reservation(reservation_id: str):
+@app.get("/reservations/{reservation_id}", responses=errors(400, 404))
+async def get_reservation(reservation_id: UuidPath):
     async with app.state.pool.acquire() as conn:
         row = await lifecycle.Q.get_reservation(conn, id=_uuid(reservation_id))
     if row is None:
@@ -178,21 +211,19 @@ async def _settle(reservation_id: str, action: str):
     return _jsonable(dict(row))
 
 
-@app.post("/reservations/{reservation_id}/commit")
-async def commit(reservation_id: str):
+@app.post("/reservations/{reservation_id}/commit", responses=errors(400, 404, 409))
+async def commit(reservation_id: UuidPath):
     return await _settle(reservation_id, "commit")
 
 
-@app.post("/reservations/{reservation_id}/release")
-async def release(reservation_id: str):
+@app.post("/reservations/{reservation_id}/release", responses=errors(400, 404, 409))
+async def release(reservation_id: UuidPath):
     return await _settle(reservation_id, "release")
 
 
 @app.post("/admin/sweep")
 async def sweep_now(body: SweepBody | None = None):
     as_of = (body.as_of if body and body.as_of else datetime.now(UTC))
-    if as_of.tzinfo is None:
-        raise ApiError(422, "invalid_request", "as_of needs a timezone (e.g. 2026-01-01T00:00:00Z)")
     async with app.state.pool.acquire() as conn:
         n = await lifecycle.sweep(conn, as_of, app.state.mirror)
     return {"expired": n}
@@ -203,3 +234,8 @@ def _jsonable(row: dict) -> dict:
     for k, v in row.items():
         out[k] = str(v) if isinstance(v, uuid.UUID) else v.isoformat() if isinstance(v, datetime) else v
     return out
+
+
+#: What uvicorn serves: the hot route on the fast lane (infra/fastlane.py), everything else through FastAPI;
+#: the body cap in front of both, as FastAPI has it in front of its routes.
+asgi = BodyLimit(FastLane(app, {("POST", "/reservations"): (ReserveBody, reserve_answer)}))

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from reference_impl.inventory.reserve import Q
-from reference_impl.inventory.strategies import Strategy
+from scenarios.strategies import Strategy
 
 #: Expire this many reservations per statement: keeps each sweep transaction short under a backlog.
 SWEEP_BATCH = 500

@@ -8,35 +8,38 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from dataclasses import dataclass
 from importlib import resources
 
 import aiosql
 import asyncpg
 
-from reference_impl.inventory.strategies import (
+from reference_impl.inventory import naive_barrier
+from scenarios.policy import INVENTORY_POOL_SIZE
+from scenarios.strategies import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     LOCK_TIMEOUT_MS,
     MAX_RETRIES,
+    SoldOut,
+    Starved,
     Strategy,
 )
 
 SQL_DIR = resources.files("reference_impl.inventory") / "sql"
 Q = aiosql.from_path(str(SQL_DIR), "asyncpg", mandatory_parameters=False)
+
+
+def sql_text() -> str:
+    """Every named block of the inventory, as one text: what SQL-level load users run (sent in their plan)."""
+    return "\n".join(p.read_text() for p in sorted(SQL_DIR.iterdir()) if p.name.endswith(".sql"))
 RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
 class UnknownStock(LookupError):
     """The SKU (or the named warehouse) has no stock row: a 404, not an out-of-stock."""
 
-
-class Starved(RuntimeError):
-    """Retries ran out on a hot row: the attempt failed without reserving anything."""
-
-    def __init__(self, retries: int, reason: str = "retries_exhausted"):
-        super().__init__(reason)
-        self.retries, self.reason = retries, reason
 
 
 @dataclass
@@ -48,6 +51,9 @@ class Ask:
     attempt_id: str | None = None
     ttl_s: float = 900.0
     naive_window_ms: int = 0
+    naive_race: str | None = None     # the race this naive attempt belongs to, and how many race in it
+    naive_racers: int = 0
+    sold_out: SoldOut | None = None   # the short-circuit (desk.py); None: the strategy's default
 
 
 @dataclass
@@ -55,6 +61,7 @@ class Result:
     reservation: dict | None      # None: out of stock in every warehouse
     retries: int
     replayed: bool = False
+    from_memory: bool = False     # refused by the sold-out memory, without a database round trip
 
 
 def _backoff(attempt: int) -> float:
@@ -66,11 +73,17 @@ def _row(ask: Ask, warehouse: str, retries: int) -> dict:
                 attempt_id=ask.attempt_id, retries=retries, ttl_s=float(ask.ttl_s))
 
 
-async def _naive(conn, ask: Ask, wh: str, _mirror) -> tuple[asyncpg.Record | None, int]:
+async def _naive(conn, ask: Ask, wh: str, mirror) -> tuple[asyncpg.Record | None, int]:
     row = await Q.read_counter(conn, sku=ask.sku, warehouse=wh)
     if row["on_hand"] - row["reserved"] < ask.qty:
         return None, 0
+    # In a race, the window lasts until every racer that can hold a connection at once has read too.
+    readers = min(ask.naive_racers, INVENTORY_POOL_SIZE)
+    arrival = await naive_barrier.arrive(mirror.client, ask.naive_race, readers) \
+        if ask.naive_race and readers > 1 and mirror is not None else None
     await asyncio.sleep(ask.naive_window_ms / 1000)   # the read-to-write window other buyers fall into
+    if arrival is not None:
+        await arrival.wait()
     await Q.write_back_counter(conn, sku=ask.sku, warehouse=wh, new_reserved=row["reserved"] + ask.qty)
     return await Q.insert_reservation(conn, **_row(ask, wh, 0)), 0
 
@@ -133,6 +146,16 @@ async def _redis(conn, ask: Ask, wh: str, mirror):
         raise
 
 
+async def _batched(conn, ask: Ask, wh: str, _mirror):
+    """A batch of one on the caller's connection. The service's desk (desk.py) gathers real batches; a
+    caller holding a bare connection (a SQL client, a test) gets the same statement for its one ask."""
+    rows = [r async for r in Q.reserve_batch(conn, sku=ask.sku, warehouse=wh, qty=ask.qty,
+                                             strategy=ask.strategy.value, ids=[uuid.uuid4()],
+                                             attempt_ids=[ask.attempt_id], ttls=[float(ask.ttl_s)])]
+    made = [{"id": r["id"], "expires_at": r["expires_at"]} for r in rows if r["kind"] == "made"]
+    return (made[0] if made else None), 0
+
+
 ATTEMPT = {
     Strategy.NAIVE: _naive,
     Strategy.PESSIMISTIC: _pessimistic,
@@ -140,6 +163,7 @@ ATTEMPT = {
     Strategy.GUARDED: _guarded,
     Strategy.SERIALIZABLE: _serializable,
     Strategy.REDIS: _redis,
+    Strategy.BATCHED: _batched,
 }
 
 

@@ -47,3 +47,20 @@ CREATE TABLE IF NOT EXISTS reservations (
 
 CREATE INDEX IF NOT EXISTS reservations_held_expiry ON reservations (expires_at) WHERE state = 'held';
 CREATE INDEX IF NOT EXISTS reservations_by_row ON reservations (sku, warehouse);
+
+-- Units came back (a release, an expiry, a restock, a new warehouse row): tell every inventory process, whose
+-- sold-out memory must reopen. NOTIFY is delivered at commit, so a listener hears only what it can then see.
+-- A reservation or a sale never makes more units available, so the hot path never fires it.
+CREATE OR REPLACE FUNCTION notify_stock_returned() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('stock_returned', json_build_array(NEW.sku, NEW.warehouse)::text);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER stock_row_added AFTER INSERT ON stock
+    FOR EACH ROW EXECUTE FUNCTION notify_stock_returned();
+
+CREATE OR REPLACE TRIGGER stock_returned AFTER UPDATE OF on_hand, reserved ON stock
+    FOR EACH ROW WHEN (NEW.on_hand - NEW.reserved > OLD.on_hand - OLD.reserved)
+    EXECUTE FUNCTION notify_stock_returned();

@@ -3,34 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import FastAPI, Header
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from reference_impl.infra import bus
+from reference_impl.infra import consumer, relay
 from reference_impl.infra.client import ServiceClient, Unknown
+from reference_impl.infra.headers import (
+    USER_ID_MAX_LEN,
+    IdempotencyKey,
+    UserIdHeader,
+    documented,
+    key_doc,
+    require_key,
+)
 from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import add_healthz, lifespan, until_due
 from reference_impl.orders import recovery
 from reference_impl.orders.events import OrderEvents
+from reference_impl.orders.models import CheckoutBody
 from reference_impl.orders.saga import Q, Saga, Stop
-from reference_impl.policy import DEFAULT_UNIT_PRICE, PAYMENT_TIMEOUT_S
-from reference_impl.policy import ORDER_LEASE_S as LEASE_S
+from scenarios.policy import ORDER_KEY_MAX_LEN, PAYMENT_TIMEOUT_S
+from scenarios.policy import ORDER_LEASE_S as LEASE_S
+from scenarios.states import OrderStatus
 
 POOL_SIZE = 16
-
-Sku = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
-
-
-class CheckoutBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sku: Sku
-    qty: int = Field(ge=1, le=100)
-    card: str = Field(default="4242424242424242", min_length=4, max_length=32, pattern=r"^[0-9]+$")
-    unit_price: int = Field(default=DEFAULT_UNIT_PRICE, gt=0, le=10**7)
 
 
 def _start(app: FastAPI) -> list:
@@ -39,8 +38,8 @@ def _start(app: FastAPI) -> list:
     app.state.saga = Saga(app.state.pool, *app.state.clients, app.state.config)
     events = OrderEvents(app.state.pool, app.state.clients[0])
     listener = app.state.listener
-    return [bus.relay_forever(app.state.dsn, app.state.redis, "orders"),
-            bus.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers()),
+    return [relay.relay_forever(app.state.dsn, app.state.redis, "orders"),
+            consumer.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers()),
             until_due(lambda: recovery.recover_once(app.state.pool, app.state.saga, app.state.config),
                       listener.event(recovery.CHANNEL), "orders recovery")]
 
@@ -63,14 +62,16 @@ def _public(order) -> dict:
                 else order[k]) for k in keep}
 
 
-@app.post("/checkouts")
-async def checkout(body: CheckoutBody,
-                   idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-                   x_user_id: Annotated[str | None, Header(max_length=100)] = None):
-    if not idempotency_key:
-        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header: one per checkout")
-    if not x_user_id:
-        raise ApiError(401, "unauthenticated", "X-User-Id missing (the gateway sets it)")
+@app.post("/checkouts", status_code=201, responses=errors(400, 401, 402, 404, 409)
+          | {200: {"description": "A retry of a checkout already final: the order as it stands"},
+             202: {"description": "Still running (an answer was lost): poll the order or retry with the key"}},
+          openapi_extra=documented(key_doc(ORDER_KEY_MAX_LEN, "one per checkout; a retry sends the same key"),
+                                   ("X-User-Id", USER_ID_MAX_LEN, "the buyer (the gateway sets it from the token)")))
+async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x_user_id: UserIdHeader = None):
+    """201 confirmed; 402 declined, 404 unknown SKU, 409 out of stock (each: the order, cancelled)."""
+    idempotency_key = require_key(idempotency_key, ORDER_KEY_MAX_LEN)
+    if not x_user_id or len(x_user_id) > USER_ID_MAX_LEN:
+        raise ApiError(401, "unauthenticated", "X-User-Id missing or too long (the gateway sets it)")
     async with app.state.pool.acquire() as conn:
         order = await Q.insert_order(conn, id=uuid.uuid4(), key=idempotency_key, user_id=x_user_id, sku=body.sku,
                                      qty=body.qty, amount=body.qty * body.unit_price, card=body.card,
@@ -79,7 +80,7 @@ async def checkout(body: CheckoutBody,
             order = await Q.order_by_key(conn, key=idempotency_key)
             if (order["sku"], order["qty"], order["user_id"]) != (body.sku, body.qty, x_user_id):
                 raise ApiError(409, "idempotency_key_reused", "this key was used for a different checkout")
-            if order["status"] != "pending":
+            if order["status"] != OrderStatus.PENDING:
                 return JSONResponse(_public(order), status_code=200)
             order = await Q.take_lease(conn, id=order["id"], lease_s=LEASE_S)
             if order is None:
@@ -89,7 +90,7 @@ async def checkout(body: CheckoutBody,
     except Stop as stop:
         async with app.state.pool.acquire() as conn:
             now = await Q.get_order(conn, id=order["id"])
-        if now["status"] == "pending":
+        if now["status"] == OrderStatus.PENDING:
             await recovery.wake(app.state.pool)
         return JSONResponse({"error": stop.error, "detail": stop.detail, "order": _public(now)},
                             status_code=stop.code)
@@ -109,8 +110,8 @@ def _uuid(value: str) -> uuid.UUID:
         raise ApiError(400, "invalid_request", f"order id {value!r} is not a UUID") from None
 
 
-@app.get("/orders/{order_id}")
-async def get_order(order_id: str):
+@app.get("/orders/{order_id}", responses=errors(400, 404))
+async def get_order(order_id: UuidPath):
     async with app.state.pool.acquire() as conn:
         order = await Q.get_order(conn, id=_uuid(order_id))
     if order is None:
@@ -118,8 +119,24 @@ async def get_order(order_id: str):
     return _public(order)
 
 
-@app.get("/orders/{order_id}/saga")
-async def saga_log(order_id: str):
+@app.get("/checkouts/{key}", responses=errors(401, 404),
+         openapi_extra=documented(("X-User-Id", USER_ID_MAX_LEN, "the buyer (the gateway sets it from the token)")))
+async def checkout_by_key(key: str, x_user_id: UserIdHeader = None):
+    """The order a checkout key made, as its client polls it (a lost reply or a 202 tells it nothing
+    more): 404 when the key made none, or made another user's."""
+    if not x_user_id or len(x_user_id) > USER_ID_MAX_LEN:
+        raise ApiError(401, "unauthenticated", "X-User-Id missing or too long (the gateway sets it)")
+    order = None
+    if len(key) <= ORDER_KEY_MAX_LEN:
+        async with app.state.pool.acquire() as conn:
+            order = await Q.order_by_key(conn, key=key)
+    if order is None or order["user_id"] != x_user_id:
+        raise ApiError(404, "unknown_checkout", "no order for this checkout key and user")
+    return _public(order)
+
+
+@app.get("/orders/{order_id}/saga", responses=errors(400, 404))
+async def saga_log(order_id: UuidPath):
     async with app.state.pool.acquire() as conn:
         rows = [dict(r) async for r in Q.saga_of(conn, order_id=_uuid(order_id))]
     if not rows:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
 from reference_impl.orders.saga import Q, cancel, line, transition
+from scenarios.states import OrderStatus as S
+from scenarios.states import sources
 
 
 class OrderEvents:
@@ -25,13 +27,13 @@ class OrderEvents:
         order = await Q.get_order(conn, id=event["order_id"])
         if order is None or str(order["payment_id"]) != event["payment_id"]:
             return                     # a charge this order does not stand on: the auditor counts it
-        if order["status"] == "cancelled":
+        if order["status"] == S.CANCELLED:
             # Money arrived after the cancellation: announce it again, so it is refunded.
             await Q.announce_once(conn, topic="OrderCancelled", **bus.dedup_params(dedup), payload=bus.dumps(
                 {"order_id": event["order_id"], "user_id": order["user_id"], "reason": order["cancel_reason"],
                  "payment_made": True, "reservation_id": order["reservation_id"]}))
             return
-        if order["status"] != "confirmed":
+        if order["status"] != S.CONFIRMED:
             return
         if not await self._held(order["reservation_id"]):
             # The reservation expired before payment was final: the unit may be sold to someone else.
@@ -39,20 +41,20 @@ class OrderEvents:
             await cancel(conn, order, "reservation_expired", True,
                          (line("paid", "failed", reason="reservation_expired"),), dedup)
             return
-        await transition(conn, order, "paid", ["confirmed"], [line("paid", "done", payment_id=event["payment_id"])],
+        await transition(conn, order, S.PAID, sources(S.PAID), [line("paid", "done", payment_id=event["payment_id"])],
                          "OrderPaid", {"order_id": event["order_id"], "user_id": order["user_id"],
                                        "sku": order["sku"], "qty": order["qty"]}, dedup=dedup)
 
     async def shipment_created(self, conn, event: dict, dedup: bus.Dedup) -> None:
         order = await Q.get_order(conn, id=event["order_id"])
-        if order is None or order["status"] != "paid":
+        if order is None or order["status"] != S.PAID:
             return
         status, _ = await self.inventory.call("POST", f"/reservations/{order['reservation_id']}/commit")
         if status != 200:
             await cancel(conn, order, "stock_lost", order["payment_id"] is not None,
                          (line("sell_stock", "failed", status=status),), dedup)
             return
-        await transition(conn, order, "shipped", ["paid"],
+        await transition(conn, order, S.SHIPPED, sources(S.SHIPPED),
                          [line("sell_stock", "done"), line("ship", "done", tracking_id=event.get("tracking_id"))],
                          "OrderShipped", {"order_id": event["order_id"], "user_id": order["user_id"],
                                           "tracking_id": event.get("tracking_id")},
@@ -60,7 +62,7 @@ class OrderEvents:
 
     async def shipment_failed(self, conn, event: dict, dedup: bus.Dedup) -> None:
         order = await Q.get_order(conn, id=event["order_id"])
-        if order is None or order["status"] not in ("confirmed", "paid"):
+        if order is None or order["status"] not in (S.CONFIRMED, S.PAID):
             return
         status, _ = await self.inventory.call("POST", f"/reservations/{order['reservation_id']}/release")
         if status not in (200, 409):

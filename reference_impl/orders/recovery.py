@@ -14,7 +14,7 @@ from __future__ import annotations
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import ApiError, DropReply
 from reference_impl.orders.saga import Q, Stop, cancel, line
-from reference_impl.policy import MAX_DRIVES, RECOVERY_LEASE_S
+from scenarios.policy import MAX_DRIVES, RECOVERY_LEASE_S
 
 #: The channel a request notifies when it leaves its saga pending (sql/orders.sql `wake_recovery`).
 CHANNEL = "lastunit_orders_recovery"

@@ -15,9 +15,11 @@ import aiosql
 
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
-from reference_impl.infra.faults import FaultPoint
 from reference_impl.infra.http import DropReply
-from reference_impl.policy import CALL_RETRIES, RETRY_PAUSE_S
+from scenarios.faults import FaultPoint
+from scenarios.policy import CALL_RETRIES, RETRY_PAUSE_S
+from scenarios.states import OrderStatus as S
+from scenarios.states import sources
 
 Q = aiosql.from_path(str(resources.files("reference_impl.orders") / "sql"), "asyncpg", mandatory_parameters=False)
 
@@ -54,7 +56,7 @@ async def cancel(conn, order, reason: str, payment_made: bool, lines: tuple[dict
                  dedup: bus.Dedup | None = None) -> None:
     """Mark the order cancelled and announce it (payment voids or refunds, notification tells the buyer),
     after `lines`, in one statement. Cancelling a cancelled order changes nothing."""
-    await transition(conn, order, "cancelled", ["pending", "confirmed", "paid"],
+    await transition(conn, order, S.CANCELLED, sources(S.CANCELLED),
                      [*lines, line("cancel", "compensated", reason=reason)], "OrderCancelled",
                      {"order_id": str(order["id"]), "user_id": order["user_id"], "reason": reason,
                       "payment_made": payment_made, "reservation_id": order["reservation_id"]},
@@ -90,7 +92,7 @@ class Saga:
             return uuid.UUID(r["id"])
         async with self.pool.acquire() as conn:
             await cancel(conn, order, "out_of_stock" if status == 409 else f"reserve_{status}", False)
-        raise Stop(409 if status == 409 else 422, r.get("error", "reserve_failed"), r.get("detail", ""))
+        raise Stop(status if status in (404, 409) else 422, r.get("error", "reserve_failed"), r.get("detail", ""))
 
     async def _authorize(self, order) -> uuid.UUID:
         keyed = await self.config.knob("payment", "idempotency", True)
@@ -136,7 +138,7 @@ class Saga:
         confirmed = {k: str(order[k]) if k.endswith("id") else order[k]
                      for k in ("id", "user_id", "sku", "qty", "amount", "reservation_id", "payment_id")}
         async with self.pool.acquire() as conn:
-            moved = await transition(conn, order, "confirmed", ["pending"], [line("confirm", "done")],
+            moved = await transition(conn, order, S.CONFIRMED, sources(S.CONFIRMED), [line("confirm", "done")],
                                      "OrderConfirmed", confirmed | {"order_id": str(order["id"])})
             final = dict(moved or await Q.get_order(conn, id=order["id"]))
         if drop:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from reference_impl.infra import bus
+from reference_impl.infra import consumer, relay
 from reference_impl.infra.client import ServiceClient
+from reference_impl.infra.headers import IdempotencyKey, documented, key_doc, require_key
 from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.jsontypes import WholeNumber
+from reference_impl.infra.openapi import errors
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import add_healthz, forever, lifespan, until_due
 from reference_impl.payment import authorize as auth
 from reference_impl.payment import webhooks
 from reference_impl.payment.events import PaymentEvents
-from reference_impl.policy import PRUNE_EVERY_S
+from scenarios.policy import PAYMENT_KEY_MAX_LEN, PRUNE_EVERY_S
 
 POOL_SIZE = 8
 #: The provider answers fast; beyond this its reply is as good as lost (and the key's lock covers it).
@@ -26,7 +29,7 @@ PSP_TIMEOUT_S = 2.0
 class AuthorizeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order_id: str = Field(min_length=1, max_length=100)
-    amount: int = Field(gt=0, le=10**9)
+    amount: WholeNumber = Field(gt=0, le=10**9)
     card: str = Field(min_length=4, max_length=32, pattern=r"^[0-9]+$")
 
 
@@ -35,8 +38,8 @@ def _start(app: FastAPI) -> list:
     app.state.psp = ServiceClient("psp", timeout_s=PSP_TIMEOUT_S)
     events = PaymentEvents(app.state.psp)
     listener = app.state.listener
-    return [bus.relay_forever(app.state.dsn, app.state.redis, "payment"),
-            bus.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
+    return [relay.relay_forever(app.state.dsn, app.state.redis, "payment"),
+            consumer.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
             until_due(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
                       listener.event(auth.CHANNEL), "payment completer"),
             forever(lambda: webhooks.prune(app.state.pool), PRUNE_EVERY_S, "webhook id prune")]
@@ -52,11 +55,12 @@ install_error_handlers(app)
 add_healthz(app, "payment")
 
 
-@app.post("/payments/authorize")
-async def authorize(body: AuthorizeBody,
-                    idempotency_key: Annotated[str | None, Header(max_length=200)] = None):
-    if not idempotency_key:
-        raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header: one per attempt")
+@app.post("/payments/authorize", status_code=201, responses=errors(400, 402, 409),
+          openapi_extra=documented(key_doc(PAYMENT_KEY_MAX_LEN)))
+async def authorize(body: AuthorizeBody, idempotency_key: IdempotencyKey = None):
+    """201 authorized, 402 declined, 422 `provider_refused` (the provider refused it for good: never charged);
+    the same key replays the stored answer."""
+    idempotency_key = require_key(idempotency_key, PAYMENT_KEY_MAX_LEN)
     request = body.model_dump()
     got = await auth.begin(app.state.pool, idempotency_key, request)
     if isinstance(got[0], int):                 # stored response: a replay
@@ -70,22 +74,22 @@ async def authorize(body: AuthorizeBody,
     return JSONResponse(payload, status_code=code)
 
 
-@app.get("/payments/{payment_id}")
-async def get_payment(payment_id: str):
-    import uuid  # noqa: PLC0415
-
-    try:
-        pid = uuid.UUID(payment_id)
-    except ValueError:
-        raise ApiError(400, "invalid_request", f"payment id {payment_id!r} is not a UUID") from None
+@app.get("/payments/{payment_id:uuid}", responses=errors(404))
+async def get_payment(payment_id: uuid.UUID):
+    """Only a UUID is an id here (a path convertor, so GET /payments/authorize is a 405, not a bad id)."""
     async with app.state.pool.acquire() as conn:
-        p = await auth.Q.get_payment(conn, id=pid)
+        p = await auth.Q.get_payment(conn, id=payment_id)
     if p is None:
         raise ApiError(404, "unknown_payment", f"no payment {payment_id}")
     return {k: str(v) if k == "id" else v for k, v in dict(p).items() if k != "card"}
 
 
-@app.post("/webhooks/psp")
+@app.post("/webhooks/psp", responses=errors(400),
+          openapi_extra=documented(("psp-signature", 1000, "t=<unix time>,v1=<HMAC-SHA256 of 't.body'>"))
+          | {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+              "type": "object", "required": ["id", "type", "data"],
+              "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "data": {"type": "object"}}}}}}})
 async def psp_webhook(request: Request):
+    """The provider's signed event. Unsigned, stale or malformed events get 400 and change nothing."""
     event = webhooks.verify(await request.body(), request.headers.get("psp-signature"))
     return await webhooks.apply(app.state.pool, event)

@@ -2,7 +2,7 @@
 -- any point resumes instead of repeating the provider call.
 
 CREATE TABLE IF NOT EXISTS idempotency_keys (
-    key             text PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 200),
+    key             text PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 200),  -- the service takes 191 (policy)
     fingerprint     text NOT NULL,                  -- the request it was first used for
     recovery_point  text NOT NULL DEFAULT 'started'
                     CHECK (recovery_point IN ('started', 'provider_called', 'finished')),
@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at      timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+-- Tries the provider did not settle, and when the completer may try again (backoff, not every tick).
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS tries int NOT NULL DEFAULT 0;
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS retry_at timestamptz;
 CREATE INDEX IF NOT EXISTS idempotency_keys_unfinished ON idempotency_keys (locked_at)
     WHERE recovery_point <> 'finished';
 

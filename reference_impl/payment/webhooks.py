@@ -11,7 +11,7 @@ import os
 
 from reference_impl.infra.http import ApiError
 from reference_impl.payment.authorize import Q
-from reference_impl.policy import RETENTION_S
+from scenarios.policy import RETENTION_S
 
 #: Older signatures are refused: a captured request replayed later is not a new event.
 SIGNATURE_TOLERANCE_S = 300
@@ -30,9 +30,12 @@ def verify(raw: bytes, header: str | None) -> dict:
         raise ApiError(400, "bad_signature", str(exc)) from None
     try:
         event = json.loads(raw)
-        return {"id": str(event["id"]), "type": str(event["type"]), "charge": event["data"]}
+        out = {"id": str(event["id"]), "type": str(event["type"]), "charge": event["data"]}
     except (ValueError, KeyError, TypeError):
         raise ApiError(400, "invalid_event", "signed, but not an event this endpoint understands") from None
+    if not isinstance(out["charge"], dict):     # a signed list or string is still not a charge
+        raise ApiError(400, "invalid_event", "signed, but its data is not an object (a charge)")
+    return out
 
 
 async def apply(pool, event: dict) -> dict:

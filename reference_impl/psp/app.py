@@ -13,16 +13,20 @@ import os
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Header, Query
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reference_impl.infra.db import create_pool
+from reference_impl.infra.headers import IdempotencyKey, documented, key_doc
 from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.jsontypes import Flag, WholeNumber
+from reference_impl.infra.openapi import errors
 from reference_impl.infra.settings import database_url
 from reference_impl.psp import charges, config, idempotency
 from reference_impl.psp.queries import Q
 from reference_impl.psp.webhooks import Deliverer
+from scenarios.policy import PROVIDER_KEY_MAX_LEN
 
 log = logging.getLogger("lastunit.psp")
 
@@ -34,12 +38,14 @@ MAX_AMOUNT = 10**9
 Card = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_ -]+$")]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")]
-KeyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+KeyHeader = IdempotencyKey
+#: Every mutating call: the key, declared required (missing or too long: 400, idempotency.check_key).
+KEYED = {"responses": errors(400, 409), "openapi_extra": documented(key_doc(PROVIDER_KEY_MAX_LEN))}
 
 
 class ChargeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    amount: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
+    amount: WholeNumber = Field(gt=0, le=MAX_AMOUNT)
     currency: Literal["usd"]
     card: Card
     reference: Reference
@@ -48,7 +54,7 @@ class ChargeBody(BaseModel):
 
 class FlushBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    all: bool = False
+    all: Flag = False
 
 
 @asynccontextmanager
@@ -85,7 +91,7 @@ async def healthz():
     return {"ok": True, "service": "psp", "pid": os.getpid()}
 
 
-@app.post("/v1/charges")
+@app.post("/v1/charges", **KEYED)
 async def create_charge(body: ChargeBody, idempotency_key: KeyHeader = None):
     key = idempotency.check_key(idempotency_key)
     fp = idempotency.fingerprint("POST", "/v1/charges", body.model_dump())
@@ -109,22 +115,22 @@ async def _move(charge_id: str, action: str, idempotency_key: str | None) -> JSO
     return _answer(await idempotency.run(app.state.pool, key, fp, work))
 
 
-@app.post("/v1/charges/{charge_id}/capture")
+@app.post("/v1/charges/{charge_id}/capture", **KEYED | {"responses": errors(400, 404, 409)})
 async def capture(charge_id: str, idempotency_key: KeyHeader = None):
     return await _move(charge_id, "capture", idempotency_key)
 
 
-@app.post("/v1/charges/{charge_id}/void")
+@app.post("/v1/charges/{charge_id}/void", **KEYED | {"responses": errors(400, 404, 409)})
 async def void(charge_id: str, idempotency_key: KeyHeader = None):
     return await _move(charge_id, "void", idempotency_key)
 
 
-@app.post("/v1/charges/{charge_id}/refund")
+@app.post("/v1/charges/{charge_id}/refund", **KEYED | {"responses": errors(400, 404, 409)})
 async def refund(charge_id: str, idempotency_key: KeyHeader = None):
     return await _move(charge_id, "refund", idempotency_key)
 
 
-@app.get("/v1/charges/{charge_id}")
+@app.get("/v1/charges/{charge_id}", responses=errors(404))
 async def get_charge(charge_id: str):
     async with app.state.pool.acquire() as conn:
         row = await Q.get_charge(conn, id=charge_id)

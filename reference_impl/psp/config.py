@@ -16,13 +16,17 @@ import asyncio
 import hashlib
 import os
 import time
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reference_impl.infra.jsontypes import Number, WholeNumber
 from reference_impl.psp.queries import Q
 from reference_impl.services import workers
 
-Rate = Field(default=None, ge=0.0, le=1.0)
+#: A probability. The bounds sit inside the type: on an optional field they would reach the document as
+#: pydantic's `ge`/`le` instead of JSON Schema's minimum/maximum.
+Rate = Annotated[Number, Field(ge=0.0, le=1.0)]
 
 #: How long a process trusts its copy of the knobs: they change between runs, not within a request, so a
 #: re-read this often costs nothing measurable under load and nothing at all when idle.
@@ -47,13 +51,13 @@ class KnobsPatch(BaseModel):
     """`POST /admin/config`: only the fields given change."""
 
     model_config = ConfigDict(extra="forbid")
-    decline_rate: float | None = Rate
-    webhook_delay_ms: int | None = Field(default=None, ge=0, le=MAX_WEBHOOK_DELAY_MS)
-    webhook_duplicate: float | None = Rate
-    webhook_reorder: float | None = Rate
-    webhook_drop: float | None = Rate
-    webhook_crash: float | None = Rate
-    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
+    decline_rate: Rate | None = None
+    webhook_delay_ms: Annotated[WholeNumber, Field(ge=0, le=MAX_WEBHOOK_DELAY_MS)] | None = None
+    webhook_duplicate: Rate | None = None
+    webhook_reorder: Rate | None = None
+    webhook_drop: Rate | None = None
+    webhook_crash: Rate | None = None
+    seed: Annotated[WholeNumber, Field(ge=-(2**63), lt=2**63)] | None = None
 
 
 def draw(seed: int, what: str, ident: str) -> float:

@@ -25,12 +25,12 @@ import orjson
 
 from reference_impl.infra.http import ApiError
 from reference_impl.psp.queries import Q
+from scenarios.policy import PROVIDER_KEY_MAX_LEN as MAX_KEY_LEN
 
 #: A claim with no response after this long may be taken over by a retry of the same request. Safe at any
 #: value (see above); 1 s is far past a live request's claim-to-work gap (two statements back to back) and
 #: shorter than any caller's first retry, so a request whose psp process died is never refused for long.
 KEY_LEASE_S = 1.0
-MAX_KEY_LEN = 200
 
 #: (conn, claim token) -> the response body, stored by the work itself; KeyLost if the claim was taken over.
 Work = Callable[[object, object], Awaitable[dict]]

@@ -31,11 +31,11 @@ from urllib.parse import urlsplit, urlunsplit
 from reference_impl.infra.run_config import CRASH_EXIT
 from reference_impl.infra.wake import nap
 from reference_impl.infra.wire import Origin
-from reference_impl.policy import IDLE_FALLBACK_S, PRUNE_EVERY_S, RETENTION_S, RETRY_FLOOR_S
-from reference_impl.policy import webhook_backoff_s as backoff_s
 from reference_impl.psp.config import Knobs, draw
 from reference_impl.psp.queries import Q
 from reference_impl.psp.signing import HEADER, sign
+from scenarios.policy import IDLE_FALLBACK_S, PRUNE_EVERY_S, RETENTION_S, RETRY_FLOOR_S
+from scenarios.policy import webhook_backoff_s as backoff_s
 
 log = logging.getLogger("lastunit.psp.webhooks")
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Query
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from reference_impl.infra.http import install_error_handlers
+from reference_impl.infra.service import lifespan
 from reference_impl.recommendation import store
 from reference_impl.recommendation.blend import blend
 
@@ -30,16 +29,7 @@ class ClickBody(BaseModel):
     sku: Annotated[str, StringConstraints(pattern=SKU)]
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
-    try:
-        yield
-    finally:
-        await app.state.redis.aclose()
-
-
-app = FastAPI(title="lastunit recommendation", lifespan=lifespan)
+app = FastAPI(title="lastunit recommendation", lifespan=lifespan())
 install_error_handlers(app)
 
 

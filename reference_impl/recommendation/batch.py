@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import redis
 
-from reference_impl.infra.settings import lab_home
 from reference_impl.recommendation import store
 from reference_impl.recommendation.cooccur import TOP_K, also_bought
+from scenarios.paths import lab_home
 
 
 def default_history() -> Path:

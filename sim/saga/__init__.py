@@ -1,7 +1,7 @@
 """The checkout saga in the model: reserve, authorize at a provider with its own ledger, confirm, capture,
 webhook, ship; the scenario's faults at their named points; the saga audit over the model's own state.
 
-Covers: the crowd of `loadtests.checkouts.planned` (the real run's very crowd), the inventory model's
+Covers: the crowd of `scenarios.arrivals.planned` (the real run's very crowd), the inventory model's
     reservation step (`sim.service.reserve`, the scenario's strategy, pool and row locks), the payment
     service's idempotency keys (`started -> provider_called -> finished`, a lock that expires after
     LOCK_TIMEOUT_S), the provider's charges keyed by the derived key, the orders client's retries

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reference_impl.audit.invariants import check_stock
-from reference_impl.audit.saga_checks import check_saga
+from scenarios.invariants import check_stock
+from scenarios.saga_checks import check_saga
 from sim.audit import stock_row
-from sim.saga.orders import Order
+from sim.saga.order import Order
 from sim.saga.provider import Provider
 from sim.stock import Stockroom
 
@@ -23,10 +23,10 @@ def audit_saga(orders: list[Order], provider: Provider) -> dict:
         chs = provider.by_ref.get(o.id, [])
         money[o.id] = {"live_charges": sum(c.status in ("authorized", "captured") for c in chs),
                        "captures": sum(c.captures for c in chs), "net": sum(c.net for c in chs),
-                       "charge_ids": [c.id for c in chs]}
+                       "charge_ids": [c.id for c in chs], "held": sum(c.status == "authorized" for c in chs)}
     rows = [{"id": o.id, "status": o.status, "amount": o.amount, "reservation_state": o.res_state}
             for o in orders]
-    return check_saga(rows, money)
+    return check_saga(rows, money)     # every charge has its order here: no orphans to pass
 
 
 def audit_inventory(stock: Stockroom, committed: Counter) -> dict:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reference_impl.policy import RECLAIM_EVERY_S, RECLAIM_IDLE_MS
-from reference_impl.policy import webhook_backoff_s as backoff_s
+from scenarios.policy import RECLAIM_EVERY_S, RECLAIM_IDLE_MS
+from scenarios.policy import webhook_backoff_s as backoff_s
 
 #: The bus's own numbers, from its code: an event whose handler failed (or whose consumer died) stays
 #: pending and is taken over once idle RECLAIM_IDLE_MS, by a reclaim that runs every RECLAIM_EVERY_S: on
 #: average half a period later. A failed handler holds up nothing else (the consumer's other lanes go on).
 RECLAIM_S = RECLAIM_IDLE_MS / 1000 + RECLAIM_EVERY_S / 2
-#: The real client's pause before its n-th retry of a 202 / lost answer (loadtests/checkouts.checkout).
-CLIENT_PAUSE_S = 0.5
 #: The provider retries a webhook delivery it lost after backoff_s(n) (reference_impl/psp/webhooks.py).
 webhook_retry_s = backoff_s
 

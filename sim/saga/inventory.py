@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reference_impl.policy import CALL_RETRIES, RETRY_PAUSE_S
-from reference_impl.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
+from scenarios.policy import CALL_RETRIES, RETRY_PAUSE_S
+from scenarios.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 from sim.saga.delays import SagaTimes
 from sim.saga.faults import DR, C, E, Faults, P
 from sim.saga.reservations import commit
-from sim.service import Shop, reserve
+from sim.service import Shop, place
 
 
 class InventoryService:
@@ -35,10 +35,7 @@ class InventoryService:
         """Saga._reserve: (outcome, row) from the modelled race, or (None, None) when no try got an answer."""
         for attempt in range(CALL_RETRIES):
             if self.up():
-                with self.shop.pool.request() as conn:
-                    if not conn.triggered:
-                        yield conn
-                    outcome, row, _ = yield from reserve(self.shop, sku)
+                outcome, row, _ = yield from place(self.shop, sku)   # the memory, a batch or a pooled connection
                 return outcome, row
             yield self.env.timeout(RETRY_PAUSE_S * (attempt + 1))   # refused at once: Unknown, pause, retry
         return None, None

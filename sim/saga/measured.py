@@ -16,35 +16,11 @@ import json
 import statistics
 from pathlib import Path
 
+from scenarios.results import SAGA_LOG_FILE as LOG_FILE
 from sim.calibration import Calibration
 
-LOG_FILE = "saga_log.csv"
-LOG_COLUMNS = ("order_id", "order_status", "step", "status", "at")
 #: The steps an order that went straight through logs once each, all `done`, in this order.
 STRAIGHT = ("reserve", "authorize", "confirm", "paid", "sell_stock", "ship")
-LOG_SQL = """SELECT o.id::text, o.status, l.step, l.status, extract(epoch FROM l.at)::float8
-               FROM orders o JOIN saga_log l ON l.order_id = o.id
-              WHERE o.idempotency_key LIKE %s ORDER BY o.id, l.id"""
-
-
-def read_saga_log(server_url: str, run_id: str) -> list[dict]:
-    """The run's saga log from the orders database (its orders are keyed `<run_id>-<n>`)."""
-    import psycopg  # noqa: PLC0415 - the model imports this module and needs no driver
-
-    from reference_impl.infra.settings import database_url  # noqa: PLC0415
-
-    with psycopg.connect(database_url(server_url, "orders")) as conn:
-        rows = conn.execute(LOG_SQL, (run_id + "-%",)).fetchall()
-    return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
-
-
-def write_saga_log(run_dir: Path, server_url: str, run_id: str) -> Path:
-    path = Path(run_dir) / LOG_FILE
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, LOG_COLUMNS)
-        w.writeheader()
-        w.writerows(read_saga_log(server_url, run_id))
-    return path
 
 
 def straight_orders(rows: list[dict]) -> dict[str, dict[str, float]]:

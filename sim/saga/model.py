@@ -10,20 +10,26 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-import numpy as np
-
-from loadtests.checkouts import CLIENT_RETRIES, CLIENT_TIMEOUT_S
-from reference_impl.policy import DEFAULT_UNIT_PRICE
-from scenarios.arrivals import STREAMS
-from scenarios.results import Outcome
+from scenarios.arrivals import streams
+from scenarios.policy import (
+    CLIENT_PAUSE_S,
+    CLIENT_RETRIES,
+    CLIENT_TIMEOUT_S,
+    DEFAULT_UNIT_PRICE,
+    PENDING_PATIENCE_S,
+    STATUS_POLL_S,
+)
+from scenarios.results import Outcome, order_outcome
 from scenarios.spec import Scenario
 from sim.calibration import Calibration, resolve
 from sim.saga import audit
-from sim.saga.delays import CLIENT_PAUSE_S, SagaTimes
+from sim.saga.delays import SagaTimes
 from sim.saga.faults import Faults
+from sim.saga.fulfilment import fulfil
 from sim.saga.inventory import InventoryService
 from sim.saga.machine import Machine
-from sim.saga.orders import Order, drive, recover
+from sim.saga.order import Order
+from sim.saga.orders import drive, recover
 from sim.saga.payment import PaymentService
 from sim.saga.provider import Provider
 from sim.saga.reservations import Sweeper
@@ -39,9 +45,9 @@ class Model:
         self.times = SagaTimes.from_dict(calibration.saga)
         self.env = self.shop.env
         self.machine = Machine.from_saga(self.env, calibration.saga)   # None: no CPU outside inventory
-        extra = np.random.SeedSequence(sc.seed).spawn(len(STREAMS) + 2)   # the crowd's streams stay untouched
-        self.faults = Faults(sc, np.random.Generator(np.random.PCG64(extra[-2])))
-        self.provider = Provider(sc.payment.decline_rate, np.random.Generator(np.random.PCG64(extra[-1])))
+        rng = streams(sc.seed)                        # the crowd's streams stay untouched by faults and declines
+        self.faults = Faults(sc, rng["faults"])
+        self.provider = Provider(sc.payment.decline_rate, rng["provider"])
         self.payment = PaymentService(self.env, self.faults, self.provider, self.times, self.pause)
         self.committed: Counter = Counter()           # units sold per stock row (id)
         self.inventory = InventoryService(self.shop, self.faults, sc.load.qty, self.committed, self.times)
@@ -51,6 +57,11 @@ class Model:
         self.live, self.faults_off_at = 0, 0.0
         self.last_final_s = 0.0                      # when the last confirmed order's event-driven half ended
         self.ids = itertools.count()
+        #: The bus as the model wires it: OrderConfirmed starts the event-driven half of that order's saga.
+        self.subscribers = {"OrderConfirmed": lambda o: self.env.process(fulfil(self, o))}
+
+    def publish(self, event: str, o: Order) -> None:
+        self.subscribers[event](o)
 
     def checkout(self, i: int, sku: int, t_intended: float):
         """The client: POST /checkouts, retried on a lost answer or a 202 with the same key."""
@@ -72,11 +83,26 @@ class Model:
             retries = CLIENT_RETRIES - 1
         outcome = {"confirmed": Outcome.WON, "out_of_stock": Outcome.OUT_OF_STOCK, "declined": Outcome.DECLINED,
                    "failed": Outcome.FAILED}.get(result, Outcome.UNKNOWN)
-        self.records.append((i, sku, o.row.warehouse if o.row is not None else None, t_intended, self.env.now,
-                             outcome.value, retries, o.id))
         self.live -= 1
         if self.live == 0:                                 # `lastunit run` turns faults off, then settles:
             self.faults.active, self.faults_off_at = False, round(self.env.now, 6)   # later labels succeed
+        late = False
+        if outcome == Outcome.UNKNOWN:                     # the status page: poll until final, or give up
+            outcome, late = yield from self.poll(o)
+        self.records.append((i, sku, o.row.warehouse if o.row is not None else None, t_intended, self.env.now,
+                             outcome.value, retries, o.id, late))
+
+    def poll(self, o: Order):
+        """The client polls its pending order as the real one does (STATUS_POLL_S, PENDING_PATIENCE_S);
+        returns (outcome, resolved late)."""
+        deadline = self.env.now + PENDING_PATIENCE_S
+        while True:
+            seen = order_outcome(o.status, o.reason)
+            if seen is not None:
+                return seen, True
+            if self.env.now + STATUS_POLL_S > deadline:
+                return Outcome.UNKNOWN, False
+            yield self.env.timeout(STATUS_POLL_S)
 
     def pause(self, key: str, step: str | None, delay: float) -> float:
         """How long `step` of order `key` takes: `delay`, or on the machine its CPU and what is left of it."""

@@ -7,42 +7,17 @@ the real one it mirrors, so a change to the real saga has one obvious place to f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from reference_impl.policy import CALL_RETRIES, MAX_DRIVES, RECOVERY_LEASE_S, RETRY_PAUSE_S
-from reference_impl.policy import ORDER_LEASE_S as LEASE_S
+from scenarios.policy import CALL_RETRIES, MAX_DRIVES, RECOVERY_LEASE_S, RETRY_PAUSE_S
+from scenarios.policy import ORDER_LEASE_S as LEASE_S
 from scenarios.results import Outcome
+from scenarios.states import OrderStatus
+from sim.saga.compensation import cancel
 from sim.saga.faults import DR, C, E, P
-from sim.saga.reservations import release
+from sim.saga.order import Order, Saga
 from sim.service import WON
 
-if TYPE_CHECKING:
-    from sim.saga.model import Model
 
-
-@dataclass
-class Order:
-    id: str
-    attempt: int
-    sku: int
-    amount: int
-    status: str = "pending"
-    reason: str | None = None
-    row: object = None           # the stock row its reservation is on
-    res_state: str | None = None  # held, released, committed, expired
-    payment: object = None       # the Charge it stands on
-    drives: int = 0
-
-
-def cancel(m: Model, o: Order, reason: str) -> None:
-    if o.status in ("pending", "confirmed", "paid"):
-        o.status, o.reason = "cancelled", reason
-        m.provider.give_back(o.id)
-        release(o, m.sc.load.qty)
-
-
-def authorize(m: Model, o: Order):
+def authorize(m: Saga, o: Order):
     """Saga._authorize: CALL_RETRIES tries on a lost answer; the key per try is the experiment."""
     fresh = next(m.ids)
     for attempt in range(CALL_RETRIES):
@@ -54,14 +29,13 @@ def authorize(m: Model, o: Order):
     return None, None
 
 
-def drive(m: Model, o: Order):
-    """Saga.drive: 'confirmed', 'out_of_stock', 'failed', 'declined', 'pending' (lost) or 'dropped'."""
-    from sim.saga.fulfilment import fulfil
-
+def drive(m: Saga, o: Order):
+    """Saga.drive: 'confirmed', 'out_of_stock', 'failed', 'declined', 'pending' (lost) or 'dropped'.
+    A confirmed order is published as `OrderConfirmed` on the model's bus, as the real saga's outbox does."""
     env, drop = m.env, False
     o.drives += 1
-    if o.status != "pending":
-        return "confirmed" if o.status != "cancelled" else "failed"
+    if o.status != OrderStatus.PENDING:
+        return "confirmed" if o.status != OrderStatus.CANCELLED else "failed"
     if o.row is None:
         outcome, row = yield from m.inventory.reserve(o.sku)
         if outcome is None:
@@ -86,15 +60,15 @@ def drive(m: Model, o: Order):
         if act in (C, E):
             return "pending"
         drop |= act is DR
-    o.status = "confirmed"
-    env.process(fulfil(m, o))
+    o.status = OrderStatus.CONFIRMED
+    m.publish("OrderConfirmed", o)
     return "dropped" if drop else "confirmed"
 
 
-def recover(m: Model, o: Order):
+def recover(m: Saga, o: Order):
     """The recovery worker: re-drive once the lease ran out; past MAX_DRIVES, compensate."""
     wait = LEASE_S
-    while o.status == "pending":
+    while o.status == OrderStatus.PENDING:
         yield m.env.timeout(wait)
         wait = RECOVERY_LEASE_S
         if o.drives > MAX_DRIVES:

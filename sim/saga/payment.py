@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import simpy
 
-from reference_impl.policy import AUTHORIZE_LOCK_TIMEOUT_S as LOCK_TIMEOUT_S
-from reference_impl.policy import PAYMENT_TIMEOUT_S, PROVIDER_KEY_PREFIX
+from scenarios.policy import AUTHORIZE_LOCK_TIMEOUT_S as LOCK_TIMEOUT_S
+from scenarios.policy import PAYMENT_TIMEOUT_S, PROVIDER_KEY_PREFIX
+from scenarios.states import RecoveryPoint
 from sim.saga.delays import SagaTimes
 from sim.saga.faults import C, E, Faults, P
 from sim.saga.provider import Charge, Provider
@@ -21,7 +22,7 @@ from sim.saga.provider import Charge, Provider
 
 @dataclass
 class Key:
-    point: str = "started"       # started -> provider_called -> finished
+    point: RecoveryPoint = RecoveryPoint.STARTED   # scenarios.states.RECOVERY_MOVES
     locked_until: float = 0.0
     charge: Charge | None = None
     code: int | None = None
@@ -52,12 +53,12 @@ class PaymentService:
         k = self.keys.get(key)
         if k is None:
             k = self.keys[key] = Key()
-        elif k.point == "finished":
+        elif k.point == RecoveryPoint.FINISHED:
             return k.code                                   # replay
         elif k.locked_until > env.now:
             return None                                     # 409 in use: the orders client treats it as Unknown
         k.locked_until = env.now + LOCK_TIMEOUT_S
-        if k.point == "started":
+        if k.point == RecoveryPoint.STARTED:
             act = yield from faults.strike(env, P.PAYMENT_BEFORE_PROVIDER_CALL)
             if act is E:
                 k.locked_until = 0.0
@@ -71,8 +72,8 @@ class PaymentService:
                 return 503
             if act is not None:
                 return (yield from self.lost(act))          # charged at the provider, not recorded here
-            k.point, k.charge = "provider_called", ch
-        k.point, k.code = "finished", 201 if k.charge.status == "authorized" else 402
+            k.point, k.charge = RecoveryPoint.PROVIDER_CALLED, ch
+        k.point, k.code = RecoveryPoint.FINISHED, 201 if k.charge.status == "authorized" else 402
         act = yield from faults.strike(env, P.PAYMENT_BEFORE_REPLY)
         if act is E:
             return 503

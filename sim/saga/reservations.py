@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from reference_impl.policy import SWEEP_INTERVAL_S
+from scenarios.policy import SWEEP_INTERVAL_S
 
 if TYPE_CHECKING:
-    from sim.saga.orders import Order
+    from sim.saga.order import Order
 
 
 def _unhold(row, qty: int, sold: int = 0) -> None:
@@ -25,6 +25,8 @@ def _unhold(row, qty: int, sold: int = 0) -> None:
     if row.mirror is not None:                       # lifecycle.settle / sweep adjust the redis hash too
         row.mirror[0] -= sold
         row.mirror[1] -= qty
+    if not sold and row.returned is not None:        # units came back: the trigger's NOTIFY, heard at once
+        row.returned(row.index)
 
 
 def release(o: Order, qty: int) -> None:

@@ -12,12 +12,33 @@ pytestmark = [pytest.mark.usefixtures("lab"), pytest.mark.requires_pg, pytest.ma
               pytest.mark.slow]
 
 
+CONTRACT = {"name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms", "baseline", "baseline_ops_s", "ratio"}
+
+
 def test_bench_reserve_writes_ratios_against_pgbench():
-    r = lastunit("bench", "reserve", "--strategy", "guarded", "--clients", "2", "--seconds", "1", "--json")
+    r = lastunit("bench", "reserve", "--strategy", "guarded", "--clients", "2", "--seconds", "1", "--rows",
+                 "stocked", "--json")
     assert r.returncode == 0, r.stderr
     (row,) = json.loads(r.stdout)
     assert row["baseline"].startswith("pgbench") and row["baseline_ops_s"] > 0 and row["ratio"] > 0
-    assert {"name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms"} <= set(row)
+    assert CONTRACT <= set(row) and row["stock"] == "stocked"
+
+
+def test_bench_reserve_sold_out_rows_with_the_short_circuit_off_and_on():
+    r = lastunit("bench", "reserve", "--strategy", "batched", "--clients", "2", "--seconds", "1", "--rows",
+                 "sold-out", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [(x["strategy"], x["stock"], x["sold_out"]) for x in rows] == [("batched", "sold-out", "off"),
+                                                                          ("batched", "sold-out", "on")]
+    assert all(CONTRACT <= set(x) and x["won"] == 0 and x["out_of_stock"] > 0 for x in rows)
+
+
+def test_bench_sim_keeps_the_contract():
+    r = lastunit("bench", "sim", "--seconds", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert CONTRACT <= set(row) and row["ops_s"] > 0
 
 
 def test_bench_checkout_climbs_a_ladder_beside_the_reservation_baseline():

@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 
+from scenarios.results import SAGA_LOG_FILE as LOG_FILE
 from scenarios.results import run_dir
 from sim.calibration import Calibration
 from sim.saga.delays import SagaTimes
-from sim.saga.measured import LOG_FILE
 from tests.conftest import STACK
 
 pytestmark = STACK
@@ -24,7 +24,7 @@ pytestmark = STACK
 
 def test_calibrate_measures_fits_and_writes_a_file_the_model_loads(tmp_path):
     out = tmp_path / "calibration.json"
-    r = subprocess.run([sys.executable, "-m", "scenarios.cli", "calibrate", "--samples", "8", "--out", str(out),
+    r = subprocess.run([sys.executable, "-m", "lastunit.cli", "calibrate", "--samples", "8", "--out", str(out),
                         "--json", "--quiet"], capture_output=True, text=True, timeout=400, env=os.environ.copy())
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)

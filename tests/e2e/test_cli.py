@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-LASTUNIT = [sys.executable, "-m", "scenarios.cli"]
+LASTUNIT = [sys.executable, "-m", "lastunit.cli"]
 
 
 def lastunit(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -29,6 +29,9 @@ def lastunit(*args: str, env: dict | None = None, timeout: float = 240) -> subpr
     ("validate", "--repeats", "0"),
     ("calibrate", "--saga-run", "/nonexistent/run-dir"),
     ("frobnicate",),
+    ("run", "payment_crash", "--engine", "sim", "--set", "load.shape=[{at_s=0,rate=1e9}]"),   # was MemoryError
+    ("run", "payment_crash", "--engine", "sim", "--set", "seed=-1"),
+    ("run", "payment_crash", "--engine", "sim", "--set", "settle_s=-5"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args):
     r = lastunit(*args, env={"LAB_HOME": "/nonexistent/never-started"})
@@ -76,12 +79,19 @@ class TestOnTheStack:
         for name in ("postgres", "redis", "inventory"):
             assert first[name]["state"] == "running" and first[name]["url"]
 
-    def test_audit_json(self):
-        r = lastunit("audit", "--json", "--sku", "no-such-sku", "--run", "no-such-run")
+    def test_audit_json(self, tmp_path):
+        (tmp_path / "a-run-without-orders").mkdir()      # as a race leaves: results, no orders
+        r = lastunit("audit", "--json", "--sku", "no-such-sku", "--run", "a-run-without-orders",
+                     env={"LAB_RESULTS": str(tmp_path)})
         audit = json.loads(r.stdout)["audit"]
         assert r.returncode == 0 and audit["oversold_units"] == 0 and audit["orders"] == 0
         for key in ("double_charges", "money_conserved", "stranded", "shipped_unpaid", "stock_conserved"):
             assert key in audit
+
+    def test_audit_of_a_run_that_does_not_exist_is_an_error_not_clean(self, tmp_path):
+        r = lastunit("audit", "--run", "payment_crash-real-typo", env={"LAB_RESULTS": str(tmp_path)})
+        assert r.returncode == 2 and "no run 'payment_crash-real-typo'" in r.stderr, (r.stdout, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
 
 
 def test_race_on_the_model_needs_no_servers(tmp_path):

@@ -6,8 +6,11 @@ Ownership is the point: a token for one user never reads or changes another's ca
 from __future__ import annotations
 
 import httpx
+import jwt
+import psycopg
 import pytest
 
+from reference_impl.infra.settings import database_url
 from tests.conftest import STACK
 
 pytestmark = STACK
@@ -27,10 +30,48 @@ def product(lab, unique):
     return sku
 
 
-def login(gw, user: str) -> dict:
-    r = gw.post("/auth/token", json={"user_id": user})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
+@pytest.fixture
+def login(gw, account):
+    """`login(user)`: an account for `user`, logged in; the Authorization header of its token."""
+    def go(user: str) -> dict:
+        user, password = account(user)
+        r = gw.post("/auth/token", json={"user_id": user, "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    return go
+
+
+def test_a_token_needs_the_users_password(gw, account, unique):
+    """The reproduction: `POST /auth/token {"user_id": ...}` minted anyone's token with no credential."""
+    user, password = account(unique("victim"))
+    assert gw.post("/auth/token", json={"user_id": user}).status_code == 422
+    wrong = gw.post("/auth/token", json={"user_id": user, "password": password + "x"})
+    nobody = gw.post("/auth/token", json={"user_id": unique("nobody"), "password": password})
+    assert wrong.status_code == nobody.status_code == 401
+    assert wrong.json()["error"] == nobody.json()["error"] == "invalid_credentials"   # no user enumeration
+    r = gw.post("/auth/token", json={"user_id": user, "password": password})
+    assert r.status_code == 200 and r.json()["user_id"] == user
+    claims = jwt.decode(r.json()["token"], options={"verify_signature": False})   # a JWT any tool can read
+    assert jwt.get_unverified_header(r.json()["token"])["alg"] == "HS256"
+    assert claims["sub"] == user and claims["exp"] == r.json()["expires_at"]
+
+
+def test_the_password_is_stored_only_as_a_memory_hard_hash(account, pg_url, unique):
+    user, password = account(unique("stored"))
+    with psycopg.connect(database_url(pg_url, "gateway")) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users WHERE user_id = %s", (user,)).fetchone()
+    assert stored.startswith("scrypt$") and password not in stored
+
+
+def test_a_forged_or_unsigned_jwt_is_refused(gw, login, unique):
+    user = unique("forge")
+    login(user)
+    for bad in (jwt.encode({"sub": user, "exp": 2**31, "iat": 0, "iss": "lastunit-gateway"}, "a-guessed-secret-of-decent-length-0123456789",
+                           algorithm="HS256"),
+                jwt.encode({"sub": user, "exp": 2**31, "iat": 0, "iss": "lastunit-gateway"}, None, algorithm="none")):
+        r = gw.get(f"/carts/{user}", headers={"Authorization": f"Bearer {bad}"})
+        assert r.status_code == 401, bad
 
 
 def test_request_id_is_echoed_or_made(gw):
@@ -41,9 +82,9 @@ def test_request_id_is_echoed_or_made(gw):
         "bad id with spaces"
 
 
-def test_a_user_cannot_read_or_change_anothers_cart(gw, unique, product):
+def test_a_user_cannot_read_or_change_anothers_cart(gw, login, unique, product):
     alice, bob = unique("alice"), unique("bob")
-    ha, hb = login(gw, alice), login(gw, bob)
+    ha, hb = login(alice), login(bob)
     r = gw.put(f"/carts/{alice}/items/{product}", json={"qty": 2}, headers=ha)
     assert r.status_code == 200 and r.json()["items"] == [{"sku": product, "qty": 2}]
     assert gw.get(f"/carts/{alice}", headers=hb).status_code == 403
@@ -58,9 +99,9 @@ def test_a_user_cannot_read_or_change_anothers_cart(gw, unique, product):
     assert gw.get(f"/carts/{alice}", headers=ha).json()["items"] == [{"sku": product, "qty": 2}]
 
 
-def test_a_user_cannot_read_anothers_order(gw, unique, product):
+def test_a_user_cannot_read_anothers_order(gw, login, unique, product):
     alice, bob = unique("alice"), unique("bob")
-    ha, hb = login(gw, alice), login(gw, bob)
+    ha, hb = login(alice), login(bob)
     r = gw.post("/checkout", json={"sku": product, "qty": 1}, headers=ha | {"Idempotency-Key": unique("k")})
     body = r.json()
     order = body if "id" in body else body.get("order")
@@ -75,7 +116,8 @@ def test_a_user_cannot_read_anothers_order(gw, unique, product):
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("POST", "/auth/token", {}),
     ("POST", "/auth/token", {"user_id": "has space"}),
-    ("POST", "/auth/token", {"user_id": "u", "admin": True}),
+    ("POST", "/auth/token", {"user_id": "u", "password": "p", "admin": True}),
+    ("POST", "/auth/token", {"user_id": "u", "password": ""}),
     ("POST", "/auth/token", [1]),
     ("GET", "/recommendations?limit=0", None),
     ("GET", "/recommendations?sku=a%20b", None),
@@ -89,22 +131,22 @@ def test_malformed_requests_are_4xx_with_a_message(gw, method, path, body):
     assert r.json()["detail"]
 
 
-def test_bad_bodies_behind_auth_are_4xx(gw, unique, product):
+def test_bad_bodies_behind_auth_are_4xx(gw, login, unique, product):
     user = unique("u")
-    h = login(gw, user)
+    h = login(user)
     for bad in ({"qty": 0}, {"qty": 1000}, {"qty": "two"}, {}, {"qty": 1, "x": 1}):
         r = gw.put(f"/carts/{user}/items/{product}", json=bad, headers=h)
         assert r.status_code == 422 and r.json()["detail"], bad
     r = gw.put(f"/carts/{user}/items/{unique('ghost')}", json={"qty": 1}, headers=h)
-    assert (r.status_code, r.json()["error"]) == (422, "unknown_sku")
+    assert (r.status_code, r.json()["error"]) == (404, "unknown_sku")
     assert gw.post("/clicks", json={"sku": ""}, headers=h).status_code == 422
     assert gw.post("/clicks", content=b"{nope", headers=h | {"content-type": "application/json"}).status_code == 422
 
 
-def test_the_cart_checks_out_through_the_saga_once(gw, lab, unique, product):
+def test_the_cart_checks_out_through_the_saga_once(gw, lab, login, unique, product):
     """The cart is handed to the order saga; a retry of the same cart checkout buys nothing twice."""
     user = unique("buyer")
-    h = login(gw, user)
+    h = login(user)
     assert httpx.post(f"{lab['inventory']['url']}/stock/receipts",
                       json={"sku": product, "warehouse": "wh-1", "qty": 5}).status_code == 201
     assert gw.put(f"/carts/{user}/items/{product}", json={"qty": 2}, headers=h).status_code == 200

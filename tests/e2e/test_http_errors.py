@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 import httpx
 import pytest
 
+from reference_impl.services import SERVICES
+from scenarios.policy import MAX_BODY_BYTES
 from tests.conftest import STACK
 
 pytestmark = STACK
@@ -67,3 +72,55 @@ def test_bad_receipts(api):
     assert api.post("/stock/receipts", json={"sku": "x", "warehouse": "w", "qty": 0}).status_code == 422
     assert api.post("/admin/sweep", json={"as_of": "yesterday"}).status_code == 422
     assert api.post("/admin/sweep", json={"as_of": "2030-01-01T00:00:00"}).status_code == 422
+    assert api.post("/admin/sweep", json={"as_of": 0}).status_code == 422       # once read as 1970
+
+
+def test_sweep_as_of_must_be_text_with_a_zone(api):
+    for bad in (0, 1.5, True, "2030-01-01T00:00:00"):
+        r = api.post("/admin/sweep", json={"as_of": bad})
+        assert r.status_code == 422 and r.json()["detail"], bad
+
+
+def _declared_only(url: str, path: str, declared: int) -> tuple[int, dict, bytes]:
+    """Send headers declaring a body of `declared` bytes, and none of it: the answer must not wait for it."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {declared}\r\n\r\n".encode())
+        raw = b""
+        while b"\r\n\r\n" not in raw or not raw.endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_a_body_over_the_cap_is_refused_413_json_at_every_service(lab, service):
+    path = "/webhooks/psp" if service == "payment" else "/anything"
+    status, headers, body = _declared_only(lab[service]["url"], path, 100 * 2**20)
+    assert status == 413 and headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == "payload_too_large"
+
+
+def test_a_streamed_webhook_body_is_cut_at_the_cap(lab):
+    def chunks():                          # no Content-Length: the service counts what arrives
+        left = MAX_BODY_BYTES + 1
+        while left:
+            n = min(65536, left)
+            left -= n
+            yield b" " * n
+    r = httpx.post(f"{lab['payment']['url']}/webhooks/psp", content=chunks(), timeout=30,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+
+
+def test_405_lists_what_the_resource_takes(lab):
+    r = httpx.request("OPTIONS", f"{lab['payment']['url']}/payments/authorize", timeout=30)
+    assert r.status_code == 405 and r.headers["allow"] == "POST" and r.json()["error"] == "method_not_allowed"
+    r = httpx.request("TRACE", f"{lab['catalog']['url']}/products/SKU-1", timeout=30)
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == {"GET", "PUT", "DELETE"}

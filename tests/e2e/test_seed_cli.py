@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import STACK
 from tests.e2e.test_cli import lastunit
 
 
-@pytest.mark.parametrize("args", [("seed", "--size", "0"), ("seed", "--size", "many"), ("recs", "rebuild"),
+@pytest.mark.parametrize("args", [("seed", "--size", "0"), ("seed", "--size", "many"), ("seed", "--users", "-1"),
+                                  ("recs", "rebuild"),
                                   ("recs", "build", "--history", "/nonexistent/history.parquet")])
 def test_bad_input_is_one_line_and_exit_2(args):
     r = lastunit(*args)
@@ -36,3 +39,29 @@ def test_seed_loads_indexes_and_builds_recs():
     r = lastunit("recs", "status", "--json")
     fresh = json.loads(r.stdout)["freshness"]
     assert fresh["batch"] == out["recs"]["batch"] and fresh["age_s"] >= 0
+
+
+@pytest.mark.requires_pg
+@pytest.mark.requires_redis
+def test_seed_makes_accounts_one_can_log_in_with(lab):
+    r = lastunit("seed", "--size", "20", "--orders", "0", "--users", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    creds = Path(out["credentials"])
+    assert out["users"] == 3 and creds.stat().st_mode & 0o777 == 0o600
+    accounts = json.loads(creds.read_text())
+    assert sorted(accounts) == ["user-1", "user-2", "user-3"]
+    gw = lab["gateway"]["url"]
+    ok = httpx.post(f"{gw}/auth/token", json={"user_id": "user-2", "password": accounts["user-2"]})
+    assert ok.status_code == 200 and ok.json()["token"]
+    assert httpx.post(f"{gw}/auth/token", json={"user_id": "user-2", "password": accounts["user-1"]}).status_code == 401
+
+@pytest.mark.requires_pg
+@pytest.mark.requires_redis
+@pytest.mark.usefixtures(*STACK[2].args)
+def test_seed_reports_its_stock():
+    r = lastunit("seed", "--size", "200", "--orders", "0", "--seed", "11", "--stock", "3", "--warehouses", "2",
+                 "--last-unit", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["last_unit_skus"]) == 2 and out["stock_rows"] == 2 + 198 * 2 and out["warehouses"] == 2

@@ -29,7 +29,7 @@ def test_quick_saga_validation_pairs_both_engines_per_rate(tmp_path):
     cal = dataclasses.replace(DEFAULT, saga={"hop_s": 0.003, "bus_s": 0.02, "carrier_s": 0.0, "entry_s": 0.003,
                                              "reply_s": 0.001, "cpu_s": CPU_S, "cores": 2, "source": "test"})
     path = cal.save(tmp_path / "calibration.json")
-    out = subprocess.run([sys.executable, "-m", "scenarios.cli", "validate", "--saga", "--quick", "--json",
+    out = subprocess.run([sys.executable, "-m", "lastunit.cli", "validate", "--saga", "--quick", "--json",
                           "--quiet", "--calibration", str(path)],
                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-2000:]
@@ -42,10 +42,14 @@ def test_quick_saga_validation_pairs_both_engines_per_rate(tmp_path):
             assert r[f"{k}_real"] > 0 and r[f"{k}_sim"] > 0
             assert r[f"{k}_err"] == round((r[f"{k}_sim"] - r[f"{k}_real"]) / r[f"{k}_real"], 4)
         assert 0 < r["machine_utilization"] < 1
+        assert r["p50_ms_met"] == (abs(r["p50_ms_err"]) <= 0.25)
+        assert r["sagas_per_s_met"] == (abs(r["sagas_per_s_err"]) <= 0.10)
         model = json.loads((Path(r["run_dirs"][1]) / "summary.json").read_text())["model"]
         assert model["machine"]["cores"] == 2
         # whole sagas: from the first arrival (after t=0) until the last order was final
         assert r["sagas_per_s_sim"] >= round(r["attempts_sim"] / model["last_order_final_s"], 3)
+    assert summary["targets"]["p50_ms"]["met"] == all(r["p50_ms_met"] for r in rows)
+    assert set(summary["targets"]) == {"p50_ms", "sagas_per_s"}
     folder = Path(summary["dir"])
     assert (folder / "table.csv").exists() and (folder / "saga.png").stat().st_size > 10_000
     assert len(json.loads((folder / "table.json").read_text())["rows"]) == 2

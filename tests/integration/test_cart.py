@@ -75,5 +75,5 @@ def test_quantities_are_validated(cart, unique, skus):
     for bad in (0, -1, 100, "x"):
         assert cart.put(f"/carts/{user}/items/{skus[0]}", json={"qty": bad}).status_code == 422
     r = cart.put(f"/carts/{user}/items/{unique('ghost')}", json={"qty": 1})
-    assert (r.status_code, r.json()["error"]) == (422, "unknown_sku")
+    assert (r.status_code, r.json()["error"]) == (404, "unknown_sku")
     assert cart.get("/carts/bad%20user").status_code == 422

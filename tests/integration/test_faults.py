@@ -11,12 +11,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from lastunit.progress import Progress
+from lastunit.usecases import run_saga
 from reference_impl import stack
-from reference_impl.infra.faults import FaultAction, FaultPoint, applies
 from reference_impl.infra.settings import database_url
-from scenarios.commands.run import execute
+from scenarios.faults import FaultAction, FaultPoint, applies
 from scenarios.loader import load
-from scenarios.progress import Progress
 from tests.conftest import STACK
 
 pytestmark = [*STACK, pytest.mark.slow]
@@ -53,7 +53,7 @@ SMALL = ["load.duration_s=2.5", "load.shape=[{at_s=0, rate=6}, {at_s=2.5, rate=6
 
 
 def _run(*overrides: str) -> dict:
-    out, _ = execute(load("payment_crash", [*SMALL, *overrides]), Progress(enabled=False))
+    out, _ = run_saga(load("payment_crash", [*SMALL, *overrides]), Progress(enabled=False))
     return out["audit"]
 
 
@@ -85,7 +85,7 @@ def test_with_idempotency_the_same_lost_replies_charge_once():
 
 def test_reservation_expiring_before_payment_finality_refunds_and_never_oversells():
     """The unit may be resold once the reservation's TTL runs out: the late payment is refunded instead."""
-    out, _ = execute(load("payment_crash", [*SMALL, "faults=[]", "inventory.reservation_ttl_s=0.5",
+    out, _ = run_saga(load("payment_crash", [*SMALL, "faults=[]", "inventory.reservation_ttl_s=0.5",
                                             "webhooks.delay_ms=2500"]), Progress(enabled=False))
     audit = out["audit"]
     assert audit["ok"] and audit["oversold_units"] == 0 and audit["money_conserved"], audit["breaches"]

@@ -53,12 +53,12 @@ EVENT_WAIT_S = 40.0
 def _event(lab, topics: tuple[str, ...], order_id: str) -> dict:
     """Block on the bus (XREAD BLOCK on the Redis Stream) until a `topics` event about the order appears."""
     r = redis.from_url(lab["redis"]["url"])
-    cursors, deadline = {bus.stream_of(t): "0-0" for t in topics}, time.monotonic() + EVENT_WAIT_S
+    cursor, deadline = "0-0", time.monotonic() + EVENT_WAIT_S
     try:
         while time.monotonic() < deadline:
-            for stream, entries in r.xread(cursors, count=1000, block=1000) or []:
+            for _, entries in r.xread({bus.STREAM: cursor}, count=1000, block=1000) or []:
                 for entry_id, f in entries:
-                    cursors[stream.decode()] = entry_id
+                    cursor = entry_id
                     payload = json.loads(f[b"payload"])
                     if f[b"topic"].decode() in topics and payload.get("order_id") == order_id:
                         return {"topic": f[b"topic"].decode(), **payload}
@@ -144,6 +144,14 @@ def test_webhook_rejects_forged_and_stale_and_applies_duplicates_once(urls, uniq
     first = httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers).json()
     second = httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers).json()
     assert first["received"] and not first.get("duplicate") and second["duplicate"]
+
+
+@pytest.mark.parametrize("data", [[], "ch_x", 7, None, ["id"]])
+def test_a_validly_signed_event_whose_data_is_not_an_object_is_400(urls, unique, data):
+    secret = stack.load_state()["secrets"]["psp_webhook"]
+    raw, headers = _signed(secret, {"id": unique("evt"), "type": "payment.captured", "data": data})
+    r = httpx.post(f"{urls['payment']}/webhooks/psp", content=raw, headers=headers)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_event", r.text
 
 
 @pytest.mark.parametrize(("headers", "body", "status"), [

@@ -10,11 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from lastunit.progress import Progress
+from lastunit.usecases import combined_audit, run_saga
 from reference_impl import stack
 from reference_impl.infra.settings import database_url
-from scenarios.commands.run import combined_audit, execute
 from scenarios.loader import load
-from scenarios.progress import Progress
 from sim.calibration import DEFAULT
 from sim.saga_run import simulate_saga
 from tests.conftest import STACK
@@ -30,7 +30,7 @@ REFUSE_ALL = 'faults=[{point="shipping.create_label", action="error", probabilit
 def both(name: str, *overrides: str):
     """(the real run's output, the model's run and audit) for one scenario with these overrides."""
     sc = load(name, [*SMALL, *overrides])
-    real, _ = execute(sc, Progress(enabled=False))
+    real, _ = run_saga(sc, Progress(enabled=False))
     model = simulate_saga(sc, "test-engines", DEFAULT)
     return real, model, combined_audit(model.saga, model.inventory, model.faults_fired)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_impl.inventory.strategies import Strategy
+from scenarios.strategies import Strategy
 from sim.calibration import CALIBRATION_FILE, DEFAULT, Calibration, resolve
 from sim.fit import DELAYS, Measurements, fit, nnls, predict
 

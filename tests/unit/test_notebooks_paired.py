@@ -8,7 +8,7 @@ import jupytext
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-PAIRS = sorted(NOTEBOOKS.glob("*.py"))
+PAIRS = sorted(NOTEBOOKS.glob("[0-9]*.py"))   # numbered notebooks only
 
 
 def _sources(nb) -> list[tuple[str, str]]:

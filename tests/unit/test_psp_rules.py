@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from reference_impl import policy
 from reference_impl.psp import webhooks
 from reference_impl.psp.charges import CARD_DECLINED, DECLINE_CARD, MOVES, RATE_DECLINED, decline_code
 from reference_impl.psp.config import Knobs, draw
 from reference_impl.psp.idempotency import fingerprint
+from scenarios import policy
 
 
 def test_draws_are_fixed_by_seed_and_identity_not_by_call_order():

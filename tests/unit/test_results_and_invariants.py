@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from loadtests.plan import MAX_SWARM_ACCOUNTS, make_plan
 from loadtests.race import classify, spread
-from reference_impl.audit.invariants import StockRow, check_stock
-from scenarios.results import ATTEMPT_COLUMNS, Outcome, frame, read_run, summarize, write_run
+from scenarios.invariants import StockRow, check_stock
+from scenarios.loader import load
+from scenarios.results import ATTEMPT_COLUMNS, Outcome, frame, order_outcome, read_run, summarize, write_run
 
 
 def _row(i, outcome, t_intended=0.0, t_end=1.0):
     return dict(zip(ATTEMPT_COLUMNS, ["r", "real", "s", "guarded", f"a{i}", f"u{i}", "sku", "wh-1", 1,
-                                      t_intended, t_intended, t_end, outcome, i % 3, None], strict=True))
+                                      t_intended, t_intended, t_end, outcome, i % 3, None, False], strict=True))
 
 
 def test_latency_counts_from_the_intended_start_not_the_actual_one():
@@ -77,3 +79,25 @@ def test_conservation_and_negatives():
     audit = check_stock([_stock(supply=2)])
     assert not audit["stock_conserved"]
     assert any(b["invariant"] == "non_negative" for b in check_stock([_stock(on_hand=0)])["breaches"])
+
+
+@pytest.mark.parametrize(("status", "reason", "outcome"), [
+    ("pending", None, None), ("confirmed", None, Outcome.WON), ("shipped", None, Outcome.WON),
+    ("cancelled", "out_of_stock", Outcome.OUT_OF_STOCK), ("cancelled", "declined", Outcome.DECLINED),
+    ("cancelled", "saga_abandoned", Outcome.FAILED), (None, None, None)])
+def test_a_polled_order_means_to_its_buyer(status, reason, outcome):
+    """What a client that polls its order records: nothing yet while pending, then the real outcome."""
+    assert order_outcome(status, reason) is outcome
+
+
+def test_resolved_late_is_counted_in_every_summary():
+    df = frame([_row(0, "won") | {"resolved_late": True}, _row(1, "won"), _row(2, "unknown")])
+    assert summarize(df, 1.0)["resolved_late"] == 1
+    assert summarize(frame([_row(0, "won")]), 1.0)["resolved_late"] == 0
+
+
+def test_a_gateway_swarm_gets_accounts_shared_round_robin_past_the_cap():
+    plan = make_plan(load("last_unit_race", []), "run-x", users=MAX_SWARM_ACCOUNTS + 7, via="gateway")
+    assert len(plan.accounts) == MAX_SWARM_ACCOUNTS and len({p for _, p in plan.accounts}) == MAX_SWARM_ACCOUNTS
+    assert plan.account(0) == plan.account(MAX_SWARM_ACCOUNTS) == tuple(plan.accounts[0])
+    assert make_plan(load("last_unit_race", []), "run-y", users=3).accounts == []     # http: no login

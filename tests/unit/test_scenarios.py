@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.infra.faults import FaultAction, FaultPoint
-from reference_impl.inventory.strategies import Strategy
+from scenarios.faults import FaultAction, FaultPoint
 from scenarios.loader import load, parse_override
 from scenarios.spec import ScenarioError
+from scenarios.strategies import Strategy
 
 
 def test_bundled_race_loads_with_overrides():
@@ -66,3 +66,46 @@ def test_broken_toml_and_missing_files(tmp_path):
     nameless.write_text("seed = 1\n")
     with pytest.raises(ScenarioError, match="missing"):
         load(str(nameless))
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("load.shape=[{at_s=0,rate=1e9}]", "load.shape[0].rate: 1000000000.0 is out of bounds (between 0 and 100,000)"),
+    ("seed=-1", "seed: -1 is out of bounds"),
+    ("settle_s=-5", "settle_s: -5.0 is out of bounds"),
+    ("load.shape=[{at_s=0,rate=nan}]", "load.shape[0].rate: expected a finite number"),
+    ("load.duration_s=inf", "load.duration_s: expected a finite number"),
+    ("catalog.hot_stock=1e12", "catalog.hot_stock"),
+    ("faults=[{point='payment.before_reply', action='delay', delay_ms=1e9}]", "faults[0].delay_ms"),
+])
+def test_numbers_past_their_named_bounds_are_refused_by_key(override, message):
+    with pytest.raises(ScenarioError) as err:
+        load("payment_crash", [override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_run_too_big_to_draw_is_refused_before_drawing():
+    with pytest.raises(ScenarioError, match="MAX_ARRIVALS"):
+        load("payment_crash", ["load.shape=[{at_s=0,rate=100000}]", "load.duration_s=3600"])
+
+
+def test_every_numeric_field_has_a_named_bound():
+    import dataclasses
+    import typing
+
+    from scenarios import spec
+
+    for cls in (spec.Scenario, spec.Catalog, spec.Stage, spec.Load, spec.Inventory, spec.Payment,
+                spec.Webhooks, spec.Fault):
+        for f in dataclasses.fields(cls):
+            if typing.get_type_hints(cls)[f.name] in (int, float):
+                assert f"{cls.__name__}.{f.name}" in spec.BOUNDS, f"{cls.__name__}.{f.name} has no bound"
+
+
+def test_expected_arrivals_integrates_the_shape():
+    from scenarios.loader import expected_arrivals
+    from scenarios.spec import Stage
+
+    assert expected_arrivals([Stage(0, 10), Stage(10, 10)], 10) == pytest.approx(100)
+    assert expected_arrivals([Stage(0, 0), Stage(10, 100)], 10) == pytest.approx(500)
+    assert expected_arrivals([Stage(5, 10)], 20) == pytest.approx(200)      # flat before and after
+    assert expected_arrivals([], 20) == 0

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference_impl.inventory.strategies import Strategy
 from scenarios.arrivals import SkuPicker, arrival_windows, rate_at, stages
 from scenarios.loader import load
+from scenarios.strategies import Strategy
 from sim.calibration import Calibration
 from sim.engine import simulate
 from sim.streams import SOURCES, spawn

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impl.inventory.strategies import Strategy, safe
 from scenarios.loader import load
 from scenarios.results import ATTEMPT_COLUMNS, Outcome, frame, summarize
+from scenarios.strategies import Strategy, safe
 from sim.calibration import DEFAULT, Calibration
 from sim.engine import simulate
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scenarios.commands.run import combined_audit
+from lastunit.usecases import combined_audit
 from scenarios.loader import load
 from sim.calibration import DEFAULT
 from sim.saga_run import simulate_saga
@@ -59,7 +59,7 @@ def test_seeded_run_is_deterministic():
 
 
 def test_crowd_is_the_real_runs_crowd():
-    from loadtests.checkouts import planned
+    from scenarios.arrivals import planned
 
     sc = load("payment_crash", [])
     r, _ = run("payment_crash")

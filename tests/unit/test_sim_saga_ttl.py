@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios.commands.run import combined_audit
+from lastunit.usecases import combined_audit
 from scenarios.loader import load
 from sim.calibration import DEFAULT
 from sim.saga import Model

@@ -15,6 +15,7 @@ SELECT id::text, status, amount, reservation_id::text, payment_id::text, cancel_
 SELECT c.reference,
        count(*) FILTER (WHERE c.status IN ('authorized', 'captured')) AS live_charges,
        count(*) AS charges,
+       count(*) FILTER (WHERE c.status = 'authorized') AS held,
        coalesce(sum(l.captured), 0)::bigint AS captures,
        coalesce(sum(l.net), 0)::bigint AS net,
        array_agg(c.id ORDER BY c.created_at) AS charge_ids
@@ -23,6 +24,26 @@ SELECT c.reference,
                FROM ledger_entries GROUP BY charge_id) l ON l.charge_id = c.id
  WHERE c.reference = ANY(CAST(:refs AS text[]))
  GROUP BY c.reference;
+
+-- name: live_charges
+-- Charges holding (authorized) or having taken (captured) money: of the given references, or with no
+-- references given, every one at the provider, so money held for no order cannot hide outside a run.
+SELECT id, reference, status, amount, idempotency_key
+  FROM charges
+ WHERE status IN ('authorized', 'captured')
+   AND (CAST(:refs AS text[]) IS NULL OR reference = ANY(CAST(:refs AS text[])))
+ ORDER BY created_at DESC;                     -- newest first: the witnesses name the freshest breach
+
+-- name: payment_rows
+-- The payment service's rows: of the given orders, or with none given, all of them.
+SELECT id::text, order_id, status, amount
+  FROM payments
+ WHERE CAST(:order_ids AS text[]) IS NULL OR order_id = ANY(CAST(:order_ids AS text[]))
+ ORDER BY created_at DESC;
+
+-- name: existing_orders
+-- Which of these ids name an order (any status): the rest are references to nothing.
+SELECT id::text FROM orders WHERE id = ANY(CAST(:ids AS uuid[]));
 
 -- name: reservation_states
 SELECT id::text, state FROM reservations WHERE id = ANY(CAST(:ids AS uuid[]));

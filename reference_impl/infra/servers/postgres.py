@@ -21,8 +21,9 @@ from pathlib import Path
 
 from reference_impl.infra.procs import free_port, pid_alive
 
-#: Room for every service's pool plus a 500-buyer race through psycopg in a notebook.
-MAX_CONNECTIONS = 300
+#: Room for every service's pool (and more processes of one with LAB_WORKERS_*), a 500-buyer race through
+#: psycopg in a notebook, and `bench reserve`'s raw pgbench baseline at 1,024 clients on the hot row.
+MAX_CONNECTIONS = 1300
 #: Tests only: a crash may lose the last commits, which a test's throwaway cluster does not mind.
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 #: The catalog's search index is fed by change data capture: logical decoding needs these.
@@ -175,6 +176,16 @@ def start(cluster: Cluster, fast: bool = False) -> Cluster:
         tail = log.read_text().strip().splitlines()[-3:] if log.exists() else [out.stderr.strip()]
         raise PostgresError("PostgreSQL did not start: " + " | ".join(tail))
     return cluster
+
+
+def restart_immediate(cluster: Cluster) -> None:
+    """A crash and recovery of the whole cluster (the nemesis's `restart`): every backend is killed without
+    a checkpoint, and the next start replays the WAL. Same port and options (pg_ctl reuses postmaster.opts)."""
+    log = cluster.home / "postgres.log"
+    out = _run([str(cluster.bindir / "pg_ctl"), "-D", str(cluster.datadir), "-l", str(log), "-m", "immediate",
+                "-w", "-t", "60", "restart"])
+    if out.returncode != 0:
+        raise PostgresError("PostgreSQL did not come back: " + (out.stderr.strip() or out.stdout.strip()))
 
 
 def stop(cluster: Cluster) -> None:

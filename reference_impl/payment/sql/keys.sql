@@ -25,8 +25,26 @@ SELECT key, fingerprint, recovery_point, locked_at, payment_id, response_code, r
 -- name: take_lock!
 UPDATE idempotency_keys SET locked_at = clock_timestamp(), updated_at = clock_timestamp() WHERE key = :key;
 
--- name: release_lock!
-UPDATE idempotency_keys SET locked_at = NULL, updated_at = clock_timestamp() WHERE key = :key;
+-- name: defer_key!
+-- The provider did not settle it (away, 5xx, key in use there): free the key and try again after a backoff
+-- that doubles with each try, capped (policy.payment_retry_s spells the same numbers), instead of every tick.
+UPDATE idempotency_keys
+   SET locked_at = NULL, tries = tries + 1, updated_at = now(),
+       retry_at = now() + make_interval(secs => least(:cap_s, :base_s * 2 ^ least(tries, 30)))
+ WHERE key = :key;
+
+-- name: fail_key!
+-- The provider refused the request for good (a 4xx other than 409): no charge exists, none will. The payment
+-- is failed and the key finished with the stored answer, so a retry replays it and the completer stops.
+WITH p AS (
+    UPDATE payments SET status = 'failed', decline_code = :reason, updated_at = clock_timestamp()
+     WHERE id = :payment_id AND status = 'authorizing'
+    RETURNING id
+)
+UPDATE idempotency_keys
+   SET recovery_point = 'finished', response_code = :code, response_body = :body, locked_at = NULL,
+       updated_at = clock_timestamp()
+ WHERE key = :key;
 
 -- name: get_payment^
 SELECT id, order_id, amount, currency, card, status, psp_charge_id, decline_code FROM payments WHERE id = :id;
@@ -59,17 +77,21 @@ UPDATE idempotency_keys
 RETURNING response_code, response_body::text AS response_body;
 
 -- name: abandoned_keys
--- The completer's work: keys a crashed request left mid-flight (locked long ago, or never finished).
+-- The completer's work: keys a crashed request left mid-flight (locked long ago, or never finished), once
+-- their backoff after a failed try has run out.
 SELECT key FROM idempotency_keys
  WHERE recovery_point <> 'finished'
    AND (locked_at IS NULL OR locked_at < clock_timestamp() - make_interval(secs => :lock_timeout_s))
+   AND (retry_at IS NULL OR retry_at <= clock_timestamp())
  ORDER BY created_at
  LIMIT 50;
 
 -- name: next_abandoned_due$
--- The completer's alarm clock: seconds until the earliest unfinished key's lock runs out (<= 0: due now,
--- e.g. a lock released after the provider failed), NULL when every key is finished.
-SELECT extract(epoch FROM min(coalesce(locked_at + make_interval(secs => :lock_timeout_s), clock_timestamp()))
+-- The completer's alarm clock: seconds until the earliest unfinished key is due (its lock run out, its
+-- backoff over; <= 0: due now), NULL when every key is finished.
+SELECT extract(epoch FROM min(greatest(coalesce(locked_at + make_interval(secs => :lock_timeout_s),
+                                                clock_timestamp()),
+                                       coalesce(retry_at, clock_timestamp())))
                           - clock_timestamp())::float8
   FROM idempotency_keys
  WHERE recovery_point <> 'finished';

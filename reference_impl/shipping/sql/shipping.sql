@@ -33,7 +33,7 @@ INSERT INTO outbox (topic, payload)
 SELECT 'ShipmentFailed', jsonb_build_object('order_id', CAST(:order_id AS text), 'reason', CAST(:reason AS text))
   FROM fresh;
 
--- name: cancel_label!
+-- name: cancel_shipment!
 -- The order was cancelled after its label: void the label (repeating it changes nothing).
 UPDATE shipments SET status = 'cancelled' WHERE order_id = :order_id;
 

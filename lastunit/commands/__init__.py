@@ -1,0 +1,1 @@
+"""One module per CLI verb; `lastunit.cli` only parses and dispatches."""

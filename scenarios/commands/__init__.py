@@ -1,1 +1,0 @@
-"""One module per CLI verb; `scenarios.cli` only parses and dispatches."""

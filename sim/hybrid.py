@@ -1,0 +1,126 @@
+"""The hybrid model: the contended part of an open crowd event by event in SimPy, the bulk from a calendar.
+
+Covers: the same shop, crowd, step times and results as `sim.engine.simulate`, for open loads.
+Scenario: each arrival is routed when it reaches the service. To SimPy (`sim.service.checkout`, unchanged)
+    go the attempts that may wait on a row lock SimPy processes hold: a hot SKU that still has stock, and
+    every cold SKU unless the strategy is `guarded`. To the bulk (`sim.bulk`) go the rest: SKUs sold out
+    when the attempt arrives (nothing can change that: stock only falls during a run), and under `guarded`
+    every cold SKU. The loop and the pool are shared, each touch in time order (`sim.synced`), so the
+    queueing both halves see is the full model's; only the order in which step times are drawn from the
+    service stream differs, so a hybrid run is a different sample of the same distribution (with `cv=0`,
+    no draw at all, it is the full model's run, attempt by attempt).
+
+Why: on a Prime-Day peak most attempts never wait on a lock: cold SKUs, and every deal once it has sold
+out. In SimPy each still costs a process and five or six events; in the bulk a few heap entries.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from scenarios.spec import Scenario, ScenarioError
+from scenarios.strategies import Strategy
+from sim.audit import audit_run
+from sim.bulk import Bulk
+from sim.calibration import Calibration, resolve
+from sim.engine import SimRun, crowd, stats, to_rows
+from sim.runner import no_cyclic_gc
+from sim.service import POOL_SIZE, Shop, checkout
+from sim.synced import SyncedCpu, SyncedStation
+
+#: Arrivals routed at a time: routing reads which hot SKUs are sold out once per slice, at or before the
+#: slice's first arrival (sold out then means sold out at each later arrival: stock only falls).
+SLICE = 256
+
+
+class Hybrid:
+    def __init__(self, scenario: Scenario, calibration: Calibration | None = None, loops: int = 1):
+        if scenario.load.model != "open":
+            raise ScenarioError("the hybrid model runs open loads (a race or closed users: sim.engine)")
+        self.shop = shop = Shop(scenario, calibration or resolve(), loops=loops)
+        self.bulk = Bulk(shop)
+        shop.pool = SyncedStation(shop.env, POOL_SIZE * loops, self.bulk)   # replaced before any use
+        shop.loop = SyncedCpu(shop.env, loops, self.bulk)
+        self.bulk.pool, self.bulk.loop = shop.pool, shop.loop
+        self.cold_in_bulk = shop.strategy == Strategy.GUARDED
+        self.hot = scenario.catalog.hot_skus
+        self.all_hot_gone: np.ndarray | None = None
+        shop.env.process(self.source())
+
+    def sold_out(self) -> np.ndarray:
+        """Per hot SKU: no warehouse row has `qty` units left now (once all are, that stays so: cached)."""
+        if self.all_hot_gone is not None:
+            return self.all_hot_gone
+        qty = self.shop.qty
+        gone = np.array([all(r.on_hand - r.reserved < qty for r in self.shop.stock.of(s)) for s in range(self.hot)],
+                        dtype=bool)
+        if gone.all():
+            self.all_hot_gone = gone
+        return gone
+
+    def to_bulk(self, skus: np.ndarray) -> np.ndarray:
+        hot = skus < self.hot
+        bulk = ~hot if self.cold_in_bulk else np.zeros(len(skus), dtype=bool)
+        if hot.any():
+            bulk[hot] = self.sold_out()[skus[hot]]
+        return bulk
+
+    def source(self):
+        """engine.source's arrivals (same streams, same order), routed a slice at a time."""
+        shop = self.shop
+        env, jitter, timeout = shop.env, shop.jitter, shop.env.timeout
+        carry, first_id = np.empty((0, 4)), 0
+        for times, skus in itertools.chain(crowd(shop), [(None, None)]):
+            if times is None:
+                pending, cut = carry, len(carry)
+            elif len(times) == 0:
+                continue
+            else:
+                n = len(times)
+                at_service = times + shop.inbound_s * jitter.many(n)
+                fresh = np.column_stack((at_service, first_id + np.arange(n), skus, times))
+                first_id += n
+                pending = np.concatenate((carry, fresh))
+                pending = pending[np.argsort(pending[:, 0], kind="stable")]
+                cut = int(np.searchsorted(pending[:, 0], times[-1], side="right"))
+            due, carry = pending[:cut], pending[cut:]
+            outbound = shop.outbound_s * jitter.many(len(due))
+            steps = jitter.many(len(due) * 4).reshape(-1, 4)   # the bulk's http, statement, hold, reply
+            for lo in range(0, len(due), SLICE):
+                part, out, jit = due[lo:lo + SLICE], outbound[lo:lo + SLICE], steps[lo:lo + SLICE]
+                first = float(part[0, 0])
+                if first > env.now:
+                    yield timeout(first - env.now)
+                    self.bulk.flush(env.now)
+                skus_part = part[:, 2].astype(np.int64)
+                bulk = self.to_bulk(skus_part)
+                j = jit[bulk]
+                self.bulk.add(list(zip(part[bulk, 0].tolist(), part[bulk, 1].astype(np.int64).tolist(),
+                                       skus_part[bulk].tolist(), part[bulk, 3].tolist(), out[bulk].tolist(),
+                                       *(j[:, k].tolist() for k in range(4)), strict=True)))
+                for (t, i, sku, t_intended), o in zip(part[~bulk].tolist(), out[~bulk].tolist(), strict=True):
+                    if t > env.now:
+                        yield timeout(t - env.now)
+                    env.process(checkout(shop, int(i), int(sku), t_intended, o))
+
+    def run(self, until: float | None = None) -> None:
+        """Run SimPy (to `until`, or until it has nothing left), then the bulk up to the same instant."""
+        self.shop.env.run(until=until)
+        self.bulk.flush(self.shop.env.now if until is not None else float("inf"))
+
+
+def simulate_hybrid(scenario: Scenario, run_id: str, calibration: Calibration | None = None,
+                    loops: int = 1) -> SimRun:
+    """`sim.engine.simulate` for an open load, through the hybrid: same rows, audit and stats."""
+    h = Hybrid(scenario, calibration, loops)
+    with no_cyclic_gc():
+        h.run()
+    shop = h.shop
+    wall_s = max((r[4] for r in shop.records), default=0.0)
+    rows = to_rows(shop, run_id)
+    return SimRun(rows=rows, wall_s=wall_s, audit=audit_run(shop.stock, rows),
+                  stats=stats(shop, wall_s) | {"engine": "hybrid", "bulk_steps": h.bulk.steps,
+                                               "bulk_attempts": h.bulk.attempts,
+                                               "bulk_replans": h.bulk.replans})
