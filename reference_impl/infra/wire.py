@@ -19,7 +19,7 @@ import httptools
 #: Idle connections kept per origin; more in flight at once are opened and then closed.
 MAX_IDLE = 64
 #: An idle connection older than this is closed instead of reused: well under the servers' keep-alive
-#: (infra/serve.py: 75 s), so a request is never sent on a connection the server is closing.
+#: (infra/serve.py: KEEP_ALIVE_S, 300 s), so a request is never sent on a connection the server is closing.
 IDLE_MAX_S = 30.0
 
 
