@@ -3,7 +3,9 @@ carts, and the latency table a journey swarm prints."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,6 +16,7 @@ from lastunit.usecases import combined_audit
 from loadtests.plan import MAX_SWARM_ACCOUNTS, make_plan
 from scenarios.journey import KINDS, bundle, checkouts, line_crowd, sessions
 from scenarios.loader import load
+from scenarios.results import Outcome
 from scenarios.spec import ScenarioError
 from sim.calibration import DEFAULT
 from sim.saga_run import JOURNEY_NOT_MODELLED, simulate_saga
@@ -113,3 +116,77 @@ def test_the_latency_table_has_every_kind_in_a_sessions_order():
     rows = table.set_index("kind")
     assert rows.loc["search", "requests"] == 2 and rows.loc["search", "p50_ms"] == 20.0
     assert rows.loc["checkout", "errors"] == 1 and rows.loc["product", "requests"] == 0
+
+
+class _Resp:
+    def __init__(self, status: int, body: dict | None = None):
+        self.status_code, self.text, self.headers = status, json.dumps(body or {}), {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def success(self):
+        pass
+
+    def failure(self, _why):
+        pass
+
+
+class _Gateway:
+    """The gateway's answers as a script: each (method, path) takes its next answer; what was asked is kept."""
+
+    def __init__(self, script: dict):
+        self.script, self.asked = {k: list(v) for k, v in script.items()}, []
+
+    def request(self, method, path, json=None, headers=None, name=None, catch_response=False):  # noqa: A002
+        self.asked.append((method, path, (headers or {}).get("Idempotency-Key")))
+        answers = self.script.get((method, path)) or [(404, {"error": "unknown"})]
+        return _Resp(*(answers.pop(0) if len(answers) > 1 else answers[0]))
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def get(self, path, params=None, **kw):
+        return self.request("GET", path, **kw)
+
+
+def _session(script: dict):
+    from loadtests.journey import Session
+
+    plan = SimpleNamespace(qty=1, journey={"think_ms": 0}, account=lambda k: ("shopper", "pw"))
+    gw = _Gateway({("POST", "/auth/token"): [(200, {"token": "t"})]} | script)
+    rec = SimpleNamespace(rows=[], request=lambda *row: rec.rows.append(row))
+    return Session(gw, plan, 0, rec), gw, rec
+
+
+def test_a_lost_cart_answer_is_resolved_by_status_pages_and_the_cart_sent_again_with_its_key(monkeypatch):
+    """The first answer is lost: line A was ordered meanwhile (its status page says shipped), line B never
+    reached orders (404), so the cart goes again with the same key and B's answer comes back out of stock."""
+    import loadtests.journey as journey
+
+    monkeypatch.setattr(journey, "STATUS_POLL_S", 0.0)
+    gone = {"status": "cancelled", "cancel_reason": "out_of_stock", "error": "out_of_stock"}
+    session, gw, rec = _session({
+        ("POST", "/checkout/cart"): [(502, {}), (409, {"orders": [{"sku": "B", "status": 409, "order": gone}]})],
+        ("GET", "/checkout/k%3AA"): [(200, {"id": "o-a", "status": "shipped"})],
+    })
+    seen, retries = session.checkout("k", ["A", "B"])
+    assert seen["A"][0] == Outcome.WON and seen["A"][1]["id"] == "o-a"
+    assert seen["B"][0] == Outcome.OUT_OF_STOCK and retries == 1
+    posts = [a for a in gw.asked if a[:2] == ("POST", "/checkout/cart")]
+    assert posts == [("POST", "/checkout/cart", "k")] * 2            # the same key both times
+    assert all(path != "/checkout" for _, path, _ in gw.asked)      # never a single checkout at another price
+    assert {row[1] for row in rec.rows} == {"login", "checkout", "checkout_status"}
+
+
+def test_a_line_never_resolved_stays_unknown_after_the_patience(monkeypatch):
+    import loadtests.journey as journey
+
+    monkeypatch.setattr(journey, "STATUS_POLL_S", 0.0)
+    monkeypatch.setattr(journey, "PENDING_PATIENCE_S", 0.0)
+    session, _, _ = _session({("POST", "/checkout/cart"): [(503, {})]})
+    seen, _ = session.checkout("k", ["A"])
+    assert seen.get("A", (Outcome.UNKNOWN,))[0] == Outcome.UNKNOWN
