@@ -355,13 +355,13 @@ fig
 
 # %% [markdown]
 # **Reading it.** Under `sorted` every strategy gives the basket to exactly one buyer and tells the others
-# `out_of_stock`, with **no deadlock**, everyone answered in a fraction of a second. (The optimistic
-# strategies' retries are misses, not deadlocks: a snapshot went stale, the whole basket rolled back and
-# tried again.) Under `request` the crowd **chains** deadlocks: the first A holder and the first B holder
+# `out_of_stock`, with **no deadlock**, everyone answered in a fraction of a second. (The retries of
+# `guarded`, `optimistic` and `serializable` are misses, not deadlocks: the line's snapshot went stale while
+# the buyer queued, so the whole basket rolled back and tried again, then found it sold.) Under `request` the crowd **chains** deadlocks: the first A holder and the first B holder
 # deadlock; the victim's row goes to the next buyer of the opposite order, who deadlocks with the survivor
 # again; each link costs one `deadlock_timeout` (the steps at the dotted lines), and many buyers end as
 # victims (`503 deadlock`) rather than `out_of_stock`. Still at most one basket per set is sold. How many
-# deadlocks a crowd makes moves a lot from run to run (on this box, between about 15 and 39 for 40 buyers):
+# deadlocks a crowd makes moves a lot from run to run (on this box, between about 10 and 40 for 40 buyers):
 # read the shape, not the digits.
 #
 # ### The audit: nothing oversold, no half-held basket
