@@ -28,6 +28,9 @@ EPILOG = """examples:
   lastunit audit                                invariants over the databases now
   lastunit bench reserve                        hot-row throughput vs raw pgbench
   lastunit bench checkout                       the highest checkout rate with p99 < 500 ms
+  lastunit bench idle                           what the stack burns while nobody uses it
+  LAB_WORKERS=2 lastunit up                     every service as two processes on its port
+  lastunit serve orders --port 8001             one service alone, from its environment
   lastunit down                                 stop what `up` started
 """
 
@@ -50,6 +53,16 @@ def build() -> Parser:
     down.add_argument("--purge", action="store_true", help="also delete .lab/ (data and logs)")
     st = sub.add_parser("status", help="each server and service: url and state (running, died, stopped)")
     st.add_argument("--json", action="store_true")
+    sv = sub.add_parser("serve", help="run one service alone in the foreground, configured by its environment",
+                        description="Runs SERVICE on --host/--port with the servers and peers named by its "
+                        "environment (LAB_DATABASE_URL or DATABASE_URL, LAB_REDIS_URL or REDIS_URL, "
+                        "LAB_<PEER>_URL, LAB_PSP_WEBHOOK_SECRET, ...), after creating and migrating its "
+                        "databases if needed: to spread the shop over machines (see README). Start it twice on "
+                        "one port for two processes.")
+    sv.add_argument("service", help="inventory, orders, payment, psp, shipping, notification, gateway, ...")
+    sv.add_argument("--port", type=int, required=True)
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; "
+                    "another machine needs a LAN address)")
 
     race = sub.add_parser("race", help="N buyers on K units at one instant; audit; one row per strategy",
                           description="Seeds a fresh hot SKU, connects every buyer, releases them together "
@@ -143,18 +156,20 @@ def build() -> Parser:
     recs.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="measured performance, as ratios to a baseline in the same run")
-    bench.add_argument("name", choices=("reserve", "checkout", "sim"), help="reserve: hot-row reservations per "
+    bench.add_argument("name", choices=("reserve", "checkout", "sim", "idle"), help="reserve: hot-row reservations per "
                        "strategy through the service vs raw pgbench on the same SQL; checkout: the highest open-model "
                        "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's simulated "
-                       "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1")
+                       "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1; idle: the idle stack's "
+                       "CPU (percent of one core, per process) over 30 s, beside the whole machine's")
     bench.add_argument("--clients", default="1,16,64,256,1024",
                        help="reserve: concurrent clients, comma separated (default 1,16,64,256,1024)")
     bench.add_argument("--rows", choices=("stocked", "sold-out", "both"), default="both",
                        help="reserve: a stocked row (every strategy), a sold-out row (guarded and batched, "
                        "short-circuit off and on), or both (default)")
-    bench.add_argument("--seconds", type=float, default=4.0, help="per measurement (default 4)")
+    bench.add_argument("--seconds", type=float, help="per measurement (default 4; idle: 30)")
     bench.add_argument("--strategy", default="all", help="one strategy or all")
-    bench.add_argument("--rates", default="10,20,40,80,160,320", help="checkout: the ladder of arrival rates /s")
+    bench.add_argument("--rates", default="20,40,80,120,160,200,240,320",
+                       help="checkout: the ladder of arrival rates /s")
     bench.add_argument("--json", action="store_true")
 
     cal = sub.add_parser("calibrate", help="measure the real stack briefly and fit the model's step times",
@@ -221,8 +236,8 @@ def _dispatch(args) -> int:
              "audit": audit_cmd.main, "report": report.main, "bench": bench.main, "swarm": swarm.main}
     from lastunit.commands import recs, seed  # noqa: PLC0415
     table |= {"seed": seed.main, "recs": recs.main}
-    from lastunit.commands import calibrate, sweep, validate  # noqa: PLC0415
-    table |= {"calibrate": calibrate.main, "validate": validate.main, "sweep": sweep.main}
+    from lastunit.commands import calibrate, serve, sweep, validate  # noqa: PLC0415
+    table |= {"calibrate": calibrate.main, "validate": validate.main, "sweep": sweep.main, "serve": serve.main}
     return table[args.verb](args)
 
 

@@ -180,7 +180,9 @@ def status() -> dict:
             out[name] = {"url": None, "state": "stopped"}
             continue
         pid, port = procs.get(name, {}).get("pid"), int(url.rsplit(":", 1)[1])
-        out[name] = {"url": url, "state": "running" if pid_alive(pid) and port_open(port) else "died", "pid": pid}
+        pids = [s["pid"] for n, s in procs.items() if n == name or n.startswith(name + "#")]
+        out[name] = {"url": url, "state": "running" if pid_alive(pid) and port_open(port) else "died", "pid": pid,
+                     "processes": len(pids) or 1, "pids": [p for p in pids if pid_alive(p)]}
     return out
 
 

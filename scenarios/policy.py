@@ -58,7 +58,8 @@ def payment_retry_s(tries: int) -> float:
 #: 64, batched alike at both (a batch in flight uses one connection). Within the noise either way: 16 stays,
 #: the number the model, the calibration and the naive control's test (won = min(buyers, pool)) are built on.
 INVENTORY_POOL_SIZE = int(os.environ.get("LAB_INVENTORY_POOL", "16"))
-#: How often held reservations past their TTL are returned to stock.
+#: Held reservations go back to stock at their TTL (the sweeper sleeps until the earliest one), but a
+#: sweep follows the last one by at least this much, so a run of expiries is one statement, not many.
 SWEEP_INTERVAL_S = 1.0
 #: The batched strategy grants at most this many asks in one statement. The row lock is held while the
 #: statement inserts the batch's reservations, and other strategies' writers wait that long; 512 bounds
@@ -84,8 +85,33 @@ SOLD_OUT_STALENESS_S = SOLD_OUT_MAX_AGE_S + SOLD_OUT_SLACK_S
 CALL_TIMEOUT_S = 2.0
 #: An entry on the bus unacked this long belongs to a consumer that probably died: another one takes it.
 RECLAIM_IDLE_MS = 3000
-#: A consumer whose handler failed pauses this long before it reads again (the entry stays pending).
+#: How often each consumer looks for such entries (XAUTOCLAIM on a timer, not on every read): an entry is
+#: taken over between RECLAIM_IDLE_MS and RECLAIM_IDLE_MS + this after its delivery.
+RECLAIM_EVERY_S = RECLAIM_IDLE_MS / 2000
+#: A consumer whose read failed (Redis restarting) pauses this long before it reads again; a handler that
+#: fails pauses nothing (its entry stays pending and is reclaimed; the consumer's other lanes go on).
 CONSUMER_PAUSE_S = 0.2
+
+# -- background work ---------------------------------------------------------------------------------
+#: Relays and lease workers sleep until told (NOTIFY, a blocking read, the earliest deadline they know of);
+#: they still look this often, so a wake-up lost while a LISTEN connection was down costs at most this
+#: delay. Idle cost: one small query per worker per period (well under 0.1% of a core for the stack).
+IDLE_FALLBACK_S = 5.0
+#: A round that leaves its own work due again at once (a provider still down, a lease someone else holds)
+#: waits at least this long before the next: the pace of the old fixed-interval loops, never a spin.
+RETRY_FLOOR_S = 0.5
+
+# -- retention -----------------------------------------------------------------------------------------
+#: How long the bus keeps what it has done, so a long-lived stack's tables stay bounded: published outbox
+#: rows, processed-event ids, the provider's delivered webhooks and their attempts, the payment service's
+#: seen webhook ids, and stream entries every consumer group has acked. Exactly-once holds for a redelivery
+#: within it (reclaims come within seconds, webhook retries every WEBHOOK_BACKOFF_CAP_S at most); one that
+#: came later would run its effect again. Sequence diagrams and post-mortems read the outboxes, so an hour.
+#: `LAB_RETENTION_S` sets it (a soak uses 60); never below MIN_RETENTION_S.
+MIN_RETENTION_S = 30.0
+RETENTION_S = max(MIN_RETENTION_S, float(os.environ.get("LAB_RETENTION_S", "3600")))
+#: Pruning runs this often: a quarter of the retention, at most a minute apart.
+PRUNE_EVERY_S = min(60.0, RETENTION_S / 4)
 
 # -- every service's HTTP edge -----------------------------------------------------------------------
 #: The largest request body any service reads. Our largest real body is a webhook event or a product (< 8 KiB);

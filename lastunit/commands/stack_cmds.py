@@ -17,7 +17,9 @@ def _print_status(st: dict) -> None:
         if name == "redis" and s.get("url"):
             where = where.split("@")[-1]
         origin = f" ({s['source']})" if s.get("source") else ""
-        print(f"{name:>10}  {s['state']:<8} {where}{origin}")
+        procs = f"  {len(s['pids'])}/{s['processes']} processes, pids {' '.join(map(str, s['pids']))}" \
+            if s.get("processes", 1) > 1 else ""
+        print(f"{name:>10}  {s['state']:<8} {where}{origin}{procs}")
 
 
 def up(args) -> int:

@@ -5,6 +5,10 @@ consumes nothing); apply the touched SKUs to the index and the progress row in O
 ADVANCE the slot (to `upto` when the peek was not cut short, else to the last commit read). A relay killed
 anywhere in that step re-reads the same changes on restart: nothing is lost (the slot still holds them)
 and the replay is harmless (the index keeps a document only if its source version is newer).
+
+Caught up, it sleeps until a write to products wakes it (the schema's trigger notifies `lastunit_catalog`,
+which the relay LISTENs to on its own connection), or IDLE_FALLBACK_S passes: then it advances the slot past
+the other databases' WAL, so an idle slot never holds WAL back for long.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import aiosql
 import asyncpg
 
 from reference_impl.catalog.changes import Batch, parse
+from reference_impl.infra.wake import nap
+from scenarios.policy import IDLE_FALLBACK_S
 
 CDC = aiosql.from_path(str(resources.files("reference_impl.catalog") / "sql" / "cdc.sql"), "asyncpg",
                       mandatory_parameters=False)
@@ -25,8 +31,10 @@ SLOT = os.environ.get("LAB_CATALOG_SLOT", "lastunit_catalog_search")
 #: Rows per peek: big enough to amortize the decoding start (~ms), small enough that a replay after a
 #: crash is cheap and one batch's index transaction stays short. A single larger transaction comes whole.
 BATCH_ROWS = int(os.environ.get("LAB_CATALOG_BATCH_ROWS", "2000"))
-#: Sleep when caught up: bounds the idle lag and keeps an idle relay near 0% CPU on a shared machine.
-IDLE_S = 0.1
+#: What the products trigger notifies (schema.sql).
+CHANNEL = "lastunit_catalog"
+#: Waiting for a woken change's WAL to be flushed (see `_flushed`), look this often.
+FLUSH_POLL_S = 0.02
 #: Back off after an error (the database restarting, or a second relay holding the slot), doubling up to
 #: RETRY_MAX_S while the error persists (wal_level not logical is permanent until a restart).
 RETRY_S, RETRY_MAX_S = 0.5, 5.0
@@ -43,6 +51,7 @@ class Relay:
         self.crash_at: str | None = None      # armed by the admin endpoint: die there, on the next batch
         self.batches = self.changes = 0
         self.last_error: str | None = None
+        self.wake = asyncio.Event()
 
     async def ensure_slot(self, conn) -> bool:
         """Create the slot if missing; backfill once. True when this call backfilled."""
@@ -82,6 +91,13 @@ class Relay:
             await CDC.advance_slot(conn, slot=self.slot, lsn=ack)
         return batch
 
+    async def _flushed(self, conn) -> None:
+        """Wait until the WAL written so far is flushed, so the next peek sees the change that woke us (with
+        synchronous_commit off, the WAL writer flushes it within a few hundred ms)."""
+        lsn = await CDC.insert_lsn(conn)
+        while not await CDC.flushed_past(conn, lsn=lsn):
+            await asyncio.sleep(FLUSH_POLL_S)
+
     def _maybe_crash(self, point: str) -> None:
         if self.crash_at == point:
             log.warning("crash fault at %s: exiting", point)
@@ -93,12 +109,14 @@ class Relay:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 try:
+                    await conn.add_listener(CHANNEL, lambda *_: self.wake.set())
                     await self.ensure_slot(conn)
                     while True:
                         batch = await self.step(conn)
                         self.last_error, backoff = None, RETRY_S
                         if batch.rows < self.batch_rows:
-                            await asyncio.sleep(IDLE_S)
+                            await nap(self.wake, IDLE_FALLBACK_S)
+                            await self._flushed(conn)
                 finally:
                     await conn.close(timeout=2)
             except asyncio.CancelledError:

@@ -48,3 +48,13 @@ CREATE TABLE IF NOT EXISTS cdc_progress (
     last_commit_at  timestamptz,                   -- source commit time of the newest applied change
     applied_at      timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- The relay sleeps until told: every statement that writes products wakes it at commit (the slot holds
+-- what changed; the notification only says "look"). Statement level, so a bulk load is one wake-up.
+CREATE OR REPLACE FUNCTION lastunit_products_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('lastunit_catalog', '');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER products_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON products
+    FOR EACH STATEMENT EXECUTE FUNCTION lastunit_products_changed();

@@ -2,66 +2,95 @@
 
 Redis Streams stands in for Kafka: one stream, consumer groups per consumer, explicit acks, and pending
 entries reclaimed from a consumer that died (XAUTOCLAIM), so at-least-once delivery holds across crashes.
-Exactly-once *effects* come from the consumer recording the event id in the same transaction as its effect.
+Exactly-once *effects* come from the consumer recording the event id in the same statement or transaction
+as its effect (`Dedup`).
+
+Nothing here polls on a short timer: writing an event notifies the relay at its commit (outbox.sql's
+trigger; LISTEN/NOTIFY), consumers block in XREADGROUP, and the reclaim of a dead consumer's entries runs
+on its own timer (`infra.relay.relay_forever`, `infra.consumer.consume_forever`). The SQL is in `sql/bus.sql` and `sql/relay.sql`.
 
 A Redis that restarts may come back without the newest entries (no persistence, or the last second of an
 append-only file) and without the consumer groups: each relay notices the new run of Redis and publishes
-again what it lost (`republish_lost`), and a consumer whose group is gone makes it again.
+again what it lost (`redis_epoch`), and a consumer whose group is gone makes it again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-import os
 import time
+from dataclasses import dataclass
 from importlib import resources
 
 import aiosql
-from redis.exceptions import ResponseError
+import orjson
 
-from scenarios.policy import CONSUMER_PAUSE_S, RECLAIM_IDLE_MS
+from scenarios.policy import RETENTION_S
 
-Q = aiosql.from_path(str(resources.files("reference_impl.infra") / "sql" / "relay.sql"), "asyncpg",
-                     mandatory_parameters=False)
+Q = aiosql.from_path(str(resources.files("reference_impl.infra") / "sql"), "asyncpg", mandatory_parameters=False)
 
 STREAM = "lastunit:events"
-#: Relay poll interval: an event reaches the stream within about this after its commit.
-RELAY_POLL_S = 0.02
+#: The relay's wake-up channel (outbox.sql's trigger notifies it for every event written).
+CHANNEL = "lastunit_outbox"
 RELAY_BATCH = 200
-#: Published events are kept this long (sequence diagrams and post-mortems read them), then pruned.
-OUTBOX_RETENTION_S = 3600
-#: A consumer remembers an event id this long: far past any redelivery (reclaim happens within seconds).
-DEDUP_RETENTION_S = 86400
-PRUNE_EVERY_S = 60.0
-#: How often a relay asks whether Redis restarted: events it lost wait at most about this to go out again.
-EPOCH_CHECK_S = 1.0
 log = logging.getLogger("lastunit.bus")
 
 
+@dataclass(frozen=True)
+class Dedup:
+    """Which consumer is handling which event. A handler writes it to processed_events in the statement (or
+    transaction) of its database effect (`dedup_params` into a CTE, or `first_time` first in a transaction),
+    so the effect happens once however often the event is delivered; a handler whose only effect is a
+    keyed, idempotent call elsewhere needs nothing recorded."""
+    consumer: str
+    event_id: str
+
+
+def dedup_params(dedup: Dedup | None) -> dict:
+    return {"consumer": dedup.consumer if dedup else None, "event_id": dedup.event_id if dedup else None}
+
+
+async def first_time(conn, dedup: Dedup) -> bool:
+    """Record the event inside the caller's transaction: True the first time, False for a redelivery (a twin
+    delivery still in flight makes this wait for it)."""
+    return bool(await Q.mark_processed(conn, **dedup_params(dedup)))
+
+
+def dumps(payload: dict) -> str:
+    return orjson.dumps(payload, default=str).decode()
+
+
 async def publish(conn, topic: str, payload: dict) -> None:
-    """Write an event in the caller's transaction (the outbox half)."""
-    await conn.execute("INSERT INTO outbox (topic, payload) VALUES ($1, $2::jsonb)", topic,
-                       json.dumps(payload, default=str))
+    """Write an event in the caller's transaction (the outbox half); the relay is woken at commit."""
+    await Q.publish(conn, topic=topic, payload=dumps(payload))
 
 
 async def relay_once(pool, redis, source: str, epoch: str | None = None) -> int:
+    """One batch published and marked in one transaction, whoever leads (tests and tools; the services'
+    relay is `infra.relay`)."""
     async with pool.acquire() as conn, conn.transaction():
         rows = [r async for r in Q.claim_unpublished(conn, n=RELAY_BATCH)]
         if not rows:
             return 0
-        async with redis.pipeline(transaction=False) as p:
-            for r in rows:
-                p.xadd(STREAM, {"id": f"{source}:{r['id']}", "topic": r["topic"], "payload": r["payload"]})
-            stream_ids = await p.execute()
-        await Q.mark_published(conn, ids=[r["id"] for r in rows], epoch=epoch,
-                               stream_ids=[s.decode() if isinstance(s, bytes) else s for s in stream_ids])
+        stream_ids = await xadd(redis, source, rows)
+        await Q.mark_published(conn, ids=[r["id"] for r in rows], epoch=epoch, stream_ids=stream_ids)
     return len(rows)
 
 
+async def xadd(redis, source: str, rows) -> list[str]:
+    """Outbox rows onto the stream in one pipeline; the entry ids they became."""
+    async with redis.pipeline(transaction=False) as p:
+        for r in rows:
+            p.xadd(STREAM, {"id": f"{source}:{r['id']}", "topic": r["topic"], "payload": r["payload"]})
+        ids = await p.execute()
+    return [s.decode() if isinstance(s, bytes) else s for s in ids]
+
+
 async def redis_epoch(pool, redis, known: str | None) -> str:
+    async with pool.acquire() as conn:
+        return await redis_epoch_on(conn, redis, known)
+
+
+async def redis_epoch_on(conn, redis, known: str | None) -> str:
     """The run of Redis now serving (its INFO run_id, new at every start). When it differs from `known`,
     publish again what the earlier run took and this one did not keep: every row newer than the newest
     entry this run holds from before it started (minus a second, as its uptime counts whole seconds)."""
@@ -74,80 +103,38 @@ async def redis_epoch(pool, redis, known: str | None) -> str:
     kept = await redis.xrevrange(STREAM, max=str(max(started_ms - 1, 0)), min="-", count=1)
     kept_id = kept[0][0].decode() if kept else "0-0"
     ms, seq = kept_id.split("-")
-    async with pool.acquire() as conn:
-        lost = await Q.republish_lost(conn, epoch=epoch, kept_ms=int(ms), kept_seq=int(seq))
+    lost = await Q.republish_lost(conn, epoch=epoch, kept_ms=int(ms), kept_seq=int(seq))
     if lost:
         log.warning("redis restarted without %d published event(s): publishing them again", lost)
     return epoch
 
 
-async def prune(pool) -> None:
-    """Keep the outbox and the de-duplication table from growing without bound on a long-lived stack."""
+async def prune(pool) -> int:
     async with pool.acquire() as conn:
-        await conn.execute("DELETE FROM outbox WHERE published_at < clock_timestamp() - make_interval(secs => $1)",
-                           float(OUTBOX_RETENTION_S))
-        await conn.execute("DELETE FROM processed_events WHERE processed_at < clock_timestamp() "
-                           "- make_interval(secs => $1)", float(DEDUP_RETENTION_S))
+        return await prune_on(conn)
 
 
-async def relay_forever(pool, redis, source: str) -> None:
-    last_prune = last_check = 0.0
-    epoch = None
-    while True:
-        if time.monotonic() - last_prune > PRUNE_EVERY_S:
-            last_prune = time.monotonic()
-            with contextlib.suppress(Exception):
-                await prune(pool)
-        try:
-            if epoch is None or time.monotonic() - last_check > EPOCH_CHECK_S:
-                epoch, last_check = await redis_epoch(pool, redis, epoch), time.monotonic()
-            if await relay_once(pool, redis, source, epoch) < RELAY_BATCH:
-                await asyncio.sleep(RELAY_POLL_S)
-        except asyncio.CancelledError:
-            raise
-        except Exception:   # noqa: BLE001 - a relay that stops is an outage; log and go on
-            log.exception("relay failed; retrying")
-            await asyncio.sleep(0.5)
+async def prune_on(conn) -> int:
+    """Keep the outbox and the de-duplication table from growing without bound on a long-lived stack:
+    what is older than the retention (policy.RETENTION_S) goes. Returns how many rows went."""
+    return (await Q.prune_outbox(conn, keep_s=RETENTION_S)) + (await Q.prune_processed(conn, keep_s=RETENTION_S))
 
 
-async def _ensure_group(redis, group: str) -> None:
-    with contextlib.suppress(Exception):   # BUSYGROUP: it exists
-        await redis.xgroup_create(STREAM, group, id="0", mkstream=True)
+def _ms(entry_id) -> int:
+    return int((entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)).partition("-")[0])
 
 
-async def _handle(pool, group: str, entry_id, fields: dict, handlers: dict) -> None:
-    topic = fields[b"topic"].decode()
-    handler = handlers.get(topic)
-    if handler is not None:
-        event_id = fields[b"id"].decode()
-        payload = json.loads(fields[b"payload"])
-        async with pool.acquire() as conn, conn.transaction():
-            fresh = await conn.fetchval("INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
-                                        "ON CONFLICT DO NOTHING RETURNING true", group, event_id)
-            if fresh:
-                await handler(conn, payload)
-
-
-async def consume_forever(pool, redis, group: str, handlers: dict) -> None:
-    """Run `handlers[topic](conn, payload)` once per event, inside the transaction that records it."""
-    await _ensure_group(redis, group)
-    me = f"{group}-{os.getpid()}"
-    while True:
-        try:
-            _, claimed, _ = await redis.xautoclaim(STREAM, group, me, RECLAIM_IDLE_MS, "0-0", count=50)
-            batch = [(STREAM, claimed)] if claimed else await redis.xreadgroup(
-                group, me, {STREAM: ">"}, count=50, block=200) or []
-            for _, entries in batch:
-                for entry_id, fields in entries:
-                    if not fields:
-                        continue
-                    await _handle(pool, group, entry_id, fields, handlers)
-                    await redis.xack(STREAM, group, entry_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:   # noqa: BLE001 - the entry stays pending and is retried
-            if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                await _ensure_group(redis, group)   # Redis restarted without it: read the stream from the start
-            else:
-                log.exception("consumer %s failed on an event; it will be retried", group)
-            await asyncio.sleep(CONSUMER_PAUSE_S)
+async def trim_stream(redis, stream: str = STREAM, keep_s: float = RETENTION_S) -> None:
+    """Drop a stream's entries older than `keep_s` that every consumer group has been given and acked: an
+    entry still to deliver or still pending is never dropped, however old."""
+    bound = int((time.time() - keep_s) * 1000)
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except Exception:   # noqa: BLE001 - no such stream yet
+        return
+    for g in groups:
+        bound = min(bound, _ms(g["last-delivered-id"]))
+        if g["pending"]:
+            bound = min(bound, _ms((await redis.xpending(stream, g["name"]))["min"]))
+    if bound > 0:
+        await redis.xtrim(stream, minid=f"{bound}-0", approximate=False)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 
-import aiohttp
+import orjson
 
+from reference_impl.infra.wire import Origin
 from scenarios.policy import CALL_TIMEOUT_S as DEFAULT_TIMEOUT_S
 
 
@@ -22,33 +23,32 @@ class Unknown(Exception):
 
 
 class ServiceClient:
+    """Pooled keep-alive HTTP to one peer service (`infra.wire`), JSON through orjson."""
+
     def __init__(self, name: str, base: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S):
         self.name = name
         self.base = base or os.environ.get(f"LAB_{name.upper()}_URL", "")
         self.timeout_s = timeout_s
-        self._session: aiohttp.ClientSession | None = None
-
-    def _sess(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(self.base, connector=aiohttp.TCPConnector(limit=64))
-        return self._session
+        self._origin: Origin | None = None
 
     async def call(self, method: str, path: str, json: dict | None = None, headers: dict | None = None,
                    timeout_s: float | None = None) -> tuple[int, dict]:
         """(status, body) for any answer below 500; `Unknown` otherwise."""
         if not self.base:
             raise Unknown(f"{self.name}: no URL (LAB_{self.name.upper()}_URL unset)")
-        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
+        if self._origin is None:
+            self._origin = Origin(self.base)
         try:
-            async with self._sess().request(method, path, json=json, headers=headers, timeout=timeout) as r:
-                body = await r.json(content_type=None) if r.content_length != 0 else {}
-                body = body if isinstance(body, dict) else {"items": body}
-                if r.status >= 500:
-                    raise Unknown(f"{self.name} {method} {path}: {r.status}", r.status, body)
-                return r.status, body
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            status, raw = await self._origin.request(method, path, orjson.dumps(json) if json is not None else None,
+                                                     headers, timeout_s or self.timeout_s)
+            body = orjson.loads(raw) if raw else {}
+        except (TimeoutError, OSError, ConnectionError, ValueError) as exc:
             raise Unknown(f"{self.name} {method} {path}: {type(exc).__name__}") from None
+        body = body if isinstance(body, dict) else {"items": body}
+        if status >= 500:
+            raise Unknown(f"{self.name} {method} {path}: {status}", status, body)
+        return status, body
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._origin is not None:
+            self._origin.close()

@@ -19,6 +19,16 @@ CREATE TABLE IF NOT EXISTS processed_events (
     PRIMARY KEY (consumer, event_id)
 );
 
+-- Whatever writes an event wakes the relay, in the same transaction: PostgreSQL delivers the notification at
+-- commit (never for a rolled-back event) and folds repeats within one transaction into one. A trigger, so
+-- an event written inside a larger statement (a CTE that moves an order and announces it) wakes it too.
+CREATE OR REPLACE FUNCTION lastunit_outbox_written() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('lastunit_outbox', '');
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER outbox_written AFTER INSERT ON outbox
+    FOR EACH ROW EXECUTE FUNCTION lastunit_outbox_written();
 -- The relay records which stream entry a row became and which run of Redis (its INFO run_id) took it: a
 -- Redis restarted without some entries gets those rows again (reference_impl/infra/sql/relay.sql).
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS stream_id text;

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from reference_impl.infra.http import ApiError, DropReply, install_error_handler
 from reference_impl.infra.jsontypes import Number, Timestamp, WholeNumber
 from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.infra.run_config import RunConfig
+from reference_impl.infra.service import until_due
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory import lifecycle
 from reference_impl.inventory.desk import Desk
@@ -90,7 +90,9 @@ async def lifespan(app: FastAPI):
     app.state.default_strategy = parse(os.environ.get("LAB_INVENTORY_STRATEGY", "guarded"))
     memory = SoldOutMemory()
     app.state.desk = Desk(app.state.pool, app.state.mirror, memory)
-    tasks = [asyncio.create_task(_sweep_forever(app)),
+    app.state.sweeper = lifecycle.Sweeper(app.state.pool, app.state.mirror)
+    tasks = [asyncio.create_task(until_due(app.state.sweeper.round, app.state.sweeper.wake, "inventory sweeper",
+                                           floor_s=SWEEP_INTERVAL_S)),
              asyncio.create_task(listen_forever(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), memory))]
     try:
         yield
@@ -101,14 +103,6 @@ async def lifespan(app: FastAPI):
         await app.state.desk.close()
         await app.state.pool.close()
         await app.state.redis.aclose()
-
-
-async def _sweep_forever(app: FastAPI) -> None:
-    while True:
-        await asyncio.sleep(SWEEP_INTERVAL_S)
-        with contextlib.suppress(Exception):   # a sweep that fails is retried next tick
-            async with app.state.pool.acquire() as conn:
-                await lifecycle.sweep(conn, datetime.now(UTC), app.state.mirror)
 
 
 app = FastAPI(title="lastunit inventory", lifespan=lifespan)
@@ -170,6 +164,7 @@ async def reserve_answer(body: ReserveBody) -> tuple[int, dict]:
     if result.reservation is None:
         raise ApiError(409, "out_of_stock", f"not enough {body.sku!r} for qty {body.qty}",
                        retries=result.retries, from_memory=result.from_memory)
+    app.state.sweeper.saw(result.reservation.get("expires_at"))
     payload = _jsonable(result.reservation) | {"strategy": strategy.value, "replayed": result.replayed}
     return (200 if result.replayed else 201), payload
 

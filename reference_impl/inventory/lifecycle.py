@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from datetime import UTC, datetime
 
 from reference_impl.inventory.groups import sweep_groups
 from reference_impl.inventory.reserve import Q
@@ -44,3 +45,27 @@ async def sweep(conn, as_of: datetime, mirror=None) -> int:
         total += len(rows)
         if len(rows) < SWEEP_BATCH:
             return total
+
+
+class Sweeper:
+    """Expires held reservations at their TTL, sleeping until the earliest expiry it knows of (no polling on
+    an idle stack). Every reservation this process makes passes through `saw`, which wakes it when the new
+    one runs out sooner; another process's reservations are its own sweeper's to watch, and a restarted
+    process looks at every held one in its first round."""
+
+    def __init__(self, pool, mirror=None):
+        self.pool, self.mirror = pool, mirror
+        self.wake = asyncio.Event()
+        self.due_at: datetime | None = None
+
+    def saw(self, expires_at: datetime | None) -> None:
+        if expires_at is not None and (self.due_at is None or expires_at < self.due_at):
+            self.due_at = expires_at
+            self.wake.set()
+
+    async def round(self) -> float | None:
+        """One sweep now; the seconds until the next held reservation runs out (None: none is held)."""
+        async with self.pool.acquire() as conn:
+            await sweep(conn, datetime.now(UTC), self.mirror)
+            self.due_at = await Q.next_expiry(conn)
+        return None if self.due_at is None else (self.due_at - datetime.now(UTC)).total_seconds()

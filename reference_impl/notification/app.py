@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reference_impl.infra import bus
+from reference_impl.infra import bus, consumer
 from reference_impl.infra.http import install_error_handlers
 from reference_impl.infra.service import add_healthz, forever, lifespan
 from reference_impl.notification import messages
+from scenarios.policy import PRUNE_EVERY_S
 
 
 def _start(app: FastAPI) -> list:
-    return [bus.consume_forever(app.state.pool, app.state.redis, "notification", messages.handlers()),
-            forever(lambda: bus.prune(app.state.pool), bus.PRUNE_EVERY_S)]
+    return [consumer.consume_forever(app.state.pool, app.state.redis, "notification", messages.handlers()),
+            forever(lambda: bus.prune(app.state.pool), PRUNE_EVERY_S, "notification prune")]
 
 
 app = FastAPI(title="lastunit notification", lifespan=lifespan("notifications", 4, _start))

@@ -1,11 +1,13 @@
-"""One message per order event, never two: the insert runs in the consumer's transaction beside the processed
-event id (infra.bus), so a redelivered event finds its id and writes nothing."""
+"""One message per order event, never two: the insert records the processed event id in the same statement
+(infra.bus `Dedup`), so a redelivered event finds its id and writes nothing."""
 
 from __future__ import annotations
 
 from importlib import resources
 
 import aiosql
+
+from reference_impl.infra import bus
 
 Q = aiosql.from_path(str(resources.files("reference_impl.notification") / "sql"), "asyncpg", mandatory_parameters=False)
 MESSAGES = {
@@ -17,10 +19,11 @@ MESSAGES = {
 
 
 def handler(kind: str):
-    async def record(conn, event: dict) -> None:
+    async def record(conn, event: dict, dedup: bus.Dedup) -> None:
         await Q.record_notification(conn, order_id=event.get("order_id") or event.get("id"),
                                     user_id=event.get("user_id"), kind=kind,
-                                    message=MESSAGES[kind].format(reason=event.get("reason", "")))
+                                    message=MESSAGES[kind].format(reason=event.get("reason", "")),
+                                    **bus.dedup_params(dedup))
     return record
 
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from reference_impl.infra import bus
+from reference_impl.infra import consumer, relay
 from reference_impl.infra.client import ServiceClient, Unknown
 from reference_impl.infra.headers import (
     USER_ID_MAX_LEN,
@@ -20,7 +20,7 @@ from reference_impl.infra.headers import (
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.service import add_healthz, forever, lifespan
+from reference_impl.infra.service import add_healthz, lifespan, until_due
 from reference_impl.orders import recovery
 from reference_impl.orders.events import OrderEvents
 from reference_impl.orders.models import CheckoutBody
@@ -30,7 +30,6 @@ from scenarios.policy import ORDER_LEASE_S as LEASE_S
 from scenarios.states import OrderStatus
 
 POOL_SIZE = 16
-RECOVERY_INTERVAL_S = 0.5
 
 
 def _start(app: FastAPI) -> list:
@@ -38,10 +37,11 @@ def _start(app: FastAPI) -> list:
     app.state.clients = [ServiceClient("inventory"), ServiceClient("payment", timeout_s=PAYMENT_TIMEOUT_S)]
     app.state.saga = Saga(app.state.pool, *app.state.clients, app.state.config)
     events = OrderEvents(app.state.pool, app.state.clients[0])
-    return [bus.relay_forever(app.state.pool, app.state.redis, "orders"),
-            bus.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers()),
-            forever(lambda: recovery.recover_once(app.state.pool, app.state.saga, app.state.config),
-                    RECOVERY_INTERVAL_S)]
+    listener = app.state.listener
+    return [relay.relay_forever(app.state.dsn, app.state.redis, "orders"),
+            consumer.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers()),
+            until_due(lambda: recovery.recover_once(app.state.pool, app.state.saga, app.state.config),
+                      listener.event(recovery.CHANNEL), "orders recovery")]
 
 
 async def _stop(app: FastAPI) -> None:
@@ -49,7 +49,8 @@ async def _stop(app: FastAPI) -> None:
         await client.close()
 
 
-app = FastAPI(title="lastunit orders", lifespan=lifespan("orders", POOL_SIZE, _start, _stop))
+app = FastAPI(title="lastunit orders", lifespan=lifespan("orders", POOL_SIZE, _start, _stop,
+                                                       channels=(recovery.CHANNEL,)))
 install_error_handlers(app)
 add_healthz(app, "orders")
 
@@ -89,10 +90,16 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
     except Stop as stop:
         async with app.state.pool.acquire() as conn:
             now = await Q.get_order(conn, id=order["id"])
+        if now["status"] == OrderStatus.PENDING:
+            await recovery.wake(app.state.pool)
         return JSONResponse({"error": stop.error, "detail": stop.detail, "order": _public(now)},
                             status_code=stop.code)
     except Unknown as exc:
+        await recovery.wake(app.state.pool)
         return JSONResponse({"error": "pending", "detail": str(exc)}, status_code=202)
+    except Exception:
+        await recovery.wake(app.state.pool)   # left pending by a fault or an error: recovery's turn
+        raise
     return JSONResponse(_public(order), status_code=201)
 
 

@@ -3,20 +3,33 @@
 It takes the order's lease (only once the live request's lease ran out), then runs the same idempotent
 steps the request would have run. A saga that still cannot finish after MAX_DRIVES is cancelled, which
 releases its units and voids whatever its payment authorized.
+
+It sleeps until the earliest lease of a pending saga runs out (`next_lease_expiry`), woken early by
+`lastunit_orders_recovery` (`wake`: a request that leaves its saga pending says so), so an idle stack costs
+it nothing. A crashed process's sagas are found by its successor's first round.
 """
 
 from __future__ import annotations
 
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import ApiError, DropReply
-from reference_impl.orders.saga import Q, Stop, cancel, log
+from reference_impl.orders.saga import Q, Stop, cancel, line
 from scenarios.policy import MAX_DRIVES, RECOVERY_LEASE_S
 
+#: The channel a request notifies when it leaves its saga pending (sql/orders.sql `wake_recovery`).
+CHANNEL = "lastunit_orders_recovery"
 
-async def recover_once(pool, saga, faults) -> int:
+
+async def wake(pool) -> None:
+    async with pool.acquire() as conn:
+        await Q.wake_recovery(conn)
+
+
+async def recover_once(pool, saga, faults) -> float | None:
+    """Drive every saga whose lease ran out; return the seconds until the next lease runs out (None: no
+    saga is pending)."""
     async with pool.acquire() as conn:
         ids = [r["id"] async for r in Q.stale_pending(conn)]
-    moved = 0
     for oid in ids:
         async with pool.acquire() as conn:
             order = await Q.take_lease(conn, id=oid, lease_s=RECOVERY_LEASE_S)
@@ -25,13 +38,12 @@ async def recover_once(pool, saga, faults) -> int:
         if order["drives"] > MAX_DRIVES:
             await saga._release(order) if order["reservation_id"] else None
             async with pool.acquire() as conn:
-                await log(conn, oid, "release_stock", "compensated", reason="saga_abandoned")
-                await cancel(conn, order, "saga_abandoned", order["payment_id"] is not None)
-            moved += 1
+                await cancel(conn, order, "saga_abandoned", order["payment_id"] is not None,
+                             (line("release_stock", "compensated", reason="saga_abandoned"),))
             continue
         try:
             await saga.drive(order, faults)
-            moved += 1
         except (Stop, Unknown, ApiError, DropReply):
             pass                       # still no answer, a fault fired, or it ended: the next round sees which
-    return moved
+    async with pool.acquire() as conn:
+        return await Q.next_lease_expiry(conn)

@@ -8,7 +8,6 @@ answer is lost leaves the order pending; recovery finishes it or compensates.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from importlib import resources
 
@@ -34,21 +33,34 @@ class Stop(Exception):
 
 
 async def log(conn, order_id, step: str, status: str, **detail) -> None:
-    await Q.log_step(conn, order_id=order_id, step=step, status=status, detail=json.dumps(detail, default=str))
+    await Q.log_step(conn, order_id=order_id, step=step, status=status, detail=bus.dumps(detail))
 
 
-async def cancel(conn, order, reason: str, payment_made: bool) -> None:
+def line(step: str, status: str, **detail) -> dict:
+    """One saga-log line for `transition`."""
+    return {"step": step, "status": status, "detail": detail}
+
+
+async def transition(conn, order, to: str, came_from: list[str], lines: list[dict], topic: str | None = None,
+                     payload: dict | None = None, reason: str | None = None, shipment_id: str | None = None,
+                     dedup: bus.Dedup | None = None):
+    """Move the order, log `lines` and publish `topic` in one statement (sql `transition`); the moved order,
+    or None when it was not in `came_from` (or, with `dedup`, this event was seen before)."""
+    return await Q.transition(conn, id=order["id"], to_status=to, from_statuses=came_from, reason=reason,
+                              shipment_id=shipment_id, log=bus.dumps(lines), topic=topic,
+                              payload=bus.dumps(payload) if payload is not None else None,
+                              **bus.dedup_params(dedup))
+
+
+async def cancel(conn, order, reason: str, payment_made: bool, lines: tuple[dict, ...] = (),
+                 dedup: bus.Dedup | None = None) -> None:
     """Mark the order cancelled and announce it (payment voids or refunds, notification tells the buyer),
-    in the caller's transaction or a savepoint of it. Cancelling a cancelled order changes nothing."""
-    async with conn.transaction():
-        moved = await Q.move(conn, id=order["id"], to_status=S.CANCELLED, reason=reason, shipment_id=None,
-                             from_statuses=sources(S.CANCELLED))
-        if moved is None:
-            return
-        await log(conn, order["id"], "cancel", "compensated", reason=reason)
-        await bus.publish(conn, "OrderCancelled", {"order_id": str(order["id"]), "user_id": order["user_id"],
-                                                  "reason": reason, "payment_made": payment_made,
-                                                  "reservation_id": order["reservation_id"]})
+    after `lines`, in one statement. Cancelling a cancelled order changes nothing."""
+    await transition(conn, order, S.CANCELLED, sources(S.CANCELLED),
+                     [*lines, line("cancel", "compensated", reason=reason)], "OrderCancelled",
+                     {"order_id": str(order["id"]), "user_id": order["user_id"], "reason": reason,
+                      "payment_made": payment_made, "reservation_id": order["reservation_id"]},
+                     reason=reason, dedup=dedup)
 
 
 class Saga:
@@ -96,8 +108,8 @@ class Saga:
             return uuid.UUID(p["payment_id"])
         await self._release(order)
         async with self.pool.acquire() as conn:
-            await log(conn, order["id"], "release_stock", "compensated")
-            await cancel(conn, order, "declined" if status == 402 else f"authorize_{status}", status == 402)
+            await cancel(conn, order, "declined" if status == 402 else f"authorize_{status}", status == 402,
+                         (line("release_stock", "compensated"),))
         raise Stop(402 if status == 402 else 422, p.get("error", "declined"), p.get("decline_code") or "")
 
     async def _release(self, order) -> None:
@@ -112,26 +124,22 @@ class Saga:
         if order["reservation_id"] is None:
             rid = await self._reserve(order)
             async with self.pool.acquire() as conn:
-                await Q.set_reservation(conn, id=order["id"], reservation_id=rid)
-                await log(conn, order["id"], "reserve", "done", reservation_id=rid)
+                await Q.record_step(conn, id=order["id"], reservation_id=rid, payment_id=None, step="reserve",
+                                    detail=bus.dumps({"reservation_id": rid}))
             order = dict(order) | {"reservation_id": rid}
             drop |= await faults.at(FaultPoint.ORDERS_AFTER_RESERVE, defer_drop=True)
         if order["payment_id"] is None:
             pid = await self._authorize(order)
             async with self.pool.acquire() as conn:
-                await Q.set_payment(conn, id=order["id"], payment_id=pid)
-                await log(conn, order["id"], "authorize", "done", payment_id=pid)
+                await Q.record_step(conn, id=order["id"], reservation_id=None, payment_id=pid, step="authorize",
+                                    detail=bus.dumps({"payment_id": pid}))
             order = dict(order) | {"payment_id": pid}
             drop |= await faults.at(FaultPoint.ORDERS_AFTER_PAYMENT, defer_drop=True)
-        async with self.pool.acquire() as conn, conn.transaction():
-            moved = await Q.move(conn, id=order["id"], to_status=S.CONFIRMED, reason=None, shipment_id=None,
-                                 from_statuses=sources(S.CONFIRMED))
-            if moved is not None:
-                await log(conn, order["id"], "confirm", "done")
-                await bus.publish(conn, "OrderConfirmed", {k: str(order[k]) if k.endswith("id") else order[k]
-                                                           for k in ("id", "user_id", "sku", "qty", "amount",
-                                                                     "reservation_id", "payment_id")}
-                                  | {"order_id": str(order["id"])})
+        confirmed = {k: str(order[k]) if k.endswith("id") else order[k]
+                     for k in ("id", "user_id", "sku", "qty", "amount", "reservation_id", "payment_id")}
+        async with self.pool.acquire() as conn:
+            moved = await transition(conn, order, S.CONFIRMED, sources(S.CONFIRMED), [line("confirm", "done")],
+                                     "OrderConfirmed", confirmed | {"order_id": str(order["id"])})
             final = dict(moved or await Q.get_order(conn, id=order["id"]))
         if drop:
             raise DropReply(str(order["id"]))

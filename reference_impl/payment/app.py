@@ -8,23 +8,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from reference_impl.infra import bus
+from reference_impl.infra import consumer, relay
 from reference_impl.infra.client import ServiceClient
 from reference_impl.infra.headers import IdempotencyKey, documented, key_doc, require_key
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.jsontypes import WholeNumber
 from reference_impl.infra.openapi import errors
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.service import add_healthz, forever, lifespan
+from reference_impl.infra.service import add_healthz, forever, lifespan, until_due
 from reference_impl.payment import authorize as auth
 from reference_impl.payment import webhooks
 from reference_impl.payment.events import PaymentEvents
-from scenarios.policy import PAYMENT_KEY_MAX_LEN
+from scenarios.policy import PAYMENT_KEY_MAX_LEN, PRUNE_EVERY_S
 
 POOL_SIZE = 8
-#: How often keys left mid-flight by a crash are looked for; each key waits out its own backoff after a try
-#: the provider did not settle (policy.payment_retry_s), so this only bounds how late a due key is picked up.
-COMPLETER_INTERVAL_S = 0.5
 #: The provider answers fast; beyond this its reply is as good as lost (and the key's lock covers it).
 PSP_TIMEOUT_S = 2.0
 
@@ -40,17 +37,20 @@ def _start(app: FastAPI) -> list:
     app.state.faults = RunConfig(app.state.redis, "payment")
     app.state.psp = ServiceClient("psp", timeout_s=PSP_TIMEOUT_S)
     events = PaymentEvents(app.state.psp)
-    return [bus.relay_forever(app.state.pool, app.state.redis, "payment"),
-            bus.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
-            forever(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
-                    COMPLETER_INTERVAL_S)]
+    listener = app.state.listener
+    return [relay.relay_forever(app.state.dsn, app.state.redis, "payment"),
+            consumer.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
+            until_due(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
+                      listener.event(auth.CHANNEL), "payment completer"),
+            forever(lambda: webhooks.prune(app.state.pool), PRUNE_EVERY_S, "webhook id prune")]
 
 
 async def _stop(app: FastAPI) -> None:
     await app.state.psp.close()
 
 
-app = FastAPI(title="lastunit payment", lifespan=lifespan("payments", POOL_SIZE, _start, _stop))
+app = FastAPI(title="lastunit payment", lifespan=lifespan("payments", POOL_SIZE, _start, _stop,
+                                                          channels=(auth.CHANNEL,)))
 install_error_handlers(app)
 add_healthz(app, "payment")
 
@@ -61,10 +61,16 @@ async def authorize(body: AuthorizeBody, idempotency_key: IdempotencyKey = None)
     """201 authorized, 402 declined, 422 `provider_refused` (the provider refused it for good: never charged);
     the same key replays the stored answer."""
     idempotency_key = require_key(idempotency_key, PAYMENT_KEY_MAX_LEN)
-    got = await auth.begin(app.state.pool, idempotency_key, body.model_dump())
+    request = body.model_dump()
+    got = await auth.begin(app.state.pool, idempotency_key, request)
     if isinstance(got[0], int):                 # stored response: a replay
         return JSONResponse(got[1], status_code=got[0])
-    code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got)
+    try:
+        code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got,
+                                         request if got[0] == "started" else None)
+    except Exception:
+        await auth.wake(app.state.pool)   # the key may be left unfinished: the completer's turn
+        raise
     return JSONResponse(payload, status_code=code)
 
 

@@ -3,6 +3,10 @@
 Each phase is one transaction. The provider call sits alone between phases and carries a key derived from
 ours, so repeating it after a crash returns the same charge instead of making a second one. Whatever the
 crash point, a retry with the same key (or the completer) resumes from the last committed phase.
+
+The completer sleeps until the earliest unfinished key is due (its lock run out, its backoff over:
+`next_abandoned_due`), woken early on `lastunit_payment_completer` by a request that leaves its key
+unfinished (`wake`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import uuid
 from importlib import resources
 
 import aiosql
+import orjson
 
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import ApiError, DropReply
@@ -36,18 +41,17 @@ def fingerprint(body: dict) -> str:
 
 async def begin(pool, key: str, body: dict) -> tuple[str, uuid.UUID] | tuple[int, dict]:
     """Phase 1: create or lock the key. Returns (recovery point, payment id), or a stored (code, body)."""
-    async with pool.acquire() as conn, conn.transaction():
-        pid = uuid.uuid4()
-        new = await Q.insert_key(conn, key=key, fingerprint=fingerprint(body), payment_id=pid)
-        if new:
-            await Q.insert_payment(conn, id=pid, order_id=body["order_id"], amount=body["amount"],
-                                   card=body["card"])
+    pid, fp = uuid.uuid4(), fingerprint(body)
+    async with pool.acquire() as conn:
+        if await Q.begin_key(conn, key=key, fingerprint=fp, payment_id=pid, order_id=body["order_id"],
+                             amount=body["amount"], card=body["card"]):
             return P.STARTED, pid
+    async with pool.acquire() as conn, conn.transaction():
         row = await Q.lock_key(conn, key=key, lock_timeout_s=LOCK_TIMEOUT_S)
-        if row["fingerprint"] != fingerprint(body):
+        if row["fingerprint"] != fp:
             raise ApiError(409, "idempotency_key_reused", "this key was used for a different request")
         if row["recovery_point"] == P.FINISHED:
-            return row["response_code"], json.loads(row["response_body"]) | {"idempotent_replay": True}
+            return row["response_code"], orjson.loads(row["response_body"]) | {"idempotent_replay": True}
         if row["in_flight"]:
             raise ApiError(409, "idempotency_key_in_use", "a request with this key is in progress; retry later")
         await Q.take_lock(conn, key=key)
@@ -75,15 +79,17 @@ def provider_verdict(status: int | None) -> str:
     return "retry"
 
 
-async def _call_provider(pool, psp, faults, key: str, pid) -> tuple[int, dict] | None:
+async def _call_provider(pool, psp, faults, key: str, pid, p: dict | None) -> tuple[int, dict] | None:
     """Phase 2. None once the provider charged (or declined) and we recorded it; else the stored answer of a
-    request the provider refused for good. A provider that did not settle it frees the key with a backoff."""
-    async with pool.acquire() as conn:
-        p = await Q.get_payment(conn, id=pid)
+    request the provider refused for good. A provider that did not settle it frees the key with a backoff.
+    `p`: the request, when this request just began the key (else read from the payment row)."""
+    if p is None:
+        async with pool.acquire() as conn:
+            p = await Q.get_payment(conn, id=pid)
     await faults.at(FaultPoint.PAYMENT_BEFORE_PROVIDER_CALL)
     try:
         status, charge = await psp.call("POST", "/v1/charges", headers={"Idempotency-Key": PROVIDER_KEY_PREFIX + key},
-                                        json={"amount": p["amount"], "currency": p["currency"], "card": p["card"],
+                                        json={"amount": p["amount"], "currency": p.get("currency", "usd"), "card": p["card"],
                                               "reference": p["order_id"], "webhook_url": None})
     except Unknown as exc:
         status, charge = None, {"detail": str(exc)}
@@ -101,29 +107,27 @@ async def _call_provider(pool, psp, faults, key: str, pid) -> tuple[int, dict] |
         raise ApiError(503, "provider_unavailable", f"payment provider did not confirm: {charge.get('detail')}",
                        headers={"Retry-After": str(OUTAGE_RETRY_AFTER_S)})
     await faults.at(FaultPoint.PAYMENT_AFTER_PROVIDER_AUTH)     # charged at the provider, not yet recorded here
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn:
         await Q.record_provider_result(conn, key=key, payment_id=pid, status=charge["status"],
                                        charge_id=charge["id"], decline_code=charge.get("decline_code"))
     return None
 
 
 async def _finish(pool, faults, key: str, pid) -> tuple[int, dict]:
-    async with pool.acquire() as conn, conn.transaction():
-        p = await Q.get_payment(conn, id=pid)
-        body = {"payment_id": str(pid), "order_id": p["order_id"], "status": p["status"], "amount": p["amount"],
-                "psp_charge_id": p["psp_charge_id"], "decline_code": p["decline_code"]}
-        code = 201 if p["status"] == "authorized" else 402
-        await Q.finish_key(conn, key=key, code=code, body=json.dumps(body))
+    async with pool.acquire() as conn:
+        row = await Q.finish_key(conn, key=key, payment_id=pid)
+    code, body = row["response_code"], orjson.loads(row["response_body"])
     if await faults.at(FaultPoint.PAYMENT_BEFORE_REPLY, defer_drop=True):
         raise DropReply(key)                                    # committed, reply never sent
     return code, body | {"idempotent_replay": False}
 
 
-async def drive(pool, psp, faults, key: str, point: str, pid) -> tuple[int, dict]:
-    """Run the remaining phases from `point`. An unknown recovery point is a bug, not a state."""
+async def drive(pool, psp, faults, key: str, point: str, pid, body: dict | None = None) -> tuple[int, dict]:
+    """Run the remaining phases from `point` (`body`: the request, when this request just began the key).
+    An unknown recovery point is a bug, not a state."""
     while True:
         if point == P.STARTED:
-            refused = await _call_provider(pool, psp, faults, key, pid)
+            refused = await _call_provider(pool, psp, faults, key, pid, body)
             if refused is not None:
                 return refused
             point = P.PROVIDER_CALLED
@@ -133,18 +137,27 @@ async def drive(pool, psp, faults, key: str, point: str, pid) -> tuple[int, dict
             raise RuntimeError(f"idempotency key {key} at unknown recovery point {point!r}")
 
 
-async def complete_abandoned(pool, psp, faults) -> int:
-    """Finish every key a crashed request left mid-flight; return how many were finished."""
+#: The channel a request notifies when it leaves its key unfinished (sql/keys.sql `wake_completer`).
+CHANNEL = "lastunit_payment_completer"
+
+
+async def wake(pool) -> None:
+    async with pool.acquire() as conn:
+        await Q.wake_completer(conn)
+
+
+async def complete_abandoned(pool, psp, faults) -> float | None:
+    """Finish every key a crashed request left mid-flight; return the seconds until the next unfinished
+    key is due (its lock run out and its backoff over; None: every key is finished)."""
     async with pool.acquire() as conn:
         keys = [r["key"] async for r in Q.abandoned_keys(conn, lock_timeout_s=LOCK_TIMEOUT_S)]
-    done = 0
     for key in keys:
         got = await resume(pool, key)
         if got is None:
             continue
         try:
             await drive(pool, psp, faults, key, *got)
-            done += 1
         except (ApiError, DropReply):
-            pass   # provider still away, or a fault fired: next round
-    return done
+            pass   # provider still away (the key waits out its backoff), or a fault fired: a later round
+    async with pool.acquire() as conn:
+        return await Q.next_abandoned_due(conn, lock_timeout_s=LOCK_TIMEOUT_S)

@@ -1,5 +1,6 @@
 """What the payment service does when the order saga speaks: capture a confirmed order, void or refund a
-cancelled one. Every provider call carries a key derived from our payment id, so redelivery is harmless."""
+cancelled one. Every provider call carries a key derived from our payment id, so redelivery is harmless:
+the provider replays what it did, and there is nothing of ours to record (no `Dedup` write)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ class PaymentEvents:
         if status != 200 and not (status == 409 and body.get("error") == "invalid_transition"):
             raise Unknown(f"provider {action} of {charge_id}: {status} {body.get('error')} {body.get('detail')}")
 
-    async def order_confirmed(self, conn, event: dict) -> None:
+    async def order_confirmed(self, conn, event: dict, _dedup=None) -> None:
         p = await Q.get_payment(conn, id=event["payment_id"])
         if p is not None and p["psp_charge_id"] and p["status"] == "authorized":
             await self._act(p["id"], p["psp_charge_id"], "capture")
 
-    async def order_cancelled(self, conn, event: dict) -> None:
+    async def order_cancelled(self, conn, event: dict, _dedup=None) -> None:
         """Give back every charge this order made: void what is authorized, refund what was captured."""
         async for p in Q.payments_of_order(conn, order_id=event["order_id"]):
             if not p["psp_charge_id"]:

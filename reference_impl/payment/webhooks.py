@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 
-from reference_impl.infra import bus
 from reference_impl.infra.http import ApiError
 from reference_impl.payment.authorize import Q
+from scenarios.policy import RETENTION_S
 
 #: Older signatures are refused: a captured request replayed later is not a new event.
 SIGNATURE_TOLERANCE_S = 300
@@ -39,15 +39,19 @@ def verify(raw: bytes, header: str | None) -> dict:
 
 
 async def apply(pool, event: dict) -> dict:
-    charge_id = event["charge"].get("id")
+    """Record, move and announce in one statement (sql `apply_webhook`)."""
     status = STATUS_OF.get(event["type"])
-    async with pool.acquire() as conn, conn.transaction():
-        if not await Q.record_webhook(conn, event_id=event["id"], type=event["type"], charge_id=charge_id):
-            return {"received": True, "duplicate": True}
-        if status is None:
-            return {"received": True, "ignored": event["type"]}
-        moved = await Q.advance_status(conn, charge_id=charge_id, status=status)
-        if moved is not None and status in EVENT_OF:
-            await bus.publish(conn, EVENT_OF[status], {"order_id": moved["order_id"],
-                                                       "payment_id": str(moved["id"]), "amount": moved["amount"]})
-    return {"received": True, "applied": moved is not None}
+    async with pool.acquire() as conn:
+        r = await Q.apply_webhook(conn, event_id=event["id"], type=event["type"], charge_id=event["charge"].get("id"),
+                                  status=status, topic=EVENT_OF.get(status))
+    if not r["fresh"]:
+        return {"received": True, "duplicate": True}
+    if status is None:
+        return {"received": True, "ignored": event["type"]}
+    return {"received": True, "applied": r["moved"]}
+
+
+async def prune(pool) -> int:
+    """Forget webhook ids past the retention (a long-lived stack's table stays bounded)."""
+    async with pool.acquire() as conn:
+        return await Q.prune_webhooks(conn, keep_s=RETENTION_S)

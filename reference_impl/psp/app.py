@@ -60,9 +60,9 @@ class FlushBody(BaseModel):
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "psp"), POOL_SIZE)
-    async with app.state.pool.acquire() as conn:
-        app.state.knobs = await config.load(conn)
-    app.state.deliverer = Deliverer(app.state.pool, config.webhook_secret(log), lambda: app.state.knobs,
+    app.state.knobs = config.KnobCache(app.state.pool)
+    await app.state.knobs.get()
+    app.state.deliverer = Deliverer(app.state.pool, config.webhook_secret(log), app.state.knobs.get,
                                     config.default_webhook_url())
     worker = asyncio.create_task(app.state.deliverer.run_forever())
     try:
@@ -95,10 +95,10 @@ async def healthz():
 async def create_charge(body: ChargeBody, idempotency_key: KeyHeader = None):
     key = idempotency.check_key(idempotency_key)
     fp = idempotency.fingerprint("POST", "/v1/charges", body.model_dump())
-    knobs = app.state.knobs
+    knobs = await app.state.knobs.get()
 
-    async def work(conn):
-        return await charges.authorize(conn, knobs, key, body.amount, body.currency, body.card,
+    async def work(conn, token):
+        return await charges.authorize(conn, knobs, key, token, body.amount, body.currency, body.card,
                                        body.reference, body.webhook_url)
 
     return _answer(await idempotency.run(app.state.pool, key, fp, work))
@@ -107,10 +107,10 @@ async def create_charge(body: ChargeBody, idempotency_key: KeyHeader = None):
 async def _move(charge_id: str, action: str, idempotency_key: str | None) -> JSONResponse:
     key = idempotency.check_key(idempotency_key)
     fp = idempotency.fingerprint("POST", f"/v1/charges/{charge_id}/{action}", None)
-    knobs = app.state.knobs
+    knobs = await app.state.knobs.get()
 
-    async def work(conn):
-        return await charges.move(conn, knobs, charge_id, action)
+    async def work(conn, token):
+        return await charges.move(conn, knobs, key, token, charge_id, action)
 
     return _answer(await idempotency.run(app.state.pool, key, fp, work))
 
@@ -149,14 +149,12 @@ async def list_charges(reference: Annotated[str, Query(min_length=1, max_length=
 
 @app.get("/admin/config")
 async def get_config():
-    return app.state.knobs.model_dump()
+    return (await app.state.knobs.get()).model_dump()
 
 
 @app.post("/admin/config")
 async def set_config(patch: config.KnobsPatch):
-    async with app.state.pool.acquire() as conn:
-        app.state.knobs = await config.save(conn, app.state.knobs, patch)
-    return app.state.knobs.model_dump()
+    return (await app.state.knobs.update(patch)).model_dump()
 
 
 @app.post("/admin/flush_webhooks")

@@ -4,18 +4,22 @@
     authorized --capture--> captured  (ledger +amount)      authorized --void--> voided
     captured --refund--> refunded     (ledger -amount)
 
-Every change writes its webhook event (the outbox) in the same transaction. Repeating a move whose target
-state the charge is already in (a retry under a new key) changes nothing and answers the charge.
+Every change writes its webhook event (the outbox) and the idempotency key's stored reply in the same
+statement (sql/charges.sql). Repeating a move whose target state the charge is already in (a retry under a
+new key) changes nothing and answers the charge.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 
+import orjson
+
 from reference_impl.infra.http import ApiError
+from reference_impl.psp import idempotency
 from reference_impl.psp.config import Knobs, draw
+from reference_impl.psp.idempotency import KeyLost
 from reference_impl.psp.queries import Q
 
 #: Stripe's test card for a decline, whatever the decline rate.
@@ -46,9 +50,8 @@ def new_id(prefix: str) -> str:
 
 
 def charge_json(row) -> dict:
-    return {"id": row["id"], "status": row["status"], "amount": row["amount"], "currency": row["currency"],
-            "reference": row["reference"], "decline_code": row["decline_code"],
-            "created_at": row["created_at"].isoformat()}
+    """A charge row from `get_charge` as the API shows it (its `json`, spelled once in SQL: schema.sql)."""
+    return orjson.loads(row["json"])
 
 
 def decline_code(knobs: Knobs, key: str, card: str) -> str | None:
@@ -60,36 +63,38 @@ def decline_code(knobs: Knobs, key: str, card: str) -> str | None:
     return None
 
 
-async def _event(conn, knobs: Knobs, kind: str, row) -> None:
-    await Q.insert_event(conn, id=new_id("evt"), type=kind, charge_id=row["id"],
-                         data=json.dumps(charge_json(row)), webhook_url=row["webhook_url"],
-                         delay_s=knobs.webhook_delay_ms / 1000)
-
-
-async def authorize(conn, knobs: Knobs, key: str, amount: int, currency: str, card: str, reference: str,
-                    webhook_url: str | None) -> tuple[dict, str]:
+async def authorize(conn, knobs: Knobs, key: str, token, amount: int, currency: str, card: str, reference: str,
+                    webhook_url: str | None) -> dict:
+    """A new charge (authorized or declined), its event and the stored reply, in one statement."""
     code = decline_code(knobs, key, card)
-    row = await Q.insert_charge(conn, id=new_id("ch"), key=key, reference=reference, amount=amount,
-                                currency=currency, status="declined" if code else "authorized",
-                                decline_code=code, card_last4=card[-4:], webhook_url=webhook_url)
-    await _event(conn, knobs, "payment.failed" if code else "payment.authorized", row)
-    return charge_json(row), row["id"]
+    r = await Q.authorize(conn, key=key, claimed_at=token, id=new_id("ch"), reference=reference, amount=amount,
+                          currency=currency, status="declined" if code else "authorized", decline_code=code,
+                          card_last4=card[-4:], webhook_url=webhook_url, event_id=new_id("evt"),
+                          event_type="payment.failed" if code else "payment.authorized",
+                          delay_s=knobs.webhook_delay_ms / 1000)
+    if not r["ours"]:
+        raise KeyLost(key)
+    return orjson.loads(r["body"])
 
 
-async def move(conn, knobs: Knobs, charge_id: str, action: str) -> tuple[dict, str]:
-    """One guarded UPDATE decides: of two racing moves on one charge, exactly one changes it."""
+async def move(conn, knobs: Knobs, key: str, token, charge_id: str, action: str) -> dict:
+    """One guarded UPDATE decides: of two racing moves on one charge, exactly one changes it. Repeating a
+    move the charge already made answers the charge; any other state is 409 invalid_transition."""
     m = MOVES[action]
-    row = await Q.transition(conn, id=charge_id, from_status=m.source, to_status=m.target)
-    if row is None:
-        current = await Q.get_charge(conn, id=charge_id)
-        if current is None:
-            raise ApiError(404, "unknown_charge", f"no charge {charge_id!r}")
-        if current["status"] == m.target:
-            return charge_json(current), charge_id
-        raise ApiError(409, "invalid_transition",
-                       f"cannot {action} a charge that is {current['status']} (needs {m.source})",
-                       charge_status=current["status"])
-    if m.ledger_kind:
-        await Q.insert_ledger_entry(conn, charge_id=charge_id, kind=m.ledger_kind, amount=m.sign * row["amount"])
-    await _event(conn, knobs, m.event, row)
-    return charge_json(row), charge_id
+    r = await Q.move(conn, key=key, claimed_at=token, charge_id=charge_id, from_status=m.source,
+                     to_status=m.target, ledger_kind=m.ledger_kind, sign=m.sign, event_id=new_id("evt"),
+                     event_type=m.event, delay_s=knobs.webhook_delay_ms / 1000)
+    if not r["ours"]:
+        raise KeyLost(key)
+    if r["body"] is not None:
+        return orjson.loads(r["body"])
+    current = await Q.get_charge(conn, id=charge_id)
+    if current is None:
+        raise ApiError(404, "unknown_charge", f"no charge {charge_id!r}")
+    if current["status"] == m.target:
+        body = charge_json(current)
+        await idempotency.store(conn, key, token, 200, body, charge_id)
+        return body
+    raise ApiError(409, "invalid_transition",
+                   f"cannot {action} a charge that is {current['status']} (needs {m.source})",
+                   charge_status=current["status"])

@@ -1,7 +1,9 @@
 """The psp's run-time knobs and its seeded dice.
 
 The knobs live in the psp database (`psp_config`, one row) so a scenario's settings survive a crash of the
-psp process; the app keeps a copy and rewrites both on `POST /admin/config`.
+psp process and every process of the psp (LAB_WORKERS) shares them: each keeps a copy for at most CACHE_S
+(`KnobCache`), and `POST /admin/config` answers only after that long when there are several, so from its
+answer on every process uses the new knobs.
 
 Every random choice (decline, drop, duplicate, reorder) is `draw(seed, what, id)`: a hash, not a shared
 RNG stream, so a given idempotency key or event gets the same fate whatever order concurrent requests
@@ -10,19 +12,25 @@ arrive in, and a scenario with the same seed and keys declines the same charges.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import time
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from reference_impl.infra.jsontypes import Number, WholeNumber
 from reference_impl.psp.queries import Q
+from reference_impl.services import workers
 
 #: A probability. The bounds sit inside the type: on an optional field they would reach the document as
 #: pydantic's `ge`/`le` instead of JSON Schema's minimum/maximum.
 Rate = Annotated[Number, Field(ge=0.0, le=1.0)]
 
+#: How long a process trusts its copy of the knobs: they change between runs, not within a request, so a
+#: re-read this often costs nothing measurable under load and nothing at all when idle.
+CACHE_S = 0.25
 #: An hour: any longer and a test or scenario is waiting on the knob rather than exercising it.
 MAX_WEBHOOK_DELAY_MS = 3_600_000
 
@@ -79,3 +87,26 @@ def webhook_secret(log) -> str:
 def default_webhook_url() -> str | None:
     """Where events of charges without a webhook_url go; None: they wait undelivered."""
     return os.environ.get("LAB_PSP_WEBHOOK_URL") or None
+
+
+class KnobCache:
+    """This process's copy of the knobs, re-read from the database when older than CACHE_S."""
+
+    def __init__(self, pool):
+        self.pool, self.value, self.at = pool, Knobs(), -1e9
+
+    async def get(self) -> Knobs:
+        if time.monotonic() - self.at > CACHE_S:
+            async with self.pool.acquire() as conn:
+                self.value = await load(conn)
+            self.at = time.monotonic()
+        return self.value
+
+    async def update(self, patch: KnobsPatch) -> Knobs:
+        """Write the patch; return once every process's copy is at least as new as it (at once when this is
+        the psp's only process: a crash knob can kill it while it waits, and its caller would wait longer)."""
+        async with self.pool.acquire() as conn:
+            self.value, self.at = await save(conn, await self.get(), patch), time.monotonic()
+        if workers("psp") > 1:
+            await asyncio.sleep(CACHE_S + 0.05)
+        return self.value

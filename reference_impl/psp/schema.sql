@@ -94,3 +94,14 @@ CREATE TABLE IF NOT EXISTS psp_config (
 ALTER TABLE psp_config ADD COLUMN IF NOT EXISTS webhook_crash double precision NOT NULL DEFAULT 0
     CHECK (webhook_crash BETWEEN 0 AND 1);
 INSERT INTO psp_config (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
+
+-- A charge as the API shows it (answers, stored replies and webhook payloads): one spelling, in SQL, so the
+-- statement that changes a charge can store its reply and its event's payload in the same breath.
+CREATE OR REPLACE FUNCTION charge_json(id text, status text, amount bigint, currency text, reference text,
+                                       decline_code text, created_at timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', id, 'status', status, 'amount', amount, 'currency', currency,
+                              'reference', reference, 'decline_code', decline_code,
+                              'created_at', to_char(created_at AT TIME ZONE 'UTC',
+                                                    'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
+$$;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from reference_impl.infra import bus
+from reference_impl.infra import consumer, relay
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.openapi import errors
 from reference_impl.infra.run_config import RunConfig
@@ -14,8 +14,8 @@ from reference_impl.shipping.labels import Shipping, shipment_of
 
 def _start(app: FastAPI) -> list:
     shipping = Shipping(RunConfig(app.state.redis, "shipping"))
-    return [bus.relay_forever(app.state.pool, app.state.redis, "shipping"),
-            bus.consume_forever(app.state.pool, app.state.redis, "shipping", shipping.handlers())]
+    return [relay.relay_forever(app.state.dsn, app.state.redis, "shipping"),
+            consumer.consume_forever(app.state.pool, app.state.redis, "shipping", shipping.handlers())]
 
 
 app = FastAPI(title="lastunit shipping", lifespan=lifespan("shipping", 4, _start))

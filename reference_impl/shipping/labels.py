@@ -30,24 +30,23 @@ class Shipping:
     def __init__(self, faults: RunConfig):
         self.faults = faults
 
-    async def order_paid(self, conn, event: dict) -> None:
+    async def order_paid(self, conn, event: dict, dedup: bus.Dedup) -> None:
+        """The label and its ShipmentCreated (or ShipmentFailed) in one statement with the event's id."""
         oid = event["order_id"]
         try:
             drop = await self.faults.at(FaultPoint.SHIPPING_CREATE_LABEL, defer_drop=True)
         except ApiError as exc:          # the carrier refused: a business failure the saga compensates
-            await bus.publish(conn, "ShipmentFailed", {"order_id": oid, "reason": exc.body["detail"]})
+            await Q.refuse_label(conn, order_id=oid, reason=exc.body["detail"], **bus.dedup_params(dedup))
             return
         carrier = carrier_for(oid)
         tracking = f"{carrier.upper()}{hashlib.sha256(oid.encode()).hexdigest()[:12].upper()}"
-        created = await Q.create_shipment(conn, id=f"shp_{oid[:8]}_{tracking[-6:]}", order_id=oid, carrier=carrier,
-                                          tracking_id=tracking, label_url=f"https://labels.invalid/{tracking}.pdf")
-        if created is not None:
-            await bus.publish(conn, "ShipmentCreated", {"order_id": oid, "shipment_id": created["id"],
-                                                       "carrier": carrier, "tracking_id": tracking})
+        await Q.create_label(conn, id=f"shp_{oid[:8]}_{tracking[-6:]}", order_id=oid, carrier=carrier,
+                             tracking_id=tracking, label_url=f"https://labels.invalid/{tracking}.pdf",
+                             **bus.dedup_params(dedup))
         if drop:
             raise DropReply(oid)         # label made, acknowledgement lost: the event comes again, harmlessly
 
-    async def order_cancelled(self, conn, event: dict) -> None:
+    async def order_cancelled(self, conn, event: dict, _dedup=None) -> None:
         await Q.cancel_shipment(conn, order_id=event["order_id"])
 
     def handlers(self) -> dict:

@@ -89,3 +89,20 @@ def per_checkout(before: dict[str, float], after: dict[str, float], checkouts: i
 def rates(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
     """CPU seconds per wall second of each process between two snapshots (its background when idle)."""
     return {k: round(max(0.0, after[k] - before[k]) / wall_s, 6) for k in sorted(before.keys() & after.keys())}
+
+
+def own_seconds(stats: dict[int, tuple[int, int]], pid: int, tick: int = CLK_TCK) -> float:
+    """CPU seconds of `pid` alone (and its waited-for children), not its live descendants: the supervisor,
+    whose tree is every service."""
+    return stats[pid][1] / tick if pid in stats else 0.0
+
+
+def parse_machine(text: str, tick: int = CLK_TCK) -> float:
+    """Busy CPU seconds of the whole machine, summed over its cores, from the text of /proc/stat: every
+    state of the `cpu` line except idle and iowait."""
+    fields = [int(x) for x in text.splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / tick
+
+
+def machine_seconds(proc: Path = Path("/proc")) -> float:
+    return parse_machine((proc / "stat").read_text())

@@ -37,12 +37,14 @@ NOT_MODELLED = ["a crash killing the other requests in flight (later calls only 
 NOT_MODELLED_WITH_CPU = [
     *(x for x in NOT_MODELLED if not x.startswith("CPU and pools")),
     "pools and per-process limits of orders, payment, provider, shipping (one machine of measured cores, "
-    "fixed CPU per checkout measured at one rate; the rest of each step a fixed delay); the real event-driven "
-    "half drained slower than its CPU allows (validate --saga: 30-42 whole sagas/s against the model's 55)",
+    "fixed CPU per checkout measured at one rate; the rest of each step a fixed delay); the real consumers "
+    "work in lanes (as many as their pool's connections, one order's events in order) and the provider "
+    "delivers webhooks side by side: the model's never queue at all",
     "how the OS shares the cores (the model serves every burst first come, first served, so the event-driven "
     "half's backlog delays the client's steps; the real stack keeps answering clients while that half lags)",
-    "CPU per checkout falling with the rate (wake-ups shared by more events: 56 ms at 10/s, 34-38 at 40-80/s)",
-    "the load driver's own CPU and the stack's idle polling (measured, not charged)",
+    "CPU per checkout falling with the rate (a relay round, a consumer read, a webhook pass shared by more "
+    "events as they come closer together)",
+    "the load driver's own CPU and the stack's idle background (measured, not charged; under 2% of a core)",
     "inventory's loop sharing the machine (its CPU occupies the machine, its latency is its own loop's)"]
 
 

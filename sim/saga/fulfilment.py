@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 
-from scenarios.policy import CONSUMER_PAUSE_S
 from scenarios.states import OrderStatus
 from sim.saga.compensation import cancel
 from sim.saga.delays import RECLAIM_S, webhook_retry_s
@@ -64,7 +63,7 @@ def sell_stock(m: Saga, o: Order):
         delivered = env.now
         status = yield from m.inventory.commit(o)
         if status is None:
-            yield env.timeout(max(CONSUMER_PAUSE_S, delivered + RECLAIM_S - env.now))
+            yield env.timeout(max(0.0, delivered + RECLAIM_S - env.now))
         elif status == 200:
             o.status = OrderStatus.SHIPPED
         else:

@@ -8,7 +8,6 @@ one place makes each one checkable against the SQL.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, deque
 from typing import TYPE_CHECKING
 
@@ -50,15 +49,18 @@ def commit(o: Order, qty: int, committed: Counter) -> int:
     return 200 if o.res_state == "committed" else 409
 
 
-def next_sweep(t: float, interval: float = SWEEP_INTERVAL_S) -> float:
-    """The first sweeper tick strictly after `t`; ticks fall on multiples of the interval."""
-    return (math.floor(t / interval) + 1) * interval
+def next_sweep(due_at: float, last_round: float, floor: float = SWEEP_INTERVAL_S) -> float:
+    """When inventory's sweeper runs next: at the earliest expiry it knows of, but never sooner than
+    SWEEP_INTERVAL_S after its last round (the floor of `until_due`)."""
+    return max(due_at, last_round + floor)
 
 
 class Sweeper:
-    """inventory's `_sweep_forever`: every SWEEP_INTERVAL_S, held reservations past `expires_at` give their
-    units back (state 'expired'). Ticks only while some reservation is held, so a run ends when it settles;
-    reservations are due in the order they were made (one TTL for the run), so a queue is enough."""
+    """inventory's `lifecycle.Sweeper`: it sleeps until the earliest held reservation's `expires_at` (woken at
+    once, with a round, when a reservation is made while nothing is held), expires what is due (state
+    'expired', units back), and runs at least SWEEP_INTERVAL_S apart. Its 5 s fallback round, which can only
+    push a later expiry back by the floor, is left out. Reservations are due in the order they were made
+    (one TTL for the run), so a queue is enough."""
 
     def __init__(self, env: simpy.Environment, ttl_s: float, qty: int):
         self.env, self.ttl_s, self.qty = env, ttl_s, qty
@@ -74,8 +76,19 @@ class Sweeper:
 
     def run(self):
         env = self.env
-        while self.due:
-            yield env.timeout(next_sweep(env.now) - env.now)
+        last_round = env.now                        # woken by the reservation just made: a round now
+        while True:
+            while self.due and self.due[0][1].res_state != "held":
+                self.due.popleft()                  # sold or released: no longer the sweeper's
+            if not self.due:
+                break
+            at = next_sweep(self.due[0][0], last_round)
+            if env.now < at:
+                # The real sweeper sleeps through; the model looks in steps of the floor, so that a run
+                # whose reservations were all sold ends there instead of at the last (moot) expiry.
+                yield env.timeout(min(at - env.now, SWEEP_INTERVAL_S))
+                continue
+            last_round = env.now
             while self.due and (self.due[0][1].res_state != "held" or self.due[0][0] <= env.now):
                 _, o = self.due.popleft()
                 if o.res_state == "held":

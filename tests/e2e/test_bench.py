@@ -49,6 +49,22 @@ def test_bench_checkout_climbs_a_ladder_beside_the_reservation_baseline():
     (row,) = json.loads(r.stdout)
     assert row["name"] == "checkout" and [s["rate"] for s in row["steps"]][:1] == [5.0]
     assert row["baseline_steps"] and row["p99_target_ms"] == 500.0
+    assert {"sagas_s", "cpu_ms_per_checkout", "cpu_ms_by_process"} <= set(row) and row["audit_ok"]
+    first = row["steps"][0]
+    assert first["attempts"] > 0 and first["unfinished"] == 0 and first["sagas_s"] > 0
+    assert {"orders", "payment", "psp", "postgres"} <= set(first["cpu_ms_by_process"])
+    assert first["cpu_ms_per_checkout"] == pytest.approx(sum(first["cpu_ms_by_process"].values()), abs=0.05)
+
+
+def test_bench_idle_reads_every_process_of_the_stack_beside_the_machine():
+    r = lastunit("bench", "idle", "--seconds", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert {"name", "strategy", "clients", "ops_s", "p50_ms", "p99_ms", "baseline", "baseline_ops_s",
+            "ratio"} <= set(row) and row["name"] == "idle"
+    assert {"postgres", "redis", "orders", "psp", "supervisor"} <= set(row["cpu_pct_by_process"])
+    assert row["cpu_pct_of_one_core"] == pytest.approx(sum(row["cpu_pct_by_process"].values()), abs=0.01)
+    assert row["machine_cpu_pct_of_one_core"] >= 0
 
 
 @pytest.mark.parametrize("args", [("--rates", "fast"), ("--rates", "0"), ("--clients", "x")])

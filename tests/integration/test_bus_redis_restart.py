@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from psycopg import sql
 
 from reference_impl.infra import bus
+from reference_impl.infra.consumer import consume_forever
 from reference_impl.infra.procs import free_port, port_open, spawn_detached, stop_pid, wait_for
 from reference_impl.infra.servers import redis as rd
 from reference_impl.infra.settings import database_url
@@ -93,10 +94,11 @@ async def _consumed_after_restart(db_url: str, r: Redis, n: int) -> list[int]:
     client = aioredis.from_url(r.server.url)
     seen: list[int] = []
 
-    async def handler(conn, payload):
-        seen.append(payload["n"])
+    async def handler(conn, payload, dedup):
+        if await bus.first_time(conn, dedup):            # the handler records the event id with its effect
+            seen.append(payload["n"])
 
-    consumer = asyncio.create_task(bus.consume_forever(pool, client, "tests", {"Tested": handler}))
+    consumer = asyncio.create_task(consume_forever(pool, client, "tests", {"Tested": handler}))
     try:
         while not await client.exists(bus.STREAM):
             await asyncio.sleep(0.01)

@@ -120,3 +120,12 @@ def test_calibration_rejects_negative_cpu_and_loads_the_measured_one(tmp_path):
         dataclasses.replace(DEFAULT, saga={"cpu_s": {"orders": -0.001}})
     path = dataclasses.replace(DEFAULT, saga=SAGA | {"cpu_s": CPU_50, "cores": 2}).save(tmp_path / "c.json")
     assert Calibration.load(path).saga["cpu_s"] == CPU_50
+
+
+def test_the_supervisor_is_read_alone_and_the_machine_from_proc_stat():
+    from sim.saga.cpu import own_seconds, parse_machine
+
+    stats = {10: (1, 500), 11: (10, 40)}                     # the supervisor and one of its services
+    assert own_seconds(stats, 10, tick=100) == pytest.approx(5.0) and own_seconds(stats, 99) == 0.0
+    stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n"
+    assert parse_machine(stat, tick=100) == pytest.approx((100 + 5 + 50 + 3 + 2 + 1) / 100)

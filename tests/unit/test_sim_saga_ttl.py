@@ -16,9 +16,9 @@ from sim.saga.reservations import next_sweep
 from sim.saga_run import simulate_saga
 
 
-@pytest.mark.parametrize(("t", "tick"), [(0.0, 1.0), (0.3, 1.0), (1.0, 2.0), (2.999, 3.0)])
-def test_sweeper_ticks_fall_on_the_interval(t, tick):
-    assert next_sweep(t, 1.0) == tick
+@pytest.mark.parametrize(("due", "last", "at"), [(5.0, 0.0, 5.0), (5.0, 4.5, 5.5), (0.2, 0.0, 1.0)])
+def test_the_sweeper_runs_at_the_earliest_expiry_but_a_floor_after_its_last_round(due, last, at):
+    assert next_sweep(due, last, 1.0) == at
 
 
 def run(*overrides: str):

@@ -80,3 +80,11 @@ SELECT EXISTS (SELECT 1 FROM cdc_progress WHERE slot = :slot);
 
 -- name: confirmed_lsn$
 SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = :slot;
+
+-- name: insert_lsn$
+-- Where WAL ends now, written or not: a change whose notification we just got lies before it.
+SELECT pg_current_wal_insert_lsn()::text;
+
+-- name: flushed_past$
+-- Logical decoding reads flushed WAL only; with synchronous_commit off a commit is flushed a little later.
+SELECT pg_current_wal_flush_lsn() >= CAST(CAST(:lsn AS text) AS pg_lsn);

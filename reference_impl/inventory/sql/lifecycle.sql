@@ -90,3 +90,7 @@ WITH due AS (
     RETURNING 1
 )
 SELECT sku, warehouse, qty, strategy FROM expired;
+
+-- name: next_expiry$
+-- The sweeper's alarm clock: when the earliest held reservation runs out (NULL: none is held).
+SELECT min(expires_at) FROM reservations WHERE state = 'held';
