@@ -334,7 +334,7 @@ for col, color, label in (("won", "#2a9d8f", "won (both lines)"), ("out_of_stock
     left += crowd[col]
 ax_out.invert_yaxis()
 ax_out.set(xlabel="buyers", title=f"answers to {BUYERS} buyers, {SETS} basket(s) in stock")
-ax_out.legend(fontsize=8, loc="lower right")
+ax_out.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
 bars = crowd.pivot(index="strategy", columns="lock_order", values="deadlocks").reindex(STRATEGIES)[["sorted", "request"]]
 bars.plot.bar(ax=ax_dl, rot=0, color={"sorted": "#2a9d8f", "request": "#e76f51"})
 for container in ax_dl.containers:
