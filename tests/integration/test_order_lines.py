@@ -169,3 +169,24 @@ def test_a_basket_under_a_strategy_without_baskets_is_reserved_guarded(lab, urls
 def test_bad_lines_are_4xx_with_a_message(urls, body):
     r = httpx.post(f"{urls['orders']}/checkouts", json=body, headers={"Idempotency-Key": "k", "X-User-Id": "u"})
     assert r.status_code == 422 and r.json()["detail"], r.text
+
+
+def test_a_basket_left_pending_after_its_reservation_is_finished_by_recovery(lab, urls, pg_url, unique, run):
+    """The orders process fails right after the group was reserved: the live request answers an error, the
+    saga stays pending holding the group, and recovery (after the request's lease) drives it on from the
+    group it recorded, never reserving again: both lines sold once."""
+    run({"faults": [{"point": "orders.after_reserve", "action": "error", "probability": 1.0}]})
+    a, b, key = unique("ra"), unique("rb"), unique("recover")
+    _stock(urls, a, 2)
+    _stock(urls, b, 2)
+    r = _checkout(urls, [{"sku": a, "qty": 1}, {"sku": b, "qty": 1}], key)
+    assert r.status_code >= 500, r.text
+    run(None)
+    pending = httpx.get(f"{urls['orders']}/checkouts/{key}", headers={"X-User-Id": "u-lines"}).json()
+    assert pending["status"] == "pending" and pending["reservation_group_id"]
+    order = _until_final(lab, urls, pending["id"])
+    assert order["status"] == "shipped" and order["reservation_group_id"] == pending["reservation_group_id"]
+    assert _shelf(urls, a) == (1, 0, 1) and _shelf(urls, b) == (1, 0, 1)
+    steps = [s["step"] for s in httpx.get(f"{urls['orders']}/orders/{order['id']}/saga").json()["steps"]]
+    assert steps.count("reserve") == 1
+    assert audit_saga(pg_url, key)["ok"]
