@@ -19,10 +19,6 @@ RETRY_PAUSE_S = 0.2
 MAX_DRIVES = 8
 #: Recovery holds a saga only briefly: it drives in the background and nobody waits on it.
 RECOVERY_LEASE_S = 3.0
-#: An order of several lines whose all-or-nothing reservation met a deadlock, a lock timeout or starvation
-#: (503, nothing held) asks again with the same attempt_id this many times before it is cancelled: a
-#: deadlock victim usually wins its next try, since the other buyer has then finished.
-BASKET_BUSY_RETRIES = 5
 #: Until the catalog prices SKUs for checkout, every unit costs this (cents).
 DEFAULT_UNIT_PRICE = 1999
 #: A lost reply from payment costs the caller this long before it retries with the same key.

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
-from reference_impl.orders.saga import Q, cancel, held_path, line, transition
+from reference_impl.orders.basket import held_path
+from reference_impl.orders.saga import Q, cancel, line, transition
 from scenarios.states import OrderStatus as S
 from scenarios.states import sources
 

@@ -22,34 +22,13 @@ import aiosql
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
 from reference_impl.infra.http import DropReply
+from reference_impl.orders.basket import basket_body, held_path, line_body
 from scenarios.faults import FaultPoint
-from scenarios.policy import BASKET_BUSY_RETRIES, CALL_RETRIES, RETRY_PAUSE_S
+from scenarios.policy import CALL_RETRIES, RETRY_PAUSE_S
 from scenarios.states import OrderStatus as S
 from scenarios.states import sources
-from scenarios.strategies import LINE_STRATEGIES, Strategy
 
 Q = aiosql.from_path(str(resources.files("reference_impl.orders") / "sql"), "asyncpg", mandatory_parameters=False)
-
-
-#: What a basket is reserved with when the run's strategy cannot reserve several lines in one transaction
-#: (naive, redis, batched: scenarios.strategies.LINE_STRATEGIES): the plain predicate, no control.
-BASKET_FALLBACK = Strategy.GUARDED
-
-
-def held_path(order) -> str | None:
-    """The inventory resource the order holds: its reservation, its reservation group, or None."""
-    if order.get("reservation_group_id") is not None:
-        return f"/reservation-groups/{order['reservation_group_id']}"
-    if order.get("reservation_id") is not None:
-        return f"/reservations/{order['reservation_id']}"
-    return None
-
-
-def basket_strategy(configured: str | None) -> str | None:
-    """The strategy a basket is reserved with: the run's, unless it cannot do baskets (BASKET_FALLBACK)."""
-    if configured is None or Strategy(configured) in LINE_STRATEGIES:
-        return configured
-    return BASKET_FALLBACK.value
 
 
 class Stop(Exception):
@@ -110,40 +89,20 @@ class Saga:
         raise Stop(202, "pending", f"{path}: no answer after {CALL_RETRIES} tries; recovery will finish it")
 
     async def _reserve(self, order) -> tuple[uuid.UUID, bool]:
-        """(the reservation's or the group's id, whether it is a group); or the order cancelled (Stop)."""
+        """(the reservation's or the group's id, whether it is a group); or the order cancelled (Stop).
+
+        A group's 503 (deadlock victim, lock timeout, starved: nothing held) is, like any 5xx, no answer to
+        this client (`Unknown`): `_call` asks again with the same attempt_id, so a try that did hold is found,
+        never doubled, and past CALL_RETRIES the saga waits for recovery's next drive."""
         async with self.pool.acquire() as conn:
             lines = [dict(r) async for r in Q.lines_of(conn, order_id=order["id"])]
         inv = (await self.config.current()).get("inventory", {})
-        if len(lines) > 1:
-            return await self._reserve_basket(order, lines, inv), True
-        body = {"sku": lines[0]["sku"], "qty": lines[0]["qty"], "attempt_id": f"order-{order['id']}",
-                "ttl_s": inv.get("reservation_ttl_s", 900), "strategy": inv.get("strategy"),
-                "naive_window_ms": inv.get("naive_window_ms", 0)}
-        status, r = await self._call(self.inventory, "POST", "/reservations",
-                                     {k: v for k, v in body.items() if v is not None},
-                                     lambda _: f"order-{order['id']}-reserve")
+        group = len(lines) > 1
+        path, body = (("/reservation-groups", basket_body(order, lines, inv)) if group
+                      else ("/reservations", line_body(order, lines[0], inv)))
+        status, r = await self._call(self.inventory, "POST", path, body, lambda _: f"order-{order['id']}-reserve")
         if status in (200, 201):
-            return uuid.UUID(r["id"]), False
-        await self._refused(order, status, r)
-
-    async def _reserve_basket(self, order, lines: list[dict], inv: dict) -> uuid.UUID:
-        """Every line or none, in one group. A 503 (deadlock victim, lock timeout, starved: nothing held) is
-        asked again with the same attempt_id, so a try that did hold is found, never doubled."""
-        body = {"lines": [{"sku": ln["sku"], "qty": ln["qty"]} for ln in lines],
-                "attempt_id": f"order-{order['id']}", "ttl_s": inv.get("reservation_ttl_s", 900),
-                "strategy": basket_strategy(inv.get("strategy")), "lock_order": inv.get("lock_order"),
-                # The control's barrier (inventory lines.py): the run's first `lock_racers` baskets each hold
-                # their first line until all do, so the request order's deadlock happens by construction.
-                "lock_race": inv.get("lock_race"), "lock_racers": inv.get("lock_racers")}
-        for attempt in range(BASKET_BUSY_RETRIES + 1):
-            status, r = await self._call(self.inventory, "POST", "/reservation-groups",
-                                         {k: v for k, v in body.items() if v is not None},
-                                         lambda _: f"order-{order['id']}-reserve")
-            if status in (200, 201):
-                return uuid.UUID(r["id"])
-            if status != 503 or not r.get("retryable") or attempt == BASKET_BUSY_RETRIES:
-                break
-            await asyncio.sleep(RETRY_PAUSE_S * (attempt + 1))
+            return uuid.UUID(r["id"]), group
         await self._refused(order, status, r)
 
     async def _refused(self, order, status: int, r: dict):
