@@ -16,6 +16,7 @@ EPILOG = """examples:
   lastunit run payment_crash                    checkouts while the payment service crashes; audit
   lastunit run payment_crash --set payment.idempotency=false   the control: double charges
   lastunit swarm prime_day_burst --via gateway --browsers 5   the whole shop under Locust
+  lastunit swarm prime_day_shop --via gateway --duration 60   shopping sessions on the seeded shop (after seed)
   lastunit seed --size 100000                   a generated catalog, searchable, stocked, with recommendations
   lastunit recs build                           add the shop's paid orders since the last build to "also bought"
   lastunit calibrate && lastunit validate       fit the model to this machine, then measure its error
@@ -111,7 +112,9 @@ def build() -> Parser:
                         description="Starts the stack if needed, seeds the scenario's SKUs, runs Locust headless "
                         "in a subprocess (--processes N local workers), waits settle_s, audits the run's SKUs and "
                         "writes results/<run_id>/ (attempts, summary, audit, Locust's CSV and HTML, swarm.png). "
-                        "Exits 1 on a breach, the naive control's included.")
+                        "Exits 1 on a breach, the naive control's included. A scenario with a [journey] "
+                        "(prime_day_shop) runs shopping sessions on the seeded shop through the gateway (run `lastunit "
+                        "seed` first) and reports each kind of request's latency (requests.parquet, latency_by_kind.csv).")
     sw.add_argument("scenario", help="scenario file or bundled name (prime_day_burst, last_unit_race)")
     sw.add_argument("--users", type=int, help="concurrent Locust users (default: from the scenario)")
     sw.add_argument("--spawn-rate", type=float, help="users started per second")

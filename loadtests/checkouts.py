@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from scenarios.arrivals import planned
+from scenarios.journey import checkouts as planned_checkouts
 from scenarios.policy import (
     CLIENT_PAUSE_S,
     CLIENT_RETRIES,
@@ -122,7 +122,7 @@ async def run_load(sc: Scenario, base: str, run_id: str, skus: list[str], progre
     """Drive the crowd; `load_over()` (blocking, run in a thread) is called once every client has had its
     answers, before the ones left without a verdict have finished polling: the run turns its faults off
     there, so the stack settles while they watch their orders, as it does after a real burst."""
-    plan = planned(sc)
+    plan = planned_checkouts(sc)
     starts, picks = plan.t, [skus[i] for i in plan.sku]
     timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
     done, posted, over = [0], [0], asyncio.Event()

@@ -3,6 +3,7 @@
     Racer / SqlRacer      wait for the shared start instant, then buy a hot SKU once (load.model = race)
     Shopper / SqlShopper  checkout of Zipf-popular SKUs at the scenario's arrival times (open) or in a loop
                           with think time (closed); browse and search join when the catalog exists
+    Shopper (journey)     with a `[journey]` scenario: a shopping session per arrival (loadtests/journey.py)
 
 Sql* users run the inventory's SQL blocks over psycopg (loaded here, after gevent's patch) and report
 through Locust's request events. The plan comes from `LASTUNIT_PLAN` on the master (or a local run); the
@@ -21,6 +22,7 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, User, between, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.journey import Session
 from loadtests.plan import DATABASE_ENV, Plan
 from loadtests.protocol import CLIENTS, login
 from loadtests.race import CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S
@@ -138,6 +140,8 @@ class _RacerTasks(_Swarm):
 
 class _ShopperTasks(_Swarm):
     def shop(self):
+        if RT.plan.journey is not None:     # (Locust merges a subclass's tasks with its bases': one task)
+            return self.journey()
         if RT.plan.model == "closed":
             n, sku, now = next(RT.seq), RT.next_sku(), time.time()
             RT.pending += 1
@@ -189,7 +193,20 @@ class SqlRacer(_RacerTasks, _Sql):
 
 
 class Shopper(_ShopperTasks, _Http):
-    pass
+    def on_start(self):
+        super().on_start()
+        if RT.plan.journey is not None:     # its own account, so its own cart, for all its sessions
+            self.session = Session(self.client, RT.plan, self.checkout.account, RT.recorder)
+            self.rng = random.Random(f"{RT.plan.seed}-{self.uid}")
+
+    def journey(self):
+        item = RT.take_session()
+        if item is None:
+            gevent.sleep(IDLE_S)
+            return
+        k, t_intended, lines = item
+        RT.sleep_until(t_intended)
+        RT.session(self.session, self.uid, k, t_intended, lines, self.rng, self.fire)
 
 
 class SqlShopper(_ShopperTasks, _Sql):

@@ -32,6 +32,11 @@ MAX_DEFAULT_POOL = 200
 #: rate-limited login. Beyond this many, Locust users share accounts round-robin: a shopper's few
 #: checkouts stay far under the per-user rate limit, and a big swarm does not spend a minute hashing.
 MAX_SWARM_ACCOUNTS = 50
+#: A journey session (searches, pages, recommendations, cart, checkout, with think times) took ~1 s on a
+#: quiet stack and ~9 s with the box at load 17 (prime_day_shop's spike, shared machine); its pool is this
+#: many users per session/s at the peak (Little's law, room for a slowed stack), capped at
+#: MAX_SWARM_ACCOUNTS: each journey user needs an account of its own, since the cart is the account's.
+JOURNEY_S_PER_SESSION = 4.0
 
 
 @dataclass
@@ -69,6 +74,11 @@ class Plan:
     search_adjectives: list[str] = field(default_factory=list)
     search_nouns: dict[str, list[str]] = field(default_factory=dict)
     sold_out: str = "auto"         # the inventory's sold-out short-circuit (strategies.SoldOut)
+    #: The scenario's `[journey]` (spec.Journey as a dict), or None: a checkout per arrival.
+    journey: dict | None = None
+    #: A journey buys the seeded shop's SKUs: their names by index (hot last-unit ones first, then the
+    #: catalog by popularity rank), read from the shop by the CLI. Empty: the run's own `<prefix>-...` SKUs.
+    skus: list[str] = field(default_factory=list)
 
     def account(self, k: int) -> tuple[str, str]:
         """The k-th Locust user's account (round-robin when there are fewer accounts than users)."""
@@ -76,7 +86,7 @@ class Plan:
         return user, password
 
     def sku_name(self, index: int) -> str:
-        return sku_name(self.sku_prefix, index, self.hot_skus)
+        return self.skus[index] if self.skus else sku_name(self.sku_prefix, index, self.hot_skus)
 
     def all_skus(self) -> list[str]:
         return [self.sku_name(i) for i in range(self.hot_skus + self.cold_skus)]
@@ -107,6 +117,8 @@ def default_users(sc: Scenario) -> int:
     if sc.load.model == "closed":
         return sc.load.users
     peak = max((st.rate for st in sc.load.shape), default=1.0)
+    if sc.journey is not None:
+        return max(1, min(MAX_SWARM_ACCOUNTS, math.ceil(peak * JOURNEY_S_PER_SESSION)))
     return max(1, min(MAX_DEFAULT_POOL, math.ceil(peak * POOL_S_PER_ARRIVAL)))
 
 
@@ -121,6 +133,9 @@ def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: f
         raise ValueError("--browsers: browsing goes through the gateway (add --via gateway)")
     if not 0 <= browsers <= 1000:
         raise ValueError("--browsers: between 0 and 1000")
+    if sc.journey is not None and (via != "gateway" or n + browsers > MAX_SWARM_ACCOUNTS):
+        raise ValueError(f"a journey goes through the gateway (--via gateway) with at most {MAX_SWARM_ACCOUNTS} "
+                         "users and browsers in all (each needs an account, and so a cart, of its own)")
     c = sc.catalog
     return Plan(run_id=run_id, scenario=sc.name, seed=sc.seed, model=sc.load.model,
                 strategy=sc.inventory.strategy.value, qty=sc.load.qty, ttl_s=sc.inventory.reservation_ttl_s,
@@ -130,7 +145,8 @@ def make_plan(sc: Scenario, run_id: str, users: int | None = None, spawn_rate: f
                 spawn_rate=float(spawn_rate or n), shape=[(st.at_s, st.rate) for st in sc.load.shape],
                 via=via, base_url=base_url, out_dir=out_dir, target="gateway" if via == "gateway" else "inventory",
                 browsers=browsers, accounts=swarm_accounts(run_id, n + browsers) if via == "gateway" else [],
-                sold_out=sc.inventory.sold_out.value)
+                sold_out=sc.inventory.sold_out.value,
+                journey=asdict(sc.journey) if sc.journey is not None else None)
 
 
 def swarm_accounts(run_id: str, users: int) -> list[list[str]]:

@@ -21,6 +21,8 @@ LATE_MS = 100.0
 #: A start this late is dropped instead: the shopper has left, and an overloaded swarm stops digging
 #: itself deeper. Dropped arrivals are counted (never silently skipped) and reported with the summary.
 DROP_AFTER_S = 10.0
+#: A journey's requests, one row each (`requests-<tag>.csv`): which session, what kind, when, how it went.
+REQUEST_COLUMNS = ("session", "kind", "t_start", "t_end", "status", "ok")
 
 
 class Recorder:
@@ -28,6 +30,7 @@ class Recorder:
         self.plan = plan
         self.tag = tag or f"{socket.gethostname()}-{os.getpid()}"
         self.rows: list[dict] = []
+        self.requests: list[tuple] = []
         self.stats = {"scheduled": 0, "started": 0, "late": 0, "dropped": 0, "max_lag_ms": 0.0, "t0": None,
                       "index": 0, "count": 1}
         self.written = False
@@ -54,6 +57,9 @@ class Recorder:
                           "outcome": answer.outcome.value, "retries": answer.retries,
                           "order_id": answer.order_id, "resolved_late": answer.resolved_late})
 
+    def request(self, session: str, kind: str, t_start: float, t_end: float, status: int, ok: bool) -> None:
+        self.requests.append((session, kind, t_start, t_end, status, ok))
+
     def write(self, out_dir: str | Path, never_started: int = 0) -> Path:
         """Write this process's CSV and counts; `never_started`: arrivals the run ended before."""
         out = Path(out_dir)
@@ -67,6 +73,11 @@ class Recorder:
             w.writeheader()
             w.writerows(self.rows)
         tmp.replace(path)
+        if self.requests:
+            with (out / f"requests-{self.tag}.csv").open("w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(REQUEST_COLUMNS)
+                w.writerows(self.requests)
         (out / f"arrivals-{self.tag}.json").write_text(json.dumps(self.stats, indent=2))
         self.written = True
         return path

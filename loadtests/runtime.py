@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from types import SimpleNamespace
 
 import gevent
 from gevent.event import Event
@@ -17,6 +18,8 @@ from gevent.event import Event
 from loadtests.plan import Plan
 from loadtests.records import Recorder
 from scenarios.arrivals import Crowd, crowd, pick_skus, streams
+from scenarios.journey import carts
+from scenarios.results import Outcome
 
 #: A user with nothing to start sleeps this long between looks (cheap; the run ends soon after).
 IDLE_S = 0.2
@@ -44,6 +47,7 @@ class Runtime:
         self.done = False
         self.seq = itertools.count()
         self.picks: list[int] = []
+        self.carts: list[list[int]] = []     # a journey: this process's sessions' carts, by share index
 
     def configure(self, plan: Plan, t0: float, index: int, count: int, on_done) -> None:
         """Called once per process before its users start: with the plan and the shared time zero."""
@@ -54,6 +58,9 @@ class Runtime:
             whole = crowd(plan.shape, plan.duration_s, plan.seed, plan.hot_skus, plan.cold_skus,
                           plan.hot_fraction, plan.zipf_s)
             self.share = whole.share(index, count)
+            if plan.journey is not None:
+                self.carts = carts(whole.sku, SimpleNamespace(**plan.journey), plan.hot_skus, plan.cold_skus,
+                                   plan.zipf_s, plan.seed)[index::count]
             self.recorder.stats["scheduled"] = len(self.share)
             self.recorder.stats["crowd"] = len(whole)
         if plan.model == "closed":
@@ -87,6 +94,12 @@ class Runtime:
         return (self.index + k * self.count, self.t0 + float(self.share.t[k]),
                 self.plan.sku_name(int(self.share.sku[k])))
 
+    def take_session(self) -> tuple[int, float, list[str]] | None:
+        """A journey's next session: (global index, intended epoch time, its cart's SKU names), or None."""
+        item = self.take()
+        return None if item is None else (item[0], item[1], [self.plan.sku_name(i)
+                                                              for i in self.carts[self.cursor - 1]])
+
     def next_sku(self) -> str:
         """Closed model: the next seeded pick of this process."""
         k = next(self.seq)
@@ -114,6 +127,32 @@ class Runtime:
         fire(request_type="CHECKOUT", name="checkout (from intended start)",
              response_time=(t_end - t_intended) * 1000.0, response_length=0, context={},
              exception=None if ok else RuntimeError(f"{answer.outcome.value}: {answer.detail}"))
+
+    def session(self, shopper, user_id: str, k: int, t_intended: float, lines: list[str], rng, fire) -> None:
+        """One journey session now (or dropped, if far too late): browse, fill the cart, check it out; a row
+        per cart line in the attempts (an order per line, as the gateway places them), timed from the
+        session's intended start. The caller counted it in `pending` (take_session())."""
+        t_start = time.time()
+        try:
+            if self.recorder.lag(t_intended, t_start) == "drop":
+                return
+            key = f"{self.plan.run_id}-j{k}"
+            shopper.browse(key, rng, lines)
+            shopper.fill(key, lines)
+            t_checkout = time.time()
+            answers, retries = shopper.checkout(key, lines)
+        finally:
+            self.pending -= 1
+        t_end = time.time()
+        for sku in lines:
+            outcome, order = answers.get(sku, (Outcome.UNKNOWN, {}))
+            self.recorder.add(f"{key}:{sku}", user_id, sku, t_intended, t_checkout, t_end,
+                              SimpleNamespace(outcome=outcome, warehouse=None, retries=retries,
+                                              order_id=order.get("id"), resolved_late=False))
+        bad = [o.value for o, _ in answers.values() if o not in (Outcome.WON, Outcome.OUT_OF_STOCK, Outcome.DECLINED)]
+        fire(request_type="JOURNEY", name="session (from intended start)",
+             response_time=(t_end - t_intended) * 1000.0, response_length=0, context={},
+             exception=RuntimeError(", ".join(bad)) if bad else None)
 
     def write(self) -> None:
         if self.recorder is None or self.recorder.written:

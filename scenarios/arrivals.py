@@ -17,7 +17,7 @@ import numpy as np
 #: Random sources, in spawn order. Append only: reordering changes every seeded output.
 #: One seed, one named stream per source of chance, so arrivals stay the same when a strategy, a fault or
 #: the provider's declines change. Append only: a stream's position in this tuple is its spawn key.
-STREAMS = ("arrivals", "sku", "service", "backoff", "faults", "provider")
+STREAMS = ("arrivals", "sku", "service", "backoff", "faults", "provider", "journey")
 #: Thinning works one window at a time, with the window's own peak rate, so a spike costs no more draws
 #: than its own window needs, and a long run never holds its whole crowd in memory.
 WINDOW_S = 1.0

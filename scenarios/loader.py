@@ -158,10 +158,21 @@ def _check(s: Scenario) -> None:
          f"load.lines: {s.inventory.strategy.value} reserves one line at a time; several lines need one of "
          f"{', '.join(x.value for x in LINE_STRATEGIES)}")
     need(ld.lines == 1 or ld.model == "race", "load.lines: several lines per buyer are raced only (load.model = race)")
+    if s.journey is not None:
+        _check_journey(s, need)
     for i, f in enumerate(s.faults):
         need(applies(f.point, f.action), f"faults[{i}]: {f.action} does not apply at {f.point}")
     for i, n in enumerate(s.nemesis):
         _check_nemesis(n, f"nemesis[{i}]", ld.duration_s, need)
+
+
+def _check_journey(s: Scenario, need) -> None:
+    j, c = s.journey, s.catalog
+    need(s.load.model == "open", "journey: sessions arrive at the shape's rates (load.model = \"open\")")
+    need(j.bundle_share == 0 or j.lines >= 3, "journey.lines: at least 3 with a bundle (the pick and the pair)")
+    need(j.bundle_share == 0 or j.bundle_rank + 1 <= c.skus - c.hot_skus,
+         f"journey.bundle_rank: the pair needs ranks {j.bundle_rank} and {j.bundle_rank + 1} among the "
+         f"{c.skus - c.hot_skus} non-hot catalog SKUs")
 
 
 def _check_nemesis(n, where: str, duration_s: float, need) -> None:

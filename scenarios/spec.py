@@ -35,6 +35,12 @@ MAX_DELAY_MS = 60_000.0
 #: The services' own ceiling for a reservation's TTL (inventory's ReserveBody).
 MAX_TTL_S = 7 * 86400.0
 
+#: Searches, product pages or recommendation reads in one shopping session: past this it is a crawler.
+MAX_JOURNEY_STEPS = 50
+#: Lines in one journey cart: the recommendation batch leaves out orders of more than 50 lines
+#: (cooccur.MAX_ORDER_LINES); a cart is far smaller.
+MAX_CART_LINES = 20
+
 #: Every numeric field's inclusive bounds, by `Class.field`; the loader checks each where it builds it, so the
 #: error names the key as typed (`load.shape[0].rate`).
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -63,6 +69,14 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "Webhooks.reorder": (0, 1),
     "Fault.probability": (0, 1),
     "Fault.delay_ms": (0, MAX_DELAY_MS),
+    "Journey.searches": (0, MAX_JOURNEY_STEPS),
+    "Journey.facet_share": (0, 1),
+    "Journey.product_pages": (0, MAX_JOURNEY_STEPS),
+    "Journey.recommendations": (0, MAX_JOURNEY_STEPS),
+    "Journey.lines": (1, MAX_CART_LINES),
+    "Journey.bundle_share": (0, 1),
+    "Journey.bundle_rank": (1, 10_000_000),
+    "Journey.think_ms": (0, MAX_DELAY_MS),
 }
 
 
@@ -146,6 +160,21 @@ class Nemesis:
 
 
 @dataclass
+class Journey:
+    """A shopping session per arrival (scenarios/journey.py): log in, search, open product pages, read
+    recommendations, fill a cart, check it out. Only the swarm through the gateway runs the browsing; the
+    model and `run` take its carts' lines as checkouts (one order per line, as the gateway places them)."""
+    searches: int = 2              # full-text searches per session
+    facet_share: float = 0.5       # share of searches that also filter by a category facet
+    product_pages: int = 2         # product pages opened (the cart's own lines first)
+    recommendations: int = 1       # "also bought" reads, for SKUs in the cart
+    lines: int = 3                 # cart lines: the arrival's pick, the bundle if drawn, then Zipf picks
+    bundle_share: float = 0.5      # share of carts holding the bundle: the pair bought together
+    bundle_rank: int = 20          # the bundle is the catalog SKUs at this popularity rank and the next
+    think_ms: float = 100.0        # between a session's steps
+
+
+@dataclass
 class Scenario:
     name: str
     seed: int = 1
@@ -158,6 +187,7 @@ class Scenario:
     webhooks: Webhooks = field(default_factory=Webhooks)
     faults: list[Fault] = field(default_factory=list)
     nemesis: list[Nemesis] = field(default_factory=list)
+    journey: Journey | None = None  # a shopping journey per arrival (absent: a checkout per arrival)
     source: str = ""
 
     def to_dict(self) -> dict:

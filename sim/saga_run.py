@@ -8,12 +8,21 @@ import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
-from scenarios.arrivals import planned
+from scenarios.journey import checkouts as planned_checkouts
 from scenarios.nemesis import schedule
 from scenarios.results import ATTEMPT_COLUMNS
 from scenarios.spec import Scenario
 from sim.calibration import Calibration
 from sim.saga import ENGINE, MODELLED, NOT_MODELLED, NOT_MODELLED_WITH_CPU, Model
+
+#: What a `[journey]` scenario does in the swarm that the model leaves out: it replays the carts' lines as
+#: checkouts (scenarios.journey.line_crowd), each at its session's intended start, and nothing before them.
+JOURNEY_NOT_MODELLED = (
+    "login, search, product pages, recommendation reads and cart edits (their requests and their CPU)",
+    "the time a session browses before its checkout (lines start at the session's start)",
+    "the gateway placing a cart's lines one after another (the model starts them together)",
+    "catalog prices (every unit costs policy.DEFAULT_UNIT_PRICE)",
+)
 
 
 @dataclass
@@ -29,7 +38,7 @@ class SagaRun:
 def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = None) -> SagaRun:
     """The scenario's checkouts through the modelled saga, run until every process is done."""
     m = Model(sc, calibration)
-    m.env.process(m.source(planned(sc)))
+    m.env.process(m.source(planned_checkouts(sc)))
     m.env.run()
     sc_names, rows = m.shop.stock, []
     for i, sku, wh, t_intended, t_end, outcome, retries, order, late in sorted(m.records):
@@ -50,6 +59,8 @@ def simulate_saga(sc: Scenario, run_id: str, calibration: Calibration | None = N
              "nemesis_not_modelled": [f"{e.action}:{e.target}@{e.at_s:g}s"
                                       for e in schedule(sc.nemesis, sc.load.duration_s)],
              "not_modelled": NOT_MODELLED if m.machine is None else NOT_MODELLED_WITH_CPU}
+    if sc.journey is not None:
+        stats["journey_not_modelled"] = list(JOURNEY_NOT_MODELLED)
     if m.machine is not None:
         stats["machine"] = m.machine.report(m.env.now)
     return SagaRun(rows, wall_s, m.audit_saga(), m.audit_inventory(), dict(m.faults.fired), stats)

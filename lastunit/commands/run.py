@@ -34,6 +34,9 @@ def main(args) -> int:
                   + (f"(back in {ev['recovered_s']:.1f}s)" if ev["ok"] else f"({ev['detail']})"))
         if out.get("model", {}).get("faults_not_modelled"):
             print(f"sim: faults not modelled (ignored): {out['model']['faults_not_modelled']}")
+        if out.get("model", {}).get("journey_not_modelled"):
+            print("sim: a journey's carts as checkouts, one order per line; not modelled: "
+                  + "; ".join(out["model"]["journey_not_modelled"]))
         if out.get("model", {}).get("nemesis_not_modelled"):
             print(f"sim: nemesis not modelled (ignored): {out['model']['nemesis_not_modelled']}")
         for b in a["breaches"] + a["inventory"]["breaches"] + a["inventory"]["expected_control_breaches"]:

@@ -17,10 +17,13 @@ import time
 from pathlib import Path
 
 import loadtests
+from lastunit import journey_report
 from lastunit import swarm_report as report
 from lastunit.aio import run_sync
 from lastunit.progress import Progress
+from lastunit.tables import print_table
 from lastunit.usecases import combined_audit, installed, record_run, settle, verdict
+from lastunit.usecases.shop import seeded_skus
 from loadtests.plan import DATABASE_ENV, PLAN_ENV, Plan, make_plan
 from loadtests.race import REQUEST_TIMEOUT_S, seed
 from loadtests.shape import DRAIN_S, RACE_MAX_S, stages_for
@@ -135,10 +138,15 @@ def swarm(args) -> tuple[dict, int, list[str]]:
                      getattr(args, "browsers", 0) or 0)
     plan.reserve_sql = inventory_sql()
     plan.search_adjectives, plan.search_nouns = list(ADJECTIVES), {c: list(n) for c, (n, _) in CATEGORIES.items()}
-    (path / "plan.json").write_text(plan.to_json())
     say = (lambda m: None) if args.json or args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    say(f"swarm {run_id}: seeding {sc.catalog.skus} SKU(s) in {sc.catalog.warehouses} warehouse(s)")
-    seed_catalog(stack.service_url("inventory"), sc, plan)
+    if sc.journey is not None:      # a journey buys the seeded shop: its SKUs, its stock, its prices
+        plan.skus = seeded_skus(stack.server_url("postgres"), sc)
+        say(f"swarm {run_id}: a shopping journey over the seeded shop's {len(plan.skus)} SKU(s), "
+            f"{plan.hot_skus} of them last-unit")
+    else:
+        say(f"swarm {run_id}: seeding {sc.catalog.skus} SKU(s) in {sc.catalog.warehouses} warehouse(s)")
+        seed_catalog(stack.service_url("inventory"), sc, plan)
+    (path / "plan.json").write_text(plan.to_json())
     if plan.accounts:               # gateway users log in with credentials made for this run
         say(f"creating {len(plan.accounts)} account(s) for the swarm's users")
         users.create(stack.server_url("postgres"), dict(plan.accounts))
@@ -159,7 +167,8 @@ def swarm(args) -> tuple[dict, int, list[str]]:
     summary, _ = record_run(sc, run_id, "swarm", df, wall, audit, extra={
         "strategy": plan.strategy, "model": plan.model, "via": plan.via, "users": plan.users,
         "processes": args.processes, "arrivals": arrivals, "oversold_units": oversold, "audit_ok": audit["ok"],
-        "run_dir": str(path)})
+        "run_dir": str(path)} | ({"latency_by_kind": journey_report.write(
+            path, f"{sc.name}: latency by kind of request").to_dict("records")} if sc.journey else {}))
     report.plot_swarm(df, t0, plan.shape if plan.model == "open" else [],
                       f"{sc.name}: {plan.strategy}, {plan.users} users ({plan.model} model)", path / "swarm.png")
     row = {"strategy": plan.strategy, "engine": "swarm", "oversold_units": oversold,
@@ -195,6 +204,11 @@ def _print(s: dict) -> None:
     if "double_charges" in au:
         print(f"  saga: orders {au['by_status']}, double_charges {au['double_charges']}, money_conserved "
               f"{au['money_conserved']}, stranded {au['stranded']}, faults fired {au['faults_fired'] or 'none'}")
+    if "latency_by_kind" in s:
+        print("  latency by kind of request (ms, from each request's own start):")
+        print_table(s["latency_by_kind"], journey_report.LATENCY_COLUMNS)
+        print(f"  run written to {s['run_dir']} (swarm.png, locust.html, requests.parquet, latency_by_kind.csv/png)")
+        return
     print(f"  run written to {s['run_dir']} (swarm.png, locust.html)")
 
 

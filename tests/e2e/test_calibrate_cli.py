@@ -30,7 +30,10 @@ def test_calibrate_measures_fits_and_writes_a_file_the_model_loads(tmp_path):
     doc = json.loads(r.stdout)
     cal = Calibration.load(out)
     assert doc["path"] == str(out) and cal.source.startswith("calibrate-")
-    assert cal.http_ms > 0 and cal.network_ms > 0 and cal.sql_ms + cal.driver_ms > 0
+    # The loop CPU per request is positive; how the fit shares it between the race client's loop and the
+    # service's may sit at a bound (client_share 1.0 in one CI run at load 15: http_ms 0.0), as NNLS may.
+    assert cal.http_ms + cal.client_ms > 0 and min(cal.http_ms, cal.client_ms) >= 0
+    assert cal.network_ms > 0 and cal.sql_ms + cal.driver_ms > 0
     assert len(cal.explain["contended_fit"]) == 18          # 3 strategies x 6 race sizes, medians of repeats
     # the saga's times came from a real run's saga log, which is on disk beside its attempts
     saga = cal.saga

@@ -18,8 +18,9 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXECUTED = Path(os.environ.get("LASTUNIT_EXECUTED_NOTEBOOKS") or NOTEBOOKS / "executed")
 SOURCES = sorted(NOTEBOOKS.glob("[0-9]*.py"))
-#: The notebooks whose answers are pictures: the race and trade-off plots, the saga diagrams, the swarm.
-WITH_IMAGES = ("01_last_unit_race", "03_saga_compensation", "05_prime_day")
+#: The notebooks whose answers are pictures: the race and trade-off plots, the saga diagrams, the swarm, the
+#: basket crowd under both lock orders.
+WITH_IMAGES = ("01_last_unit_race", "03_saga_compensation", "05_prime_day", "06_multi_item_deadlock")
 
 
 def _executed(stem: str):
