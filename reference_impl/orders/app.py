@@ -84,7 +84,8 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
 
     `sku` + `qty` (+ `unit_price`) is an order of one line; `lines: [{sku, qty, unit_price}]` an order of
     several, reserved all-or-nothing. `amount` = the sum of qty x unit_price. A retry (same key) must
-    send the same lines (SKU and qty, in the same order); its prices do not reprice the order."""
+    send the same lines (SKU and qty; listed in any order, since a cart need not list them alike twice); its
+    prices do not reprice the order."""
     idempotency_key = require_key(idempotency_key, ORDER_KEY_MAX_LEN)
     if not x_user_id or len(x_user_id) > USER_ID_MAX_LEN:
         raise ApiError(401, "unauthenticated", "X-User-Id missing or too long (the gateway sets it)")
@@ -94,8 +95,8 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
                                      lines=bus.dumps(lines), card=body.card, lease_s=LEASE_S)
         if order is None:                          # a retry of a checkout we already know
             order = await Q.order_by_key(conn, key=idempotency_key)
-            had = [(ln["sku"], ln["qty"]) for ln in await _lines(conn, order["id"])]
-            if (had, order["user_id"]) != ([(ln["sku"], ln["qty"]) for ln in lines], x_user_id):
+            had = sorted((ln["sku"], ln["qty"]) for ln in await _lines(conn, order["id"]))
+            if (had, order["user_id"]) != (sorted((ln["sku"], ln["qty"]) for ln in lines), x_user_id):
                 raise ApiError(409, "idempotency_key_reused", "this key was used for a different checkout")
             if order["status"] != OrderStatus.PENDING:
                 return JSONResponse(_public(order, await _lines(conn, order["id"])), status_code=200)
