@@ -33,14 +33,15 @@ def run(lab):
     r.close()
 
 
-def _stock(urls, sku, qty):
+def _stock(urls, sku, qty, warehouse="wh-1"):
     assert httpx.post(f"{urls['inventory']}/stock/receipts",
-                      json={"sku": sku, "warehouse": "wh-1", "qty": qty}).status_code == 201
+                      json={"sku": sku, "warehouse": warehouse, "qty": qty}).status_code == 201
 
 
 def _shelf(urls, sku) -> tuple[int, int, int]:
-    w = httpx.get(f"{urls['inventory']}/stock/{sku}").json()["warehouses"][0]
-    return w["available"], w["reserved"], w["sold"]
+    """(available, reserved, sold) over the SKU's warehouses."""
+    ws = httpx.get(f"{urls['inventory']}/stock/{sku}").json()["warehouses"]
+    return tuple(sum(w[k] for w in ws) for k in ("available", "reserved", "sold"))
 
 
 def _checkout(urls, lines, key, user="u-lines"):
@@ -54,9 +55,10 @@ def _charges(pg_url, order_id) -> list[tuple[str, int]]:
 
 
 def test_an_order_of_two_lines_is_paid_shipped_and_sells_both(lab, urls, pg_url, unique):
+    """Across warehouses: A is stocked in wh-1 only, B in wh-2 only; the group takes each where it is."""
     a, b, key = unique("la"), unique("lb"), unique("lines")
     _stock(urls, a, 3)
-    _stock(urls, b, 3)
+    _stock(urls, b, 3, "wh-2")
     r = _checkout(urls, [{"sku": a, "qty": 2, "unit_price": 1250}, {"sku": b, "qty": 1, "unit_price": 399}], key)
     assert r.status_code == 201, r.text
     placed = r.json()
@@ -67,6 +69,7 @@ def test_an_order_of_two_lines_is_paid_shipped_and_sells_both(lab, urls, pg_url,
     assert _shelf(urls, a) == (1, 0, 2) and _shelf(urls, b) == (2, 0, 1)
     group = httpx.get(f"{urls['inventory']}/reservation-groups/{placed['reservation_group_id']}").json()
     assert group["state"] == "committed"
+    assert {ln["sku"]: ln["warehouse"] for ln in group["lines"]} == {a: "wh-1", b: "wh-2"}
     assert _charges(pg_url, placed["id"]) == [("captured", 2899)]
     audit = audit_saga(pg_url, key)
     assert audit["ok"] and audit["partial_reservations"] == 0 and audit["mispriced"] == 0, audit["breaches"]
