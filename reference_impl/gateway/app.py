@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from reference_impl.cart.models import QtyBody
 from reference_impl.cart.models import Sku as CartSku
@@ -26,6 +26,7 @@ from reference_impl.gateway.ratelimit import Limiter
 from reference_impl.gateway.upstream import Upstream, pass_headers
 from reference_impl.infra.headers import IdempotencyKey, documented, key_doc, require_key
 from reference_impl.infra.http import ApiError, install_error_handlers
+from reference_impl.infra.jsontypes import WholeNumber
 from reference_impl.infra.openapi import EVERYWHERE, UuidPath, errors
 from reference_impl.infra.service import lifespan
 from reference_impl.orders.models import CheckoutBody
@@ -41,6 +42,15 @@ class TokenBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_id: UserId
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class BuyBody(BaseModel):
+    """What a buyer may say at the edge: what, how many, which card. No price: an extra field is a 422
+    (orders' own body takes `unit_price` from the services that priced it, never from the public)."""
+    model_config = ConfigDict(extra="forbid")
+    sku: Sku
+    qty: WholeNumber = Field(ge=1, le=100)
+    card: str = Field(default="4242424242424242", min_length=4, max_length=32, pattern=r"^[0-9]+$")
 
 
 class ClickBody(BaseModel):
@@ -173,12 +183,16 @@ async def click(body: ClickBody, request: Request):
           | {200: {"description": "A retry of a checkout already final: the order as it stands"},
              202: {"description": "Still running (an answer was lost): poll the order or retry with the key"}},
           openapi_extra=AUTHED["openapi_extra"] | documented(key_doc(CHECKOUT_KEY_MAX_LEN, KEY_WHY)))
-async def checkout(body: CheckoutBody, request: Request, idempotency_key: IdempotencyKey = None):
-    """The orders service's checkout for the caller: 201 confirmed; 402, 404, 409 with the cancelled order."""
+async def checkout(body: BuyBody, request: Request, idempotency_key: IdempotencyKey = None):
+    """The orders service's checkout for the caller: 201 confirmed; 402, 404, 409 with the cancelled order.
+    Priced by the gateway (`cart_checkout.single_price`), never by the client."""
     caller(request)
     _key(idempotency_key)
-    return await app.state.upstream.forward("orders", "POST", "/checkouts", body=body.model_dump_json().encode(),
-                                            headers=_headers(request) | {"content-type": "application/json"})
+    headers = _headers(request)
+    order = CheckoutBody(**body.model_dump(), unit_price=await cart_checkout.single_price(
+        app.state.upstream, body.sku, headers))
+    return await app.state.upstream.forward("orders", "POST", "/checkouts", body=order.model_dump_json().encode(),
+                                            headers=headers | {"content-type": "application/json"})
 
 
 @app.get("/checkout/{key}", **(AUTHED | {"responses": errors(401, 404)}))

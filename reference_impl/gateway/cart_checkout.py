@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from reference_impl.gateway.upstream import Upstream
 from reference_impl.infra.http import ApiError
+from scenarios.policy import DEFAULT_UNIT_PRICE
 from scenarios.states import OrderStatus
 
 
@@ -46,6 +47,19 @@ async def _price(upstream: Upstream, sku: str, headers: dict) -> tuple[int | Non
     if price < 1:
         return None, 409, {"error": "not_for_sale", "detail": f"{sku!r} has no price"}
     return price, 200, {}
+
+
+async def single_price(upstream: Upstream, sku: str, headers: dict) -> int:
+    """The price of `POST /checkout`'s one SKU: the catalog's, read when the checkout arrives (the cart's
+    rule). A SKU the catalog does not list (a race SKU the lab stocked straight into the inventory) costs
+    policy.DEFAULT_UNIT_PRICE. Never the client's: the gateway's body has no price field."""
+    read = {k: v for k, v in headers.items() if k.lower() not in ("idempotency-key", "content-type")}
+    price, status, refused = await _price(upstream, sku, read)
+    if price is not None:
+        return price
+    if status == 404:
+        return DEFAULT_UNIT_PRICE
+    raise ApiError(status, refused["error"], refused["detail"])
 
 
 async def checkout_cart(upstream: Upstream, user: str, key: str, headers: dict) -> tuple[dict, int]:

@@ -57,16 +57,16 @@ async def until_due(fn: Callable[[], Awaitable[float | None]], wake: asyncio.Eve
 def lifespan(database: str | None = None, pool_size: int = 4,
              start: Callable[[FastAPI], list[Awaitable]] | None = None,
              stop: Callable[[FastAPI], Awaitable] | None = None, *, redis: bool = True,
-             channels: tuple[str, ...] = ()):
+             channels: tuple[str, ...] = (), warm: bool = False):
     """A FastAPI lifespan: `app.state.pool` and `app.state.dsn` (when the service owns a database),
     `app.state.redis` (unless `redis=False`) and `app.state.listener` (LISTENing on `channels` in the
-    service's database); then `start(app)`, which may set up more state and returns the coroutines to run
+    service's database; `warm`: every pool connection opened up front, see `create_pool`); then `start(app)`, which may set up more state and returns the coroutines to run
     as background tasks, cancelled (and `stop(app)` awaited) at shutdown."""
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI):
         app.state.dsn = dsn = database_url(os.environ["LAB_DATABASE_URL"], database) if database else None
-        app.state.pool = await create_pool(dsn, pool_size) if database else None
+        app.state.pool = await create_pool(dsn, pool_size, warm=warm) if database else None
         app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"]) if redis else None
         app.state.listener = Listener(dsn, channels) if database else None
         started = start(app) if start else []

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from reference_impl.infra.body_limit import BodyLimit
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.fastlane import FastLane
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
 from reference_impl.infra.jsontypes import Number, Timestamp, WholeNumber
 from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.infra.run_config import RunConfig
-from reference_impl.infra.service import until_due
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import lifespan, until_due
 from reference_impl.inventory import lifecycle
 from reference_impl.inventory.desk import Desk
 from reference_impl.inventory.groups_api import router as groups_router
@@ -80,32 +75,23 @@ class SweepBody(Strict):
     as_of: Timestamp | None = None
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), POOL_SIZE,
-                                       warm=True)
-    app.state.redis = aioredis.from_url(os.environ["LAB_REDIS_URL"])
+def _start(app: FastAPI) -> list:
+    """The reservation desk and its sold-out memory, the TTL sweeper, and the LISTEN that reopens a SKU."""
     app.state.mirror = RedisMirror(app.state.redis)
     app.state.faults = RunConfig(app.state.redis, "inventory")
     app.state.default_strategy = parse(os.environ.get("LAB_INVENTORY_STRATEGY", "guarded"))
     memory = SoldOutMemory()
     app.state.desk = Desk(app.state.pool, app.state.mirror, memory)
     app.state.sweeper = lifecycle.Sweeper(app.state.pool, app.state.mirror)
-    tasks = [asyncio.create_task(until_due(app.state.sweeper.round, app.state.sweeper.wake, "inventory sweeper",
-                                           floor_s=SWEEP_INTERVAL_S)),
-             asyncio.create_task(listen_forever(database_url(os.environ["LAB_DATABASE_URL"], "inventory"), memory))]
-    try:
-        yield
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await app.state.desk.close()
-        await app.state.pool.close()
-        await app.state.redis.aclose()
+    return [until_due(app.state.sweeper.round, app.state.sweeper.wake, "inventory sweeper", floor_s=SWEEP_INTERVAL_S),
+            listen_forever(app.state.dsn, memory)]
 
 
-app = FastAPI(title="lastunit inventory", lifespan=lifespan)
+async def _stop(app: FastAPI) -> None:
+    await app.state.desk.close()
+
+
+app = FastAPI(title="lastunit inventory", lifespan=lifespan("inventory", POOL_SIZE, _start, _stop, warm=True))
 install_error_handlers(app)
 app.include_router(groups_router)     # reservations of several lines, all-or-nothing (groups_api.py)
 

@@ -6,23 +6,19 @@ knobs do not. Amounts are integer cents.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from reference_impl.infra.db import create_pool
 from reference_impl.infra.headers import IdempotencyKey, documented, key_doc
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.jsontypes import Flag, WholeNumber
 from reference_impl.infra.openapi import errors
-from reference_impl.infra.settings import database_url
+from reference_impl.infra.service import lifespan
 from reference_impl.psp import charges, config, idempotency
 from reference_impl.psp.queries import Q
 from reference_impl.psp.webhooks import Deliverer
@@ -57,24 +53,16 @@ class FlushBody(BaseModel):
     all: Flag = False
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI):
-    app.state.pool = await create_pool(database_url(os.environ["LAB_DATABASE_URL"], "psp"), POOL_SIZE)
+async def _start(app: FastAPI) -> list:
+    """The knobs its processes share, and the webhook sender (the provider's own outbox)."""
     app.state.knobs = config.KnobCache(app.state.pool)
     await app.state.knobs.get()
     app.state.deliverer = Deliverer(app.state.pool, config.webhook_secret(log), app.state.knobs.get,
                                     config.default_webhook_url())
-    worker = asyncio.create_task(app.state.deliverer.run_forever())
-    try:
-        yield
-    finally:
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
-        await app.state.pool.close()
+    return [app.state.deliverer.run_forever()]
 
 
-app = FastAPI(title="lastunit psp (payment provider fake)", lifespan=lifespan)
+app = FastAPI(title="lastunit psp (payment provider fake)", lifespan=lifespan("psp", POOL_SIZE, _start, redis=False))
 install_error_handlers(app)
 
 

@@ -155,3 +155,15 @@ def test_what_carts_bought_together_is_also_bought_after_the_next_build(gw, shop
     assert _recs_for(gw, c) == {a: 1, b: 1} and _recs_for(gw, a) == {b: 2, c: 1}
     third = _build()                                          # rereads the overlap: counts nothing twice
     assert third["lines_read"] >= 2 and _recs_for(gw, c) == {a: 1, b: 1}
+
+
+def test_the_single_checkout_is_priced_by_the_shop_never_by_the_client(lab, gw, shopper, product, unique):
+    """`POST /checkout` once forwarded the client's `unit_price` to orders: a buyer could name their price.
+    Now a price in the body is refused (422) and the catalog's price is charged."""
+    _, h = shopper
+    sku = product("7.25")
+    cheat = gw.post("/checkout", json={"sku": sku, "qty": 2, "unit_price": 1},
+                    headers=h | {"Idempotency-Key": unique("cheat")})
+    assert cheat.status_code == 422 and "unit_price" in cheat.text, cheat.text
+    r = gw.post("/checkout", json={"sku": sku, "qty": 2}, headers=h | {"Idempotency-Key": unique("fair")})
+    assert r.status_code in (200, 201) and r.json()["amount"] == 2 * 725, r.text
