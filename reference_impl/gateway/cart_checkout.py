@@ -102,9 +102,15 @@ async def checkout_cart(upstream: Upstream, user: str, key: str, headers: dict) 
 
 def _answer(order: dict | None, lines: list[dict], status: int, why: dict | None = None) -> tuple[dict, int]:
     """The cart checkout's answer: the order (None: none was placed), each cart line with what became of
-    it, how many lines were ordered and the amount charged for them (the order's)."""
+    it, how many lines were ordered and the amount charged for them (the order's). A 4xx always says why
+    (`error`, `detail`), as every error body does."""
     placed = status in (200, 201)
     if not lines and order is not None:      # a retry after the cart was emptied: the order's own lines
-        lines = [{"sku": ln["sku"], "qty": ln["qty"], "status": status, "ordered": True} for ln in order["lines"]]
+        lines = [{"sku": ln["sku"], "qty": ln["qty"], "status": status, "ordered": placed}
+                 for ln in order.get("lines") or ()]
+    why = dict(why or {})
+    if status >= 400 and "error" not in why:
+        why = ({"error": "order_cancelled", "detail": f"the order was cancelled ({order.get('cancel_reason')})"}
+               if order else {"error": "nothing_to_order", "detail": "no line of the cart could be priced: see lines"})
     return ({"order": order, "lines": lines, "ordered": sum(bool(ln.get("ordered")) for ln in lines),
-             "amount": order["amount"] if placed else 0} | (why or {}), status)
+             "amount": order["amount"] if placed else 0} | why, status)
