@@ -95,11 +95,12 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
                                      lines=bus.dumps(lines), card=body.card, lease_s=LEASE_S)
         if order is None:                          # a retry of a checkout we already know
             order = await Q.order_by_key(conn, key=idempotency_key)
-            had = sorted((ln["sku"], ln["qty"]) for ln in await _lines(conn, order["id"]))
-            if (had, order["user_id"]) != (sorted((ln["sku"], ln["qty"]) for ln in lines), x_user_id):
+            asked, lines = lines, await _lines(conn, order["id"])        # the order's, at its first prices
+            if (sorted((ln["sku"], ln["qty"]) for ln in lines), order["user_id"]) != \
+                    (sorted((ln["sku"], ln["qty"]) for ln in asked), x_user_id):
                 raise ApiError(409, "idempotency_key_reused", "this key was used for a different checkout")
             if order["status"] != OrderStatus.PENDING:
-                return JSONResponse(_public(order, await _lines(conn, order["id"])), status_code=200)
+                return JSONResponse(_public(order, lines), status_code=200)
             order = await Q.take_lease(conn, id=order["id"], lease_s=LEASE_S)
             if order is None:
                 raise ApiError(409, "checkout_in_progress", "this checkout is still running; retry shortly")
@@ -116,7 +117,7 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
     except Exception:
         await recovery.wake(app.state.pool)   # left pending by a fault or an error: recovery's turn
         raise
-    return JSONResponse(await _view(order["id"]), status_code=201)
+    return JSONResponse(_public(order, lines), status_code=201)
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -94,8 +94,11 @@ class Saga:
         A group's 503 (deadlock victim, lock timeout, starved: nothing held) is, like any 5xx, no answer to
         this client (`Unknown`): `_call` asks again with the same attempt_id, so a try that did hold is found,
         never doubled, and past CALL_RETRIES the saga waits for recovery's next drive."""
-        async with self.pool.acquire() as conn:
-            lines = [dict(r) async for r in Q.lines_of(conn, order_id=order["id"])]
+        if order["sku"] is not None:             # one line: the order row says it all
+            lines = [{"sku": order["sku"], "qty": order["qty"]}]
+        else:
+            async with self.pool.acquire() as conn:
+                lines = [dict(r) async for r in Q.lines_of(conn, order_id=order["id"])]
         inv = (await self.config.current()).get("inventory", {})
         group = len(lines) > 1
         path, body = (("/reservation-groups", basket_body(order, lines, inv)) if group
