@@ -86,7 +86,8 @@ def test_rate_limit_answers_429_per_client(client, token, unique):
 def test_missing_downstream_is_503_with_a_message(client, token, unique):
     h = token(unique("u"))
     r = client.post("/checkout", json={"sku": "x", "qty": 1}, headers=h | {"Idempotency-Key": unique("k")})
-    assert r.status_code == 503 and r.json()["error"] == "unavailable" and "LAB_ORDERS_URL" in r.json()["detail"]
+    # the checkout prices its SKU at the catalog before orders hears of it: the catalog is the first it misses
+    assert r.status_code == 503 and r.json()["error"] == "unavailable" and "LAB_CATALOG_URL" in r.json()["detail"]
     assert client.get("/search", params={"q": "x"}, headers=h).status_code == 503
 
 
