@@ -88,27 +88,40 @@ class Session:
             self._send(session, "cart", "PUT", f"{path}/items/{quote(sku, safe='')}", {"qty": self.plan.qty})
 
     def checkout(self, key: str, lines: list[str]) -> tuple[dict[str, tuple[Outcome, dict]], int]:
-        """POST /checkout/cart with `key`; each line's outcome from the answer. A line the answer leaves
-        unknown (a lost answer, `202 pending`, or ordered in an earlier try whose answer was lost, so it left
-        the cart) is read from its status page, `GET /checkout/<key>:<sku>`; while some stay unknown the cart
-        is sent again with the same key (each line's order exists at most once, at the price first read),
+        """POST /checkout/cart with `key`: the cart becomes one order of all its priced lines, so every such
+        line shares the order's outcome; a line the catalog refused has its own. While some line is unknown
+        (a lost answer, `202 pending`), the order is read from its status page, `GET /checkout/<key>`, and
+        the cart is sent again with the same key (the order exists at most once, at the prices first read),
         every STATUS_POLL_S, for PENDING_PATIENCE_S at most. Returns ({sku: (outcome, order)}, retries)."""
         seen: dict[str, tuple[Outcome, dict]] = {}
         deadline, retries = time.monotonic() + PENDING_PATIENCE_S, 0
         while True:
-            _, body = self._send(key, "checkout", "POST", "/checkout/cart", headers={"Idempotency-Key": key})
-            for line in body.get("orders") or []:
-                order = line.get("order") or {}
-                seen[line["sku"]] = (classify(line.get("status"), order), order)
-            for sku in self._unknown(seen, lines):
-                status, order = self._send(key, "checkout_status", "GET", f"/checkout/{quote(f'{key}:{sku}', safe='')}")
+            status, body = self._send(key, "checkout", "POST", "/checkout/cart", headers={"Idempotency-Key": key})
+            self._read_answer(status, body, seen)
+            if self._unknown(seen, lines):
+                status, order = self._send(key, "checkout_status", "GET", f"/checkout/{quote(key, safe='')}")
                 outcome = order_outcome(order.get("status"), order.get("cancel_reason")) if status == 200 else None
                 if outcome is not None:
-                    seen[sku] = (outcome, order)
+                    for line in order.get("lines") or []:
+                        seen[line["sku"]] = (outcome, order)
             if not self._unknown(seen, lines) or time.monotonic() + STATUS_POLL_S > deadline:
                 return seen, retries
             retries += 1
             time.sleep(STATUS_POLL_S)
+
+    @staticmethod
+    def _read_answer(status: int, body: dict, seen: dict) -> None:
+        """Each cart line's outcome from the cart checkout's answer (gateway cart_checkout.py)."""
+        order = body.get("order") if isinstance(body.get("order"), dict) else {}
+        if status in (200, 201) or order.get("status") is not None:
+            verdict = order_outcome(order.get("status"), order.get("cancel_reason")) or Outcome.UNKNOWN
+        else:
+            verdict = classify(status, body)
+        for line in body.get("lines") or []:
+            if "catalog_price" in line or line.get("ordered"):      # a line of the order
+                seen[line["sku"]] = (verdict, order)
+            elif line.get("status") is not None:                    # refused by the catalog: no order
+                seen[line["sku"]] = (classify(line["status"], line), {})
 
     @staticmethod
     def _unknown(seen: dict, lines: list[str]) -> list[str]:

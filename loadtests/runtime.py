@@ -130,7 +130,7 @@ class Runtime:
 
     def session(self, shopper, user_id: str, k: int, t_intended: float, lines: list[str], rng, fire) -> None:
         """One journey session now (or dropped, if far too late): browse, fill the cart, check it out; a row
-        per cart line in the attempts (an order per line, as the gateway places them), timed from the
+        per cart line in the attempts (each line has its order's outcome: one order of the cart), timed from the
         session's intended start. The caller counted it in `pending` (take_session())."""
         t_start = time.time()
         try:

@@ -58,8 +58,9 @@ def sessions(sc) -> tuple[Crowd, list[list[int]]]:
 
 
 def line_crowd(sc) -> Crowd:
-    """The sessions' cart lines as checkouts, each at its session's start: what the gateway places (one
-    order per line) and what an engine that does not browse (the model, `lastunit run`) replays."""
+    """The sessions' cart lines as checkouts, each at its session's start: what an engine that does not
+    browse (the model, `lastunit run`) replays, one order per line (the gateway places one order of all a
+    cart's lines; those engines know orders of one line only)."""
     people, baskets = sessions(sc)
     t = np.repeat(people.t, [len(b) for b in baskets])
     skus = np.fromiter((s for b in baskets for s in b), dtype=np.int64, count=len(t))

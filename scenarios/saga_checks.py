@@ -1,9 +1,12 @@
 """The checkout invariants as a pure function over plain rows, so the real auditor (three databases) and
 the SimPy model (its own state) apply the very same checks, as `invariants.check_stock` does for stock.
 
-An order row: id, status, amount, reservation_state (None: no reservation), optionally idle_s.
+An order row: id, status, amount, reservation_state (None: no reservation; `partial`: an order of several
+lines whose group has some lines held or sold and others not), optionally idle_s and lines_amount (what its
+lines add up to: the amount must be that sum).
 Money per order (the provider's ledger, by the charge's reference): live_charges, captures, net, charge_ids,
-held (charges still `authorized`: money reserved on the card, neither captured nor voided).
+held (charges still `authorized`: money reserved on the card, neither captured nor voided), optionally
+authorized_amounts (the distinct amounts its charges authorized: each must be the order's amount).
 
 Money with no order behind it is judged too, since the provider's ledger is the customer's truth: a charge
 holding or taking money for a reference that names no order (`orphan_charges`: reference, charge, status,
@@ -18,6 +21,8 @@ from scenarios.states import FINAL, OrderStatus
 from scenarios.states import PAID_FOR as PAID
 
 STATUSES = tuple(s.value for s in OrderStatus)
+#: A reservation group split: some of an order's lines held or sold, others not (must never be seen).
+PARTIAL = "partial"
 #: How each final order must have left its reservation.
 SETTLED = {OrderStatus.SHIPPED: ("committed",), OrderStatus.CANCELLED: ("released", "expired", None)}
 NO_MONEY = {"live_charges": 0, "captures": 0, "net": 0, "charge_ids": [], "held": 0}
@@ -26,8 +31,15 @@ NO_MONEY = {"live_charges": 0, "captures": 0, "net": 0, "charge_ids": [], "held"
 def check_saga(orders: list[dict], money: dict[str, dict], orphan_charges: list[dict] = (),
                orphan_payments: list[dict] = ()) -> dict:
     double, unbalanced, stranded, unpaid, res_stranded, unsettled = [], [], [], [], [], []
+    partial, mispriced = [], []
     for o in orders:
         m = NO_MONEY | money.get(o["id"], {})
+        if o["reservation_state"] == PARTIAL:
+            partial.append({"order": o["id"], "status": o["status"], "group": o.get("reservation_group_id")})
+        wrong = [a for a in m.get("authorized_amounts") or () if a != o["amount"]]
+        if (o.get("lines_amount") is not None and o["lines_amount"] != o["amount"]) or wrong:
+            mispriced.append({"order": o["id"], "amount": o["amount"], "lines_amount": o.get("lines_amount"),
+                              "authorized": wrong})
         if m["live_charges"] > 1 or m["captures"] > 1:
             double.append({"order": o["id"], "live_charges": m["live_charges"], "captures": m["captures"],
                            "charges": m["charge_ids"]})
@@ -45,12 +57,14 @@ def check_saga(orders: list[dict], money: dict[str, dict], orphan_charges: list[
                               "charges": m["charge_ids"]})
         want = SETTLED.get(o["status"])
         if want and o["reservation_state"] not in want:
-            res_stranded.append({"order": o["id"], "status": o["status"], "reservation": o.get("reservation_id"),
+            res_stranded.append({"order": o["id"], "status": o["status"],
+                                 "reservation": o.get("reservation_group_id") or o.get("reservation_id"),
                                  "reservation_state": o["reservation_state"]})
     paid_total = sum(o["amount"] for o in orders if o["status"] in PAID)
     provider_net = sum(m["net"] for m in money.values())
     checks = {"double_charges": double, "money_conserved": unbalanced, "stranded_orders": stranded,
-              "stranded_reservations": res_stranded, "shipped_unpaid": unpaid,
+              "stranded_reservations": res_stranded, "partial_reservations": partial,
+              "amount_is_lines_sum": mispriced, "shipped_unpaid": unpaid,
               "unsettled_authorizations": unsettled, "orphan_money": list(orphan_charges),
               "orphan_payments": list(orphan_payments)}
     breaches = [{"invariant": k, "count": len(v), "witnesses": v[:MAX_WITNESSES]} for k, v in checks.items() if v]
@@ -63,6 +77,8 @@ def check_saga(orders: list[dict], money: dict[str, dict], orphan_charges: list[
         "provider_net_cents": provider_net,
         "paid_orders_cents": paid_total,
         "stranded": len(stranded) + len(res_stranded),
+        "partial_reservations": len(partial),
+        "mispriced": len(mispriced),
         "shipped_unpaid": len(unpaid),
         "unsettled_authorizations": len(unsettled),
         "orphan_money": len(orphan_charges),

@@ -163,7 +163,8 @@ class Nemesis:
 class Journey:
     """A shopping session per arrival (scenarios/journey.py): log in, search, open product pages, read
     recommendations, fill a cart, check it out. Only the swarm through the gateway runs the browsing; the
-    model and `run` take its carts' lines as checkouts (one order per line, as the gateway places them)."""
+    model and `run` take its carts' lines as checkouts (one order per line; the gateway places one order of
+    all a cart's lines)."""
     searches: int = 2              # full-text searches per session
     facet_share: float = 0.5       # share of searches that also filter by a category facet
     product_pages: int = 2         # product pages opened (the cart's own lines first)

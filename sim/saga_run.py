@@ -20,7 +20,8 @@ from sim.saga import ENGINE, MODELLED, NOT_MODELLED, NOT_MODELLED_WITH_CPU, Mode
 JOURNEY_NOT_MODELLED = (
     "login, search, product pages, recommendation reads and cart edits (their requests and their CPU)",
     "the time a session browses before its checkout (lines start at the session's start)",
-    "the gateway placing a cart's lines one after another (the model starts them together)",
+    "a cart as one order of all its lines, reserved all or nothing (the model makes one order per line, "
+    "each won or lost alone)",
     "catalog prices (every unit costs policy.DEFAULT_UNIT_PRICE)",
 )
 

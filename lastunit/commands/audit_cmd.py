@@ -47,7 +47,8 @@ def main(args) -> int:
           f"deadlocks broken {inv['deadlocks']}")
     print(f"orders {audit['orders']} {audit['by_status']}: double_charges {audit['double_charges']}, "
           f"money_conserved {audit['money_conserved']} (provider net {audit['provider_net_cents']} c, paid orders "
-          f"{audit['paid_orders_cents']} c), stranded {audit['stranded']}, shipped_unpaid {audit['shipped_unpaid']}")
+          f"{audit['paid_orders_cents']} c), stranded {audit['stranded']}, shipped_unpaid {audit['shipped_unpaid']}, "
+          f"partially reserved orders {audit['partial_reservations']}, mispriced {audit['mispriced']}")
     print(f"money held for no order: {audit['orphan_money']} charge(s), {audit['orphan_money_cents']} c; payment "
           f"rows for no order {audit['orphan_payments']}; authorizations left on final orders "
           f"{audit['unsettled_authorizations']}")

@@ -35,7 +35,7 @@ def main(args) -> int:
         if out.get("model", {}).get("faults_not_modelled"):
             print(f"sim: faults not modelled (ignored): {out['model']['faults_not_modelled']}")
         if out.get("model", {}).get("journey_not_modelled"):
-            print("sim: a journey's carts as checkouts, one order per line; not modelled: "
+            print("sim: a journey's carts' lines as checkouts, one order each; not modelled: "
                   + "; ".join(out["model"]["journey_not_modelled"]))
         if out.get("model", {}).get("nemesis_not_modelled"):
             print(f"sim: nemesis not modelled (ignored): {out['model']['nemesis_not_modelled']}")

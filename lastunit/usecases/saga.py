@@ -109,7 +109,8 @@ def run_config(sc: Scenario) -> dict:
                         "delay_ms": f.delay_ms} for f in sc.faults],
             "payment": {"idempotency": sc.payment.idempotency},
             "inventory": {"strategy": sc.inventory.strategy.value, "naive_window_ms": sc.inventory.naive_window_ms,
-                          "reservation_ttl_s": sc.inventory.reservation_ttl_s}}
+                          "reservation_ttl_s": sc.inventory.reservation_ttl_s,
+                          "lock_order": sc.inventory.lock_order.value}}
 
 
 class Installed:

@@ -63,9 +63,11 @@ def audit_saga(server_url: str, run_prefix: str | None = None) -> dict:
         money = {m["reference"]: m for m in _rows(conn, "money_by_reference", refs=refs)}
     orphan_charges, orphan_payments = _orphans(server_url, refs if run_prefix else None)
     res_ids = [o["reservation_id"] for o in orders if o["reservation_id"]]
+    group_ids = [o["reservation_group_id"] for o in orders if o["reservation_group_id"]]
     with psycopg.connect(database_url(server_url, "inventory")) as conn:
         res_state = {r["id"]: r["state"] for r in _rows(conn, "reservation_states", ids=res_ids)}
+        res_state |= {r["id"]: r["state"] for r in _rows(conn, "group_states", ids=group_ids)}
 
-    for o in orders:
-        o["reservation_state"] = res_state.get(o["reservation_id"])
+    for o in orders:     # an order holds a reservation or a group (all its lines as one), never both
+        o["reservation_state"] = res_state.get(o["reservation_group_id"] or o["reservation_id"])
     return check_saga(orders, money, orphan_charges, orphan_payments)

@@ -204,10 +204,12 @@ async def checkout_status(key: str, request: Request):
                                             headers=_headers(request))
 
 
-@app.post("/checkout/cart", status_code=201, responses=errors(400, 401, 409),
+@app.post("/checkout/cart", status_code=201, responses=errors(400, 401, 409)
+          | {200: {"description": "A retry whose order already emptied the cart: that order again"},
+             202: {"description": "Still running (an answer was lost): poll GET /checkout/{key}"}},
           openapi_extra=AUTHED["openapi_extra"] | documented(key_doc(CHECKOUT_KEY_MAX_LEN, KEY_WHY)))
 async def checkout_cart(request: Request, idempotency_key: IdempotencyKey = None):
-    """Hand the caller's cart to the order saga (`cart_checkout.py`)."""
+    """Hand the caller's cart to the order saga as one order of all its lines (`cart_checkout.py`)."""
     me = caller(request)
     body, status = await cart_checkout.checkout_cart(app.state.upstream, me, _key(idempotency_key),
                                                      _headers(request))

@@ -7,7 +7,7 @@ import uuid
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from reference_impl.infra import consumer, relay
+from reference_impl.infra import bus, consumer, relay
 from reference_impl.infra.client import ServiceClient, Unknown
 from reference_impl.infra.headers import (
     USER_ID_MAX_LEN,
@@ -55,52 +55,69 @@ install_error_handlers(app)
 add_healthz(app, "orders")
 
 
-def _public(order) -> dict:
-    keep = ("id", "user_id", "sku", "qty", "amount", "status", "cancel_reason", "reservation_id", "payment_id",
-            "shipment_id", "created_at", "updated_at")
+def _public(order, lines: list[dict]) -> dict:
+    keep = ("id", "user_id", "sku", "qty", "amount", "status", "cancel_reason", "reservation_id",
+            "reservation_group_id", "payment_id", "shipment_id", "created_at", "updated_at")
     return {k: (str(order[k]) if order[k] is not None and k.endswith(("id", "_at")) and k != "user_id"
-                else order[k]) for k in keep}
+                else order[k]) for k in keep} | {"lines": lines}
 
 
-@app.post("/checkouts", status_code=201, responses=errors(400, 401, 402, 404, 409)
+async def _lines(conn, order_id) -> list[dict]:
+    return [{"sku": r["sku"], "qty": r["qty"], "unit_price": r["unit_price"]}
+            async for r in Q.lines_of(conn, order_id=order_id)]
+
+
+async def _view(order_id) -> dict:
+    """The order as the API shows it: its row and its lines."""
+    async with app.state.pool.acquire() as conn:
+        order = await Q.get_order(conn, id=order_id)
+        return _public(order, await _lines(conn, order_id))
+
+
+@app.post("/checkouts", status_code=201, responses=errors(400, 401, 402, 404, 409, 422)
           | {200: {"description": "A retry of a checkout already final: the order as it stands"},
              202: {"description": "Still running (an answer was lost): poll the order or retry with the key"}},
           openapi_extra=documented(key_doc(ORDER_KEY_MAX_LEN, "one per checkout; a retry sends the same key"),
                                    ("X-User-Id", USER_ID_MAX_LEN, "the buyer (the gateway sets it from the token)")))
 async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x_user_id: UserIdHeader = None):
-    """201 confirmed; 402 declined, 404 unknown SKU, 409 out of stock (each: the order, cancelled)."""
+    """201 confirmed; 402 declined, 404 unknown SKU, 409 out of stock (each: the order, cancelled).
+
+    `sku` + `qty` (+ `unit_price`) is an order of one line; `lines: [{sku, qty, unit_price}]` an order of
+    several, reserved all-or-nothing. `amount` = the sum of qty x unit_price. A retry (same key) must
+    send the same lines (SKU and qty; listed in any order, since a cart need not list them alike twice); its
+    prices do not reprice the order."""
     idempotency_key = require_key(idempotency_key, ORDER_KEY_MAX_LEN)
     if not x_user_id or len(x_user_id) > USER_ID_MAX_LEN:
         raise ApiError(401, "unauthenticated", "X-User-Id missing or too long (the gateway sets it)")
+    lines = body.order_lines()
     async with app.state.pool.acquire() as conn:
-        order = await Q.insert_order(conn, id=uuid.uuid4(), key=idempotency_key, user_id=x_user_id, sku=body.sku,
-                                     qty=body.qty, amount=body.qty * body.unit_price, card=body.card,
-                                     lease_s=LEASE_S)
+        order = await Q.insert_order(conn, id=uuid.uuid4(), key=idempotency_key, user_id=x_user_id,
+                                     lines=bus.dumps(lines), card=body.card, lease_s=LEASE_S)
         if order is None:                          # a retry of a checkout we already know
             order = await Q.order_by_key(conn, key=idempotency_key)
-            if (order["sku"], order["qty"], order["user_id"]) != (body.sku, body.qty, x_user_id):
+            asked, lines = lines, await _lines(conn, order["id"])        # the order's, at its first prices
+            if (sorted((ln["sku"], ln["qty"]) for ln in lines), order["user_id"]) != \
+                    (sorted((ln["sku"], ln["qty"]) for ln in asked), x_user_id):
                 raise ApiError(409, "idempotency_key_reused", "this key was used for a different checkout")
             if order["status"] != OrderStatus.PENDING:
-                return JSONResponse(_public(order), status_code=200)
+                return JSONResponse(_public(order, lines), status_code=200)
             order = await Q.take_lease(conn, id=order["id"], lease_s=LEASE_S)
             if order is None:
                 raise ApiError(409, "checkout_in_progress", "this checkout is still running; retry shortly")
     try:
         order = await app.state.saga.drive(order, app.state.config)
     except Stop as stop:
-        async with app.state.pool.acquire() as conn:
-            now = await Q.get_order(conn, id=order["id"])
+        now = await _view(order["id"])
         if now["status"] == OrderStatus.PENDING:
             await recovery.wake(app.state.pool)
-        return JSONResponse({"error": stop.error, "detail": stop.detail, "order": _public(now)},
-                            status_code=stop.code)
+        return JSONResponse({"error": stop.error, "detail": stop.detail, "order": now}, status_code=stop.code)
     except Unknown as exc:
         await recovery.wake(app.state.pool)
         return JSONResponse({"error": "pending", "detail": str(exc)}, status_code=202)
     except Exception:
         await recovery.wake(app.state.pool)   # left pending by a fault or an error: recovery's turn
         raise
-    return JSONResponse(_public(order), status_code=201)
+    return JSONResponse(_public(order, lines), status_code=201)
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -114,9 +131,9 @@ def _uuid(value: str) -> uuid.UUID:
 async def get_order(order_id: UuidPath):
     async with app.state.pool.acquire() as conn:
         order = await Q.get_order(conn, id=_uuid(order_id))
-    if order is None:
-        raise ApiError(404, "unknown_order", f"no order {order_id}")
-    return _public(order)
+        if order is None:
+            raise ApiError(404, "unknown_order", f"no order {order_id}")
+        return _public(order, await _lines(conn, order["id"]))
 
 
 @app.get("/checkouts/{key}", responses=errors(401, 404),
@@ -132,7 +149,7 @@ async def checkout_by_key(key: str, x_user_id: UserIdHeader = None):
             order = await Q.order_by_key(conn, key=key)
     if order is None or order["user_id"] != x_user_id:
         raise ApiError(404, "unknown_checkout", "no order for this checkout key and user")
-    return _public(order)
+    return await _view(order["id"])
 
 
 @app.get("/orders/{order_id}/saga", responses=errors(400, 404))

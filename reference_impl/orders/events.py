@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from reference_impl.infra import bus
 from reference_impl.infra.client import Unknown
+from reference_impl.orders.basket import held_path
 from reference_impl.orders.saga import Q, cancel, line, transition
 from scenarios.states import OrderStatus as S
 from scenarios.states import sources
@@ -19,8 +20,9 @@ class OrderEvents:
     def __init__(self, pool, inventory):
         self.pool, self.inventory = pool, inventory
 
-    async def _held(self, reservation_id) -> bool:
-        status, r = await self.inventory.call("GET", f"/reservations/{reservation_id}")
+    async def _held(self, order) -> bool:
+        """Whether the order's units (its reservation, or its group: every line) are still held for it."""
+        status, r = await self.inventory.call("GET", held_path(order))
         return status == 200 and r.get("state") == "held"
 
     async def payment_captured(self, conn, event: dict, dedup: bus.Dedup) -> None:
@@ -31,11 +33,12 @@ class OrderEvents:
             # Money arrived after the cancellation: announce it again, so it is refunded.
             await Q.announce_once(conn, topic="OrderCancelled", **bus.dedup_params(dedup), payload=bus.dumps(
                 {"order_id": event["order_id"], "user_id": order["user_id"], "reason": order["cancel_reason"],
-                 "payment_made": True, "reservation_id": order["reservation_id"]}))
+                 "payment_made": True, "reservation_id": order["reservation_id"],
+                 "reservation_group_id": order["reservation_group_id"]}))
             return
         if order["status"] != S.CONFIRMED:
             return
-        if not await self._held(order["reservation_id"]):
+        if not await self._held(order):
             # The reservation expired before payment was final: the unit may be sold to someone else.
             # Refund, never oversell.
             await cancel(conn, order, "reservation_expired", True,
@@ -49,7 +52,7 @@ class OrderEvents:
         order = await Q.get_order(conn, id=event["order_id"])
         if order is None or order["status"] != S.PAID:
             return
-        status, _ = await self.inventory.call("POST", f"/reservations/{order['reservation_id']}/commit")
+        status, _ = await self.inventory.call("POST", f"{held_path(order)}/commit")   # every line, or none
         if status != 200:
             await cancel(conn, order, "stock_lost", order["payment_id"] is not None,
                          (line("sell_stock", "failed", status=status),), dedup)
@@ -64,9 +67,9 @@ class OrderEvents:
         order = await Q.get_order(conn, id=event["order_id"])
         if order is None or order["status"] not in (S.CONFIRMED, S.PAID):
             return
-        status, _ = await self.inventory.call("POST", f"/reservations/{order['reservation_id']}/release")
+        status, _ = await self.inventory.call("POST", f"{held_path(order)}/release")   # every line
         if status not in (200, 409):
-            raise Unknown(f"release of {order['reservation_id']}: {status}")
+            raise Unknown(f"release of {held_path(order)}: {status}")
         await cancel(conn, order, "shipping_failed", order["payment_id"] is not None,
                      (line("ship", "failed", reason=event.get("reason")), line("release_stock", "compensated"),
                       line("refund_or_void", "started")), dedup)

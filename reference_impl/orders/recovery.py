@@ -36,7 +36,7 @@ async def recover_once(pool, saga, faults) -> float | None:
         if order is None:
             continue
         if order["drives"] > MAX_DRIVES:
-            await saga._release(order) if order["reservation_id"] else None
+            await saga._release(order)           # its reservation or its group, if it holds either
             async with pool.acquire() as conn:
                 await cancel(conn, order, "saga_abandoned", order["payment_id"] is not None,
                              (line("release_stock", "compensated", reason="saga_abandoned"),))

@@ -32,3 +32,21 @@ CREATE TABLE IF NOT EXISTS saga_log (
     at        timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS saga_log_by_order ON saga_log (order_id, id);
+
+-- Orders of several lines (a cart checked out at once). Every order has its lines here, one per SKU, in the
+-- order the buyer listed them; `amount` is the sum of qty x unit_price over them (the catalog's price when
+-- the checkout started). `sku` and `qty` on the order itself name a single-line order's one line and are
+-- NULL on an order of several. A single-line order holds a reservation (`reservation_id`); an order of
+-- several holds one all-or-nothing reservation group (`reservation_group_id`), never both.
+CREATE TABLE IF NOT EXISTS order_lines (
+    order_id    uuid   NOT NULL REFERENCES orders (id),
+    n           int    NOT NULL CHECK (n >= 1),
+    sku         text   NOT NULL,
+    qty         int    NOT NULL CHECK (qty > 0),
+    unit_price  bigint NOT NULL CHECK (unit_price > 0),
+    PRIMARY KEY (order_id, n),
+    UNIQUE (order_id, sku)
+);
+ALTER TABLE orders ALTER COLUMN sku DROP NOT NULL;
+ALTER TABLE orders ALTER COLUMN qty DROP NOT NULL;
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS reservation_group_id uuid;

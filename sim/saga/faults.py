@@ -32,7 +32,9 @@ NOT_MODELLED = ["a crash killing the other requests in flight (later calls only 
                 "the load generator falling behind (late starts): every checkout starts at its intended instant "
                 "(notebook 05: a swarm with 591 of 914 starts late answered in 704 ms where the model said 25)",
                 "the real stack getting cheaper per request as the load grows (batched reads and writes, group "
-                "commit): step times are fixed per checkout"]
+                "commit): step times are fixed per checkout",
+                "orders of several lines (every modelled order holds one SKU: a basket's all-or-nothing group, "
+                "its lock order and deadlock retries are modelled in the race only, sim/basket.py)"]
 #: The same when the calibration measured the stack's CPU (sim.saga.machine): the cores are modelled.
 NOT_MODELLED_WITH_CPU = [
     *(x for x in NOT_MODELLED if not x.startswith("CPU and pools")),

@@ -162,24 +162,39 @@ def _session(script: dict):
     return Session(gw, plan, 0, rec), gw, rec
 
 
-def test_a_lost_cart_answer_is_resolved_by_status_pages_and_the_cart_sent_again_with_its_key(monkeypatch):
-    """The first answer is lost: line A was ordered meanwhile (its status page says shipped), line B never
-    reached orders (404), so the cart goes again with the same key and B's answer comes back out of stock."""
+def test_a_lost_cart_answer_is_resolved_by_the_status_page_and_the_cart_sent_again_with_its_key(monkeypatch):
+    """The first answer is lost and the order is still pending on its status page, so the cart goes again
+    with the same key; its answer is the one order of both lines: both won."""
     import loadtests.journey as journey
 
     monkeypatch.setattr(journey, "STATUS_POLL_S", 0.0)
-    gone = {"status": "cancelled", "cancel_reason": "out_of_stock", "error": "out_of_stock"}
+    order = {"id": "o-1", "status": "confirmed", "lines": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 1}]}
     session, gw, rec = _session({
-        ("POST", "/checkout/cart"): [(502, {}), (409, {"orders": [{"sku": "B", "status": 409, "order": gone}]})],
-        ("GET", "/checkout/k%3AA"): [(200, {"id": "o-a", "status": "shipped"})],
+        ("POST", "/checkout/cart"): [(502, {}), (200, {"order": order, "lines": [
+            {"sku": "A", "qty": 1, "status": 200, "ordered": True},
+            {"sku": "B", "qty": 1, "status": 200, "ordered": True}]})],
+        ("GET", "/checkout/k"): [(200, {**order, "status": "pending"})],
     })
     seen, retries = session.checkout("k", ["A", "B"])
-    assert seen["A"][0] == Outcome.WON and seen["A"][1]["id"] == "o-a"
-    assert seen["B"][0] == Outcome.OUT_OF_STOCK and retries == 1
+    assert seen["A"] == seen["B"] == (Outcome.WON, order) and retries == 1
     posts = [a for a in gw.asked if a[:2] == ("POST", "/checkout/cart")]
     assert posts == [("POST", "/checkout/cart", "k")] * 2            # the same key both times
     assert all(path != "/checkout" for _, path, _ in gw.asked)      # never a single checkout at another price
     assert {row[1] for row in rec.rows} == {"login", "checkout", "checkout_status"}
+
+
+def test_a_short_line_cancels_the_whole_cart_and_a_refused_line_has_its_own_outcome(monkeypatch):
+    """One order of the priced lines: B short cancels it, so A is out of stock too (nothing held, nothing
+    charged); C left the catalog and was never part of it."""
+    gone = {"id": "o-2", "status": "cancelled", "cancel_reason": "out_of_stock"}
+    session, _, _ = _session({("POST", "/checkout/cart"): [(409, {
+        "order": gone, "error": "out_of_stock", "lines": [
+            {"sku": "A", "qty": 1, "catalog_price": 100, "status": 409, "ordered": False},
+            {"sku": "B", "qty": 1, "catalog_price": 100, "status": 409, "ordered": False},
+            {"sku": "C", "qty": 1, "status": 404, "ordered": False, "error": "unknown_sku"}]})]})
+    seen, retries = session.checkout("k", ["A", "B", "C"])
+    assert seen["A"][0] == seen["B"][0] == Outcome.OUT_OF_STOCK and seen["C"][0] == Outcome.FAILED
+    assert retries == 0
 
 
 def test_a_line_never_resolved_stays_unknown_after_the_patience(monkeypatch):

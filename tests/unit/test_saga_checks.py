@@ -7,7 +7,7 @@ from scenarios.saga_checks import check_saga
 
 KEYS = {"ok", "orders", "by_status", "double_charges", "money_conserved", "provider_net_cents", "paid_orders_cents",
         "stranded", "shipped_unpaid", "unsettled_authorizations", "orphan_money", "orphan_money_cents",
-        "orphan_payments", "breaches"}
+        "orphan_payments", "partial_reservations", "mispriced", "breaches"}
 
 
 def _order(oid, status, reservation_state):
@@ -48,3 +48,19 @@ def test_orphans_are_counted_with_witnesses():
         == (1, 250, 1)
     assert {b["invariant"]: b["witnesses"] for b in audit["breaches"]} == \
         {"orphan_money": [charge], "orphan_payments": [payment]}
+
+
+def test_a_split_basket_breaches_whatever_the_order_became():
+    audit = check_saga([_order("d", "shipped", "partial")], {"d": _money(100)})
+    assert not audit["ok"] and audit["partial_reservations"] == 1
+    assert {b["invariant"] for b in audit["breaches"]} == {"partial_reservations", "stranded_reservations"}
+
+
+def test_an_amount_that_is_not_its_lines_sum_or_not_what_was_authorized_breaches():
+    assert check_saga([_order("e", "shipped", "committed") | {"lines_amount": 100}],
+                      {"e": _money(100) | {"authorized_amounts": [100]}})["mispriced"] == 0
+    assert check_saga([_order("e", "shipped", "committed") | {"lines_amount": 90}],
+                      {"e": _money(100)})["mispriced"] == 1
+    audit = check_saga([_order("e", "shipped", "committed") | {"lines_amount": 100}],
+                       {"e": _money(100) | {"authorized_amounts": [100, 120]}})
+    assert not audit["ok"] and audit["mispriced"] == 1

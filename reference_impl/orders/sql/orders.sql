@@ -1,8 +1,32 @@
 -- name: insert_order^
-INSERT INTO orders (id, idempotency_key, user_id, sku, qty, amount, card, lease_until)
-VALUES (:id, :key, :user_id, :sku, :qty, :amount, :card, clock_timestamp() + make_interval(secs => :lease_s))
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING *;
+-- The order and its lines (a JSON array of {sku, qty, unit_price}, numbered in the buyer's order) in one
+-- statement; nothing when the key is known (a retry). `amount` is the lines' sum, computed here once.
+WITH lines AS (
+    SELECT l.sku, l.qty, l.unit_price, l.n
+      FROM ROWS FROM (jsonb_to_recordset(CAST(:lines AS jsonb)) AS (sku text, qty int, unit_price bigint))
+           WITH ORDINALITY AS l(sku, qty, unit_price, n)
+), o AS (
+    INSERT INTO orders (id, idempotency_key, user_id, sku, qty, amount, card, lease_until)
+    SELECT :id, :key, :user_id,
+           CASE WHEN count(*) = 1 THEN min(sku) END, CASE WHEN count(*) = 1 THEN min(qty) END,
+           sum(qty * unit_price), :card, clock_timestamp() + make_interval(secs => :lease_s)
+      FROM lines
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING *
+), stored AS (
+    INSERT INTO order_lines (order_id, n, sku, qty, unit_price)
+    SELECT o.id, lines.n, lines.sku, lines.qty, lines.unit_price FROM o, lines
+)
+SELECT * FROM o;
+
+-- name: lines_of
+-- An order's lines in the buyer's order. An order made before orders had lines has none here: its one
+-- line is the order's own sku, qty and amount.
+SELECT sku, qty, unit_price, n FROM order_lines WHERE order_id = :order_id
+UNION ALL
+SELECT o.sku, o.qty, o.amount / o.qty, 1 FROM orders o
+ WHERE o.id = :order_id AND NOT EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id)
+ORDER BY n;
 
 -- name: order_by_key^
 SELECT * FROM orders WHERE idempotency_key = :key;
@@ -21,6 +45,7 @@ RETURNING *;
 -- A forward step's result (the reservation or the payment it made) and its saga-log line, in one statement.
 WITH o AS (
     UPDATE orders SET reservation_id = COALESCE(:reservation_id, reservation_id),
+                      reservation_group_id = COALESCE(:reservation_group_id, reservation_group_id),
                       payment_id = COALESCE(:payment_id, payment_id), updated_at = clock_timestamp()
      WHERE id = :id
     RETURNING id
