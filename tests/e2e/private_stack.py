@@ -20,16 +20,16 @@ import redis
 UP_TRIES = 2
 
 
-def cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = os.environ | {"LAB_HOME": str(home), "LAB_RESULTS": str(home.parent / "results")}
+def cli(home: Path, *args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = os.environ | {"LAB_HOME": str(home), "LAB_RESULTS": str(home.parent / "results")} | (env or {})
     return subprocess.run([sys.executable, "-m", "lastunit.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=Path(__file__).resolve().parents[2])
 
 
-def up(home: Path) -> dict:
-    """Start the stack; return its state.json (urls, servers, secrets)."""
+def up(home: Path, env: dict | None = None) -> dict:
+    """Start the stack (its services see `env` too); return its state.json (urls, servers, secrets)."""
     for _ in range(UP_TRIES):
-        out = cli(home, "up", "--fast", "--json")
+        out = cli(home, "up", "--fast", "--json", env=env)
         if out.returncode == 0:
             return state(home)
     raise RuntimeError(f"the private stack did not start: {out.stderr.strip()[-400:]}")

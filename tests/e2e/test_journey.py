@@ -5,6 +5,7 @@ and checkout are reported side by side, and a pair the swarm bought together is 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from itertools import combinations
 from pathlib import Path
@@ -17,6 +18,7 @@ from lastunit.usecases.shop import seeded_skus
 from reference_impl import stack
 from scenarios.loader import load
 from tests.conftest import STACK
+from tests.e2e import private_stack as ps
 from tests.e2e.test_cli import lastunit
 from tests.e2e.test_swarm import swarm
 
@@ -29,8 +31,22 @@ BUNDLE_RESTOCK = 30
 
 @pytest.fixture(scope="module")
 def seeded():
-    r = lastunit("seed", "--size", "600", "--orders", "600", "--seed", "31", "--users", "0", "--json")
-    assert r.returncode == 0, r.stderr
+    """A stack of this module's own, seeded once: a journey buys the seeded shop's last-unit SKUs, known by
+    the units they were first stocked with, and a second `lastunit seed` with other sizes (test_seed_cli's,
+    on the same session stack) stocks nothing new, so the journey found too few and exited 2."""
+    root = Path(tempfile.mkdtemp(prefix="lastunit-journey-"))
+    root.chmod(0o755)
+    home = root / ".lab"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LAB_HOME", str(home))
+        mp.setenv("LAB_RESULTS", str(root / "results"))
+        try:
+            ps.up(home)
+            r = lastunit("seed", "--size", "600", "--orders", "600", "--seed", "31", "--users", "0", "--json")
+            assert r.returncode == 0, r.stderr
+            yield {name: {"url": stack.service_url(name)} for name in ("inventory", "gateway")}
+        finally:
+            ps.down(home)
 
 
 def _restock_bundle(lab) -> tuple[str, str]:
@@ -53,8 +69,8 @@ def _bought_together(run_dir: Path) -> Counter:
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("seeded")
-def test_journey_audits_clean_reports_each_kind_and_feeds_also_bought(lab):
+def test_journey_audits_clean_reports_each_kind_and_feeds_also_bought(seeded):
+    lab = seeded
     bundle = tuple(sorted(_restock_bundle(lab)))
     r = swarm("prime_day_shop", "--via", "gateway", *SWARM, "--json", timeout=300)
     assert r.returncode == 0, r.stderr
