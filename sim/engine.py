@@ -56,15 +56,13 @@ def crowd(shop: Shop) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield times, picker.many(len(times))
 
 
-def source(shop: Shop, chunks: Iterator[tuple[np.ndarray, np.ndarray]]):
-    """Start each buyer when its request reaches the service: arrival + the inbound hop and HTTP work.
-
-    The hop touches nothing shared, so folding it into the start saves an event per attempt. Buyers start
-    in order of reaching the service; one a chunk's last arrival could still overtake waits for the next
-    chunk, so the order holds across chunks too.
-    """
-    env, jitter, process, timeout = shop.env, shop.jitter, shop.env.process, shop.env.timeout
-    carry = np.empty((0, 4))                       # rows: at_service, attempt id, sku, t_intended
+def due_in_order(shop: Shop, chunks: Iterator[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+    """The crowd's rows (at_service, attempt id, sku, t_intended) in order of reaching the service, a batch
+    per chunk; one a chunk's last arrival could still overtake waits for the next chunk, so the order holds
+    across chunks too. The inbound jitter is drawn here, chunk by chunk; a caller's own draws between
+    batches keep their place in the stream (the full and the hybrid model share this order)."""
+    jitter = shop.jitter
+    carry = np.empty((0, 4))
     first_id = 0
     for times, skus in itertools.chain(chunks, [(None, None)]):
         if times is None:                          # the end: everyone still pending is due
@@ -81,6 +79,16 @@ def source(shop: Shop, chunks: Iterator[tuple[np.ndarray, np.ndarray]]):
             # later chunks arrive after times[-1], so nobody reaches the service before it
             cut = int(np.searchsorted(pending[:, 0], times[-1], side="right"))
         due, carry = pending[:cut], pending[cut:]
+        yield due
+
+
+def source(shop: Shop, chunks: Iterator[tuple[np.ndarray, np.ndarray]]):
+    """Start each buyer when its request reaches the service: arrival + the inbound hop and HTTP work.
+
+    The hop touches nothing shared, so folding it into the start saves an event per attempt.
+    """
+    env, jitter, process, timeout = shop.env, shop.jitter, shop.env.process, shop.env.timeout
+    for due in due_in_order(shop, chunks):
         outbound = (shop.outbound_s * jitter.many(len(due))).tolist()
         for (t, i, sku, t_intended), out in zip(due.tolist(), outbound, strict=True):
             if t > env.now:

@@ -16,8 +16,6 @@ out. In SimPy each still costs a process and five or six events; in the bulk a f
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from scenarios.spec import Scenario, ScenarioError
@@ -25,7 +23,7 @@ from scenarios.strategies import Strategy
 from sim.audit import audit_run
 from sim.bulk import Bulk
 from sim.calibration import Calibration, resolve
-from sim.engine import SimRun, crowd, stats, to_rows
+from sim.engine import SimRun, crowd, due_in_order, stats, to_rows
 from sim.runner import no_cyclic_gc
 from sim.service import POOL_SIZE, Shop, checkout
 from sim.synced import SyncedCpu, SyncedStation
@@ -71,21 +69,7 @@ class Hybrid:
         """engine.source's arrivals (same streams, same order), routed a slice at a time."""
         shop = self.shop
         env, jitter, timeout = shop.env, shop.jitter, shop.env.timeout
-        carry, first_id = np.empty((0, 4)), 0
-        for times, skus in itertools.chain(crowd(shop), [(None, None)]):
-            if times is None:
-                pending, cut = carry, len(carry)
-            elif len(times) == 0:
-                continue
-            else:
-                n = len(times)
-                at_service = times + shop.inbound_s * jitter.many(n)
-                fresh = np.column_stack((at_service, first_id + np.arange(n), skus, times))
-                first_id += n
-                pending = np.concatenate((carry, fresh))
-                pending = pending[np.argsort(pending[:, 0], kind="stable")]
-                cut = int(np.searchsorted(pending[:, 0], times[-1], side="right"))
-            due, carry = pending[:cut], pending[cut:]
+        for due in due_in_order(shop, crowd(shop)):
             outbound = shop.outbound_s * jitter.many(len(due))
             steps = jitter.many(len(due) * 4).reshape(-1, 4)   # the bulk's http, statement, hold, reply
             for lo in range(0, len(due), SLICE):
