@@ -11,6 +11,7 @@ import threading
 import aiosql
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from reference_impl.infra.settings import database_url
 from reference_impl.inventory.reserve import SQL_DIR
@@ -97,3 +98,23 @@ def test_read_check_write_back_loses_an_update(inv, unique):
     assert all(r is not None for r in _both(buyer))   # two winners for one unit
     with psycopg.connect(inv) as conn:
         assert conn.execute("SELECT reserved FROM stock WHERE sku = %s", (sku,)).fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("writer", ["reserve_guarded", "increment_reserved", "record_redis_grant"])
+def test_a_reservation_by_another_strategy_moves_the_version_optimistic_compares(inv, unique, writer):
+    """Optimistic reads the row, and another strategy reserves the last unit before its compare-and-set.
+    Every writer that reserves moves the version, so the compare-and-set finds the row changed and the
+    optimistic buyer re-reads (sold out) instead of writing on its stale read: before, guarded, pessimistic
+    and serializable left the version alone, the stale write went ahead and only the reserved_within_on_hand
+    CHECK stopped it, as an error, not a refusal."""
+    sku = unique("opt")
+    _seed(inv, sku, 1)
+    with psycopg.connect(inv, row_factory=dict_row) as reader, psycopg.connect(inv, autocommit=True) as other:
+        seen = Q.read_counter(reader, sku=sku, warehouse="wh-1")
+        reader.commit()
+        params = _params(sku, 1)
+        getattr(Q, writer)(other, **(params if writer != "increment_reserved" else
+                                     {k: params[k] for k in ("sku", "warehouse", "qty")}))
+        won = Q.increment_if_version(reader, sku=sku, warehouse="wh-1", qty=1, version=seen["version"])
+        reader.rollback()
+    assert won is None

@@ -19,7 +19,7 @@ SELECT warehouse, on_hand - reserved AS available
 -- a failed re-check leaves behind) is held to commit, so lines.py retries from a fresh transaction rather
 -- than try a second warehouse out of lock order.
 UPDATE stock
-   SET reserved = reserved + :qty
+   SET reserved = reserved + :qty, version = version + 1
  WHERE sku = :sku AND warehouse = :warehouse AND on_hand - reserved >= :qty
 RETURNING warehouse;
 

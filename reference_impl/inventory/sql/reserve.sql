@@ -30,9 +30,10 @@ UPDATE stock
  WHERE sku = :sku AND warehouse = :warehouse;
 
 -- name: increment_reserved!
--- pessimistic and serializable: safe only because the row lock (or SSI) orders us after the read.
+-- pessimistic and serializable: safe only because the row lock (or SSI) orders us after the read. Every
+-- statement that reserves moves the version, so an optimistic buyer who read before it re-reads.
 UPDATE stock
-   SET reserved = reserved + :qty
+   SET reserved = reserved + :qty, version = version + 1
  WHERE sku = :sku AND warehouse = :warehouse;
 
 -- name: increment_if_version$
@@ -52,10 +53,11 @@ RETURNING id, expires_at;
 -- guarded: check and increment in one statement. Under READ COMMITTED a second buyer blocked on the row
 -- lock re-evaluates the WHERE clause against the winner's committed row once the lock is released
 -- (EvalPlanQual), so it sees on_hand - reserved = 0 and updates nothing. The reservation row is written in
--- the same statement: one round trip, and no reservation without its counted unit or the reverse.
+-- the same statement: one round trip, and no reservation without its counted unit or the reverse. The
+-- version moves too, as with every reserving write: an optimistic buyer on the same row re-reads.
 WITH claimed AS (
     UPDATE stock
-       SET reserved = reserved + :qty
+       SET reserved = reserved + :qty, version = version + 1
      WHERE sku = :sku AND warehouse = :warehouse AND on_hand - reserved >= :qty
     RETURNING sku, warehouse
 )
@@ -68,7 +70,7 @@ RETURNING id, expires_at;
 -- redis: Redis already granted the unit atomically; PostgreSQL records it so the audit reads one truth.
 WITH counted AS (
     UPDATE stock
-       SET reserved = reserved + :qty
+       SET reserved = reserved + :qty, version = version + 1
      WHERE sku = :sku AND warehouse = :warehouse
     RETURNING sku, warehouse
 )
