@@ -1,7 +1,7 @@
 """Pictures where a picture beats a table: `matplotlib.figure.Figure` objects, PNG files in the run directory.
 
 Why Figure objects and not pyplot: pyplot keeps global state and needs a backend; choosing one on import
-(`matplotlib.use("Agg")`) silently broke every notebook that imported us, since their figures then never
+(forcing the Agg backend, as this module once did) silently broke every notebook that imported us, since their figures then never
 showed. A Figure draws on its own canvas in any process, and a notebook can display the very object we save.
 """
 
