@@ -86,6 +86,26 @@ def account(pg_url):
     return make
 
 
+@pytest.fixture
+def urls(lab) -> dict[str, str]:
+    """Every server's and service's URL by name."""
+    return {n: s["url"] for n, s in lab.items()}
+
+
+@pytest.fixture
+def run_config(lab):
+    """`run_config(cfg)` installs a run's configuration (faults, strategy knobs) on the stack, as `run`
+    does; cleared after the test."""
+    import redis  # noqa: PLC0415 - only the tests that use it need a client
+
+    from reference_impl.infra.run_config import set_run  # noqa: PLC0415
+
+    r = redis.from_url(lab["redis"]["url"])
+    yield lambda cfg: set_run(r, cfg)
+    set_run(r, None)
+    r.close()
+
+
 STACK = [pytest.mark.requires_pg, pytest.mark.requires_redis, pytest.mark.usefixtures("lab")]
 
 

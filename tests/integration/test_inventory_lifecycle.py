@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
 import psycopg
-import pytest
 
 from reference_impl.audit.inventory import audit_inventory
 from reference_impl.infra.settings import database_url
@@ -12,11 +10,6 @@ from tests.conftest import STACK
 
 pytestmark = STACK
 
-
-@pytest.fixture
-def api(inventory_url):
-    with httpx.Client(base_url=inventory_url, timeout=30) as c:
-        yield c
 
 
 def _seed(api, sku, qty, wh="wh-1"):

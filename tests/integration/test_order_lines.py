@@ -9,10 +9,8 @@ import threading
 import httpx
 import psycopg
 import pytest
-import redis
 
 from reference_impl.audit.saga import audit_saga
-from reference_impl.infra.run_config import set_run
 from reference_impl.infra.settings import database_url
 from tests.conftest import STACK
 from tests.integration.test_saga import _event, _until_final
@@ -20,17 +18,6 @@ from tests.integration.test_saga import _event, _until_final
 pytestmark = STACK
 
 
-@pytest.fixture
-def urls(lab):
-    return {n: s["url"] for n, s in lab.items()}
-
-
-@pytest.fixture
-def run(lab):
-    r = redis.from_url(lab["redis"]["url"])
-    yield lambda cfg: set_run(r, cfg)
-    set_run(r, None)
-    r.close()
 
 
 def _stock(urls, sku, qty, warehouse="wh-1"):
@@ -95,8 +82,8 @@ def test_a_line_out_of_stock_cancels_the_order_holding_nothing_and_charging_noth
     assert audit_saga(pg_url, key)["ok"]
 
 
-def test_shipping_failure_releases_both_lines_and_refunds(lab, urls, pg_url, unique, run):
-    run({"faults": [{"point": "shipping.create_label", "action": "error", "probability": 1.0}]})
+def test_shipping_failure_releases_both_lines_and_refunds(lab, urls, pg_url, unique, run_config):
+    run_config({"faults": [{"point": "shipping.create_label", "action": "error", "probability": 1.0}]})
     a, b, key = unique("la"), unique("lb"), unique("shipfail")
     _stock(urls, a, 1)
     _stock(urls, b, 1)
@@ -114,14 +101,14 @@ def test_shipping_failure_releases_both_lines_and_refunds(lab, urls, pg_url, uni
 
 
 @pytest.mark.parametrize("lock_order", ["sorted", "request"])
-def test_two_buyers_of_the_last_pair_in_opposite_orders_never_split_it(lab, urls, pg_url, unique, run, lock_order):
+def test_two_buyers_of_the_last_pair_in_opposite_orders_never_split_it(lab, urls, pg_url, unique, run_config, lock_order):
     """Each wants {A, B}, listed in opposite orders; one set exists; inventory's barrier makes both hold their
     first line before either asks for its second. Sorted: both lock A first, so the second waits and no
     deadlock can form. Request order (the control): each holds one and waits for the other; PostgreSQL
     breaks the cycle (counted), the victim's saga asks again with the same attempt_id and finds the pair
     gone (out_of_stock, not a reserve error). Either way exactly one buyer gets both."""
     a, b, key = unique("pa"), unique("pb"), unique("pair")
-    run({"inventory": {"strategy": "pessimistic", "lock_order": lock_order, "lock_race": key, "lock_racers": 2}})
+    run_config({"inventory": {"strategy": "pessimistic", "lock_order": lock_order, "lock_race": key, "lock_racers": 2}})
     _stock(urls, a, 1)
     _stock(urls, b, 1)
     answers: dict[str, httpx.Response] = {}
@@ -151,10 +138,10 @@ def test_two_buyers_of_the_last_pair_in_opposite_orders_never_split_it(lab, urls
     assert audit["ok"] and audit["partial_reservations"] == 0, audit["breaches"]
 
 
-def test_a_basket_under_a_strategy_without_baskets_is_reserved_guarded(lab, urls, unique, run):
+def test_a_basket_under_a_strategy_without_baskets_is_reserved_guarded(lab, urls, unique, run_config):
     """naive, redis and batched cannot hold several lines in one transaction: the basket falls back to
     guarded (documented in saga.py `BASKET_FALLBACK`); a single line keeps the run's strategy."""
-    run({"inventory": {"strategy": "naive", "naive_window_ms": 0}})
+    run_config({"inventory": {"strategy": "naive", "naive_window_ms": 0}})
     a, b = unique("na"), unique("nb")
     _stock(urls, a, 1)
     _stock(urls, b, 1)
@@ -176,17 +163,17 @@ def test_bad_lines_are_4xx_with_a_message(urls, body):
     assert r.status_code == 422 and r.json()["detail"], r.text
 
 
-def test_a_basket_left_pending_after_its_reservation_is_finished_by_recovery(lab, urls, pg_url, unique, run):
+def test_a_basket_left_pending_after_its_reservation_is_finished_by_recovery(lab, urls, pg_url, unique, run_config):
     """The orders process fails right after the group was reserved: the live request answers an error, the
     saga stays pending holding the group, and recovery (after the request's lease) drives it on from the
     group it recorded, never reserving again: both lines sold once."""
-    run({"faults": [{"point": "orders.after_reserve", "action": "error", "probability": 1.0}]})
+    run_config({"faults": [{"point": "orders.after_reserve", "action": "error", "probability": 1.0}]})
     a, b, key = unique("ra"), unique("rb"), unique("recover")
     _stock(urls, a, 2)
     _stock(urls, b, 2)
     r = _checkout(urls, [{"sku": a, "qty": 1}, {"sku": b, "qty": 1}], key)
     assert r.status_code >= 500, r.text
-    run(None)
+    run_config(None)
     pending = httpx.get(f"{urls['orders']}/checkouts/{key}", headers={"X-User-Id": "u-lines"}).json()
     assert pending["status"] == "pending" and pending["reservation_group_id"]
     order = _until_final(lab, urls, pending["id"])

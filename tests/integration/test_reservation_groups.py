@@ -13,19 +13,10 @@ from reference_impl.infra.run_config import set_run
 from reference_impl.infra.settings import database_url
 from scenarios.strategies import LINE_STRATEGIES, Strategy
 from tests.conftest import STACK
+from tests.integration.test_inventory_lifecycle import _seed
 
 pytestmark = STACK
 
-
-@pytest.fixture
-def api(inventory_url):
-    with httpx.Client(base_url=inventory_url, timeout=30) as c:
-        yield c
-
-
-def _seed(api, sku, qty, wh="wh-1"):
-    r = api.post("/stock/receipts", json={"sku": sku, "warehouse": wh, "qty": qty})
-    assert r.status_code == 201, r.text
 
 
 def _row(api, sku, wh="wh-1"):

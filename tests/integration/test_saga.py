@@ -15,7 +15,6 @@ from reference_impl import stack
 from reference_impl.audit.saga import audit_saga
 from reference_impl.infra import bus
 from reference_impl.infra.procs import wait_for
-from reference_impl.infra.run_config import set_run
 from reference_impl.infra.settings import database_url
 from reference_impl.psp.signing import sign
 from tests.conftest import STACK
@@ -23,17 +22,6 @@ from tests.conftest import STACK
 pytestmark = STACK
 
 
-@pytest.fixture
-def urls(lab):
-    return {n: s["url"] for n, s in lab.items()}
-
-
-@pytest.fixture
-def faults(lab):
-    r = redis.from_url(lab["redis"]["url"])
-    yield lambda run: set_run(r, run)
-    set_run(r, None)
-    r.close()
 
 
 def _stock(urls, sku, qty=2):
@@ -90,8 +78,8 @@ def test_happy_path_ships_a_paid_order(lab, urls, pg_url, unique):
 
 
 def test_shipping_failure_after_payment_refunds_releases_cancels_and_notifies(lab, urls, pg_url, unique,
-                                                                             faults):
-    faults({"faults": [{"point": "shipping.create_label", "action": "error", "probability": 1.0}]})
+                                                                             run_config):
+    run_config({"faults": [{"point": "shipping.create_label", "action": "error", "probability": 1.0}]})
     sku, key = unique("shipfail"), unique("key")
     _stock(urls, sku, 1)
     r = _checkout(urls, sku, key)

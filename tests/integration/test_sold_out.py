@@ -21,11 +21,6 @@ pytestmark = STACK
 REOPEN_TIMEOUT_S = 10 * SOLD_OUT_STALENESS_S
 
 
-@pytest.fixture
-def api(inventory_url):
-    with httpx.Client(base_url=inventory_url, timeout=30) as c:
-        yield c
-
 
 class Buyers:
     """Asks for one unit of `sku` with one strategy and sold-out mode; keeps every refusal for the check."""
