@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,11 +26,45 @@ def spawn_detached(cmd: list[str], log: Path, env: dict | None = None) -> subpro
     return proc
 
 
-def free_port() -> int:
-    """A port nobody listens on right now on 127.0.0.1 (the kernel picks it)."""
+#: Ports handed out to any lab on this machine, with when: a service restarting after a crash frees its
+#: port for a moment, and a second stack starting then (make test runs several) took it; both bind with
+#: SO_REUSEPORT, so the kernel split the gateway's connections with another service (404s). A port handed
+#: out within PORT_MEMORY_S is never handed out again.
+PORT_REGISTRY = Path(tempfile.gettempdir()) / "lastunit-ports"
+PORT_MEMORY_S = 7 * 24 * 3600.0
+
+
+def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port() -> int:
+    """A port nobody listens on right now on 127.0.0.1 (the kernel picks it) and no lab was given lately
+    (a registry another user's lab owns and we cannot open: the kernel's pick alone)."""
+    try:
+        reg = open(PORT_REGISTRY, "a+")  # noqa: SIM115 - held for the whole pick, closed below
+    except OSError:
+        return _kernel_port()
+    with reg:
+        fcntl.flock(reg, fcntl.LOCK_EX)
+        reg.seek(0)
+        now, given = time.time(), {}
+        for line in reg.read().split():
+            port, _, at = line.partition("@")
+            with contextlib.suppress(ValueError):
+                if now - float(at) < PORT_MEMORY_S:
+                    given[int(port)] = float(at)
+        for _ in range(100):
+            port = _kernel_port()
+            if port not in given:
+                break
+        given[port] = now
+        reg.seek(0)
+        reg.truncate()
+        reg.write("".join(f"{p}@{at:.0f}\n" for p, at in given.items()))
+        return port
 
 
 def pid_alive(pid: int | None) -> bool:
