@@ -22,7 +22,8 @@ demo: venv
 	@echo "the stack keeps running: \`$(BIN)/lastunit down\` stops it"
 
 # Two pytest workers (pytest-xdist), each on a stack of its own: the second one's is .lab-gw1 beside the first
-# (tests/conftest.py picks it). The suite mostly waits on servers, so two streams fit two cores.
+# (tests/conftest.py picks it). The suite mostly waits on servers, so two streams fit two cores. Tests marked
+# `alone` load the machine on purpose (a busy loop on every core) and run after, with nothing beside them.
 TEST_WORKERS ?= 2
 # The notebooks run fresh from a copy (nbmake writes their outputs into it, never into notebooks/), with
 # LASTUNIT_NOTEBOOK_SMALL=1 (fewer buyers, shorter measurements); then the copies are checked for figures.
@@ -33,8 +34,11 @@ test: venv
 	        JUPYTER_DATA_DIR=$(TEST_ROOT)/jupyter-data IPYTHONDIR=$(TEST_ROOT)/ipython LASTUNIT_NOTEBOOK_SMALL=1; \
 	$(BIN)/lastunit up --fast >/dev/null & first=$$!; \
 	LAB_HOME=$(TEST_ROOT)/.lab-gw1 $(BIN)/lastunit up --fast >/dev/null || exit 1; wait $$first || exit 1; \
-	$(BIN)/python -m pytest tests --nbmake $(TEST_ROOT)/notebooks --overwrite -n $(TEST_WORKERS) --dist worksteal; \
+	$(BIN)/python -m pytest tests --nbmake $(TEST_ROOT)/notebooks --overwrite -n $(TEST_WORKERS) --dist worksteal \
+	    -m "not alone"; \
 	rc=$$?; \
+	LAB_HOME=$(TEST_ROOT)/.lab-gw1 $(BIN)/lastunit down >/dev/null; \
+	$(BIN)/python -m pytest tests -m alone -p no:cacheprovider || rc=1; \
 	LASTUNIT_EXECUTED_NOTEBOOKS=$(TEST_ROOT)/notebooks $(BIN)/python -m pytest -q -p no:cacheprovider \
 	    tests/unit/test_notebooks_executed.py || rc=1; \
 	$(BIN)/lastunit down >/dev/null; LAB_HOME=$(TEST_ROOT)/.lab-gw1 $(BIN)/lastunit down >/dev/null; \

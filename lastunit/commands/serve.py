@@ -41,7 +41,7 @@ def main(args) -> int:
         db.ensure_databases(env[DB])
         db.migrate(env[DB])
     cmd = [sys.executable, "-m", "reference_impl.infra.serve", SERVICES[args.service], "--port", str(args.port),
-           "--host", args.host]
+           "--host", args.host, "--reuse-port"]     # a user may start one service twice on one port
     sys.stdout.flush()
     os.execve(sys.executable, cmd, env)
     return 0   # not reached

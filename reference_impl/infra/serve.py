@@ -1,6 +1,9 @@
-"""One service process: uvicorn on uvloop and httptools, on a socket of its own bound with SO_REUSEPORT, so
-that N processes of a service share one port (the kernel spreads new connections over them by a hash of
-the address pair).
+"""One service process: uvicorn on uvloop and httptools, on a socket of its own. With `--reuse-port` it is
+bound with SO_REUSEPORT, so that N processes of a service share one port (the kernel spreads new connections
+over them by a hash of the address pair); the supervisor asks for it only for a service that runs more than
+one process. A lone process binds exclusively: SO_REUSEPORT also lets a stranger's process bind the same
+port, and the kernel then splits connections between the two (a CI run's gateway answered 404s that way
+when another stack's service was handed its port), where an exclusive bind fails loudly instead.
 
 Why not `uvicorn --workers`: its processes share one listening socket (whoever wakes first accepts, so a busy
 process and an idle one do not get even shares of a burst), and its manager restarts a worker that misses a
@@ -9,7 +12,7 @@ own child, restarted alone when it dies; a `crash` fault kills one process, as i
 Why not uvicorn's own server loop: it wakes ten times a second to refresh its date header and look for an
 exit signal; over eleven idle services that was most of what an idle stack spent. `QuietServer` ticks once
 a second (the date header still changes every second) and an exit signal wakes it at once.
-Usage: python -m reference_impl.infra.serve APP --port PORT [--host HOST]
+Usage: python -m reference_impl.infra.serve APP --port PORT [--host HOST] [--reuse-port]
 """
 
 from __future__ import annotations
@@ -59,11 +62,16 @@ class QuietServer(uvicorn.Server):
             self._loop.call_soon_threadsafe(self._exit.set)
 
 
-def bind(port: int, host: str = HOST) -> socket.socket:
+def bind(port: int, host: str = HOST, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("app")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default=HOST)
+    p.add_argument("--reuse-port", action="store_true", help="share the port with this service's other processes")
     args = p.parse_args(argv)
     config = uvicorn.Config(args.app, log_level="warning", access_log=False, backlog=BACKLOG,
                             timeout_keep_alive=KEEP_ALIVE_S, timeout_graceful_shutdown=GRACEFUL_S,
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     config.load()                 # import the app now, so its objects can be frozen out of every collection
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    QuietServer(config).run(sockets=[bind(args.port, args.host)])
+    QuietServer(config).run(sockets=[bind(args.port, args.host, args.reuse_port)])
 
 
 if __name__ == "__main__":

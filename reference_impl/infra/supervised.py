@@ -30,9 +30,11 @@ def status_path(home: Path) -> Path:
     return home / "services.json"
 
 
-def service_cmd(app: str, port: int) -> list[str]:
-    """One service process: uvicorn on a socket of its own on `port` (infra/serve.py)."""
-    return [sys.executable, "-m", "reference_impl.infra.serve", app, "--port", str(port)]
+def service_cmd(app: str, port: int, shared: bool = False) -> list[str]:
+    """One service process: uvicorn on a socket of its own on `port` (infra/serve.py), sharing the port only
+    when the service runs more than one process (`shared`)."""
+    return [sys.executable, "-m", "reference_impl.infra.serve", app, "--port", str(port)] + (
+        ["--reuse-port"] if shared else [])
 
 
 def programs(home: Path, redis_cmd: list[str] | None, redis_port: int | None,
@@ -45,7 +47,7 @@ def programs(home: Path, redis_cmd: list[str] | None, redis_port: int | None,
         out["redis"] = {"cmd": redis_cmd, "port": redis_port, "env": mark, "ready_first": True}
     for name, (app, port, workers) in services.items():
         for k in range(1, workers + 1):
-            out[name if k == 1 else f"{name}#{k}"] = {"cmd": service_cmd(app, port), "port": port, "env": env | mark}
+            out[name if k == 1 else f"{name}#{k}"] = {"cmd": service_cmd(app, port, workers > 1), "port": port, "env": env | mark}
     return out
 
 

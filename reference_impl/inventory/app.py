@@ -83,7 +83,7 @@ def _start(app: FastAPI) -> list:
     memory = SoldOutMemory()
     app.state.desk = Desk(app.state.pool, app.state.mirror, memory)
     app.state.sweeper = lifecycle.Sweeper(app.state.pool, app.state.mirror)
-    return [until_due(app.state.sweeper.round, app.state.sweeper.wake, "inventory sweeper", floor_s=SWEEP_INTERVAL_S),
+    return [app.state.faults.watch(), until_due(app.state.sweeper.round, app.state.sweeper.wake, "inventory sweeper", floor_s=SWEEP_INTERVAL_S),
             listen_forever(app.state.dsn, memory)]
 
 

@@ -38,7 +38,7 @@ def _start(app: FastAPI) -> list:
     app.state.saga = Saga(app.state.pool, *app.state.clients, app.state.config)
     events = OrderEvents(app.state.pool, app.state.clients[0])
     listener = app.state.listener
-    return [relay.relay_forever(app.state.dsn, app.state.redis, "orders"),
+    return [app.state.config.watch(), relay.relay_forever(app.state.dsn, app.state.redis, "orders"),
             consumer.consume_forever(app.state.pool, app.state.redis, "orders", events.handlers()),
             until_due(lambda: recovery.recover_once(app.state.pool, app.state.saga, app.state.config),
                       listener.event(recovery.CHANNEL), "orders recovery")]

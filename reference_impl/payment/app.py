@@ -38,7 +38,7 @@ def _start(app: FastAPI) -> list:
     app.state.psp = ServiceClient("psp", timeout_s=PSP_TIMEOUT_S)
     events = PaymentEvents(app.state.psp)
     listener = app.state.listener
-    return [relay.relay_forever(app.state.dsn, app.state.redis, "payment"),
+    return [app.state.faults.watch(), relay.relay_forever(app.state.dsn, app.state.redis, "payment"),
             consumer.consume_forever(app.state.pool, app.state.redis, "payment", events.handlers()),
             until_due(lambda: auth.complete_abandoned(app.state.pool, app.state.psp, app.state.faults),
                       listener.event(auth.CHANNEL), "payment completer"),

@@ -13,8 +13,9 @@ from reference_impl.shipping.labels import Shipping, shipment_of
 
 
 def _start(app: FastAPI) -> list:
-    shipping = Shipping(RunConfig(app.state.redis, "shipping"))
-    return [relay.relay_forever(app.state.dsn, app.state.redis, "shipping"),
+    config = RunConfig(app.state.redis, "shipping")
+    shipping = Shipping(config)
+    return [config.watch(), relay.relay_forever(app.state.dsn, app.state.redis, "shipping"),
             consumer.consume_forever(app.state.pool, app.state.redis, "shipping", shipping.handlers())]
 
 

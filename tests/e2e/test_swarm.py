@@ -68,6 +68,7 @@ class TestSwarmGate:
             assert (run / name).exists(), name
         assert list(run.glob("attempts-w0-*.csv"))
 
+    @pytest.mark.alone
     def test_naive_control_is_caught_and_exits_1_on_a_machine_slowed_on_purpose(self, cpu_hog):
         """The reproduction: on a busy day 10 naive racers with a 1000 ms window oversold nothing and the
         gate passed. With no window at all and a busy loop on every core, the race's barrier still makes

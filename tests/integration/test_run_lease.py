@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from reference_impl import stack
-from reference_impl.infra.run_config import CACHE_S, FIRED_KEY, RUN_KEY, fired, set_run
+from reference_impl.infra.run_config import FIRED_KEY, RUN_CHANNEL, RUN_KEY, announce, fired, set_run
 from tests.conftest import STACK
 
 pytestmark = STACK
@@ -41,7 +41,7 @@ def _write_raw(r, value: dict) -> None:
     """As a Redis restored from its files would hold it: no TTL, whatever the value says."""
     r.delete(FIRED_KEY)
     r.set(RUN_KEY, json.dumps(value))
-    time.sleep(CACHE_S + 0.05)                    # every service's cache has expired
+    announce(r)                                   # every service drops its copy, as after a restart
 
 
 @pytest.mark.parametrize("value", [
@@ -65,6 +65,13 @@ def test_faults_a_live_run_owns_fire(lab, r, unique):
 def test_up_clears_a_scenario_left_behind(lab, r, unique):
     set_run(r, {"faults": [FAULT]}, run_id="run-that-died", lease_s=300)
     stack.up()
-    assert r.get(RUN_KEY) is None
-    time.sleep(CACHE_S + 0.05)
+    assert r.get(RUN_KEY) is None                 # and `up` told every service so
     assert _checkout(lab, unique).status_code == 201 and fired(r) == {}
+
+
+def test_a_change_returns_once_every_service_has_dropped_its_copy(lab, r):
+    """Each service that reads the scenario (inventory, orders, payment, shipping: one process each here)
+    watches the channel; `set_run` waits for every one's answer instead of sleeping out a cache."""
+    watchers = dict(r.pubsub_numsub(RUN_CHANNEL))[RUN_CHANNEL.encode()]
+    assert watchers >= 4
+    assert announce(r) == watchers

@@ -30,3 +30,20 @@ def test_the_supervisor_runs_each_process_of_a_service_on_the_same_port(tmp_path
     assert list(procs) == ["inventory", "inventory#2", "inventory#3", "orders"]
     assert {p["port"] for n, p in procs.items() if n.startswith("inventory")} == {5}
     assert procs["inventory#2"]["cmd"] == procs["inventory"]["cmd"]     # the same program, one port
+    assert "--reuse-port" in procs["inventory"]["cmd"]                  # shared by its three processes
+    assert "--reuse-port" not in procs["orders"]["cmd"]                 # alone: nobody else may bind it
+
+
+def test_a_lone_process_owns_its_port_and_shared_ones_share_it():
+    """Without SO_REUSEPORT a second bind of a taken port fails instead of splitting its connections."""
+    from reference_impl.infra.procs import free_port
+    from reference_impl.infra.serve import bind
+
+    port = free_port()
+    lone = bind(port)
+    lone.listen()
+    with pytest.raises(OSError, match="in use"):
+        bind(port, reuse_port=True)
+    lone.close()
+    a, b = bind(port, reuse_port=True), bind(port, reuse_port=True)
+    a.close(), b.close()
