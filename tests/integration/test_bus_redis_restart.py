@@ -24,6 +24,9 @@ from reference_impl.infra.servers import redis as rd
 from reference_impl.infra.settings import database_url
 from tests.conftest import STACK
 
+#: The test's own topic, routed to its own group (the shop's routes are reference_impl/topics.py).
+ROUTES = {"Tested": ("tests",)}
+
 pytestmark = STACK
 
 
@@ -76,13 +79,13 @@ async def _republished(db_url: str, r: Redis, n: int) -> tuple[int, int]:
             for i in range(n):
                 await bus.publish(conn, "Tested", {"n": i})
         epoch = await bus.redis_epoch(pool, client, None)
-        assert await bus.relay_once(pool, client, "test", epoch) == n
+        assert await bus.relay_once(pool, client, "test", epoch, ROUTES) == n
         r.kill()
         r.start()
         await client.connection_pool.disconnect()
         epoch = await bus.redis_epoch(pool, client, epoch)    # a new run of Redis: what did it lose?
-        republished = await bus.relay_once(pool, client, "test", epoch)
-        return republished, await client.xlen(bus.STREAM)
+        republished = await bus.relay_once(pool, client, "test", epoch, ROUTES)
+        return republished, await client.xlen(bus.stream("tests"))
     finally:
         await client.aclose()
         await pool.close()
@@ -98,9 +101,9 @@ async def _consumed_after_restart(db_url: str, r: Redis, n: int) -> list[int]:
         if await bus.first_time(conn, dedup):            # the handler records the event id with its effect
             seen.append(payload["n"])
 
-    consumer = asyncio.create_task(consume_forever(pool, client, "tests", {"Tested": handler}))
+    consumer = asyncio.create_task(consume_forever(pool, client, "tests", {"Tested": handler}, routes=ROUTES))
     try:
-        while not await client.exists(bus.STREAM):
+        while not await client.exists(bus.stream("tests")):
             await asyncio.sleep(0.01)
         r.kill()
         r.start()
@@ -108,7 +111,7 @@ async def _consumed_after_restart(db_url: str, r: Redis, n: int) -> list[int]:
         async with pool.acquire() as conn:
             for i in range(n):
                 await bus.publish(conn, "Tested", {"n": i})
-        await bus.relay_once(pool, client, "test")
+        await bus.relay_once(pool, client, "test", routes=ROUTES)
         for _ in range(200):
             if len(seen) >= n:
                 break
