@@ -188,7 +188,7 @@ async def _settle(reservation_id: str, action: str):
             if type(exc).__name__ != "CheckViolationError":
                 raise
             raise ApiError(409, "stock_inconsistent", f"cannot {action}: stock counters disagree") from None
-        row = await lifecycle.Q.get_reservation(conn, id=rid)
+        row = done if done is not None else await lifecycle.Q.get_reservation(conn, id=rid)
     if row is None:
         raise ApiError(404, "unknown_reservation", f"no reservation {reservation_id}")
     if drop:
