@@ -167,7 +167,7 @@ def main(args) -> int:
     elif args.name == "checkout":
         rows = checkout(args, progress)
     elif args.name == "soak":
-        from lastunit.bench.soak import soak  # noqa: PLC0415
+        from lastunit.usecases.soak import soak  # noqa: PLC0415
 
         if args.strategy == "all":
             args.strategy = "guarded"
