@@ -57,7 +57,7 @@ class Bulk:
         self.flushing = False
         self.stock_rows = shop.stock.rows
         self.planned: dict = {}              # row -> the attempt whose lock is taken ahead (`plan`)
-        self.gone: set[int] = set()          # cold SKUs the bulk sold out (hot ones reach it only sold out)
+        self.gone: set[int] = set()          # SKUs known sold out: the bulk's last units, hot ones SimPy sold
         self.hot, self.records = shop.stock.hot_skus, shop.records
         self.http_half_s, self.win_s = shop.http_half_s, shop.win_s
         #: no driver CPU and no per-strategy extra between the snapshot and the walk: the sold-out shortcut
@@ -156,7 +156,7 @@ class Bulk:
         a.id, a.sku, a.t_intended, a.outbound = i, sku, t_intended, outbound
         a.j_stmt, a.j_hold, a.j_reply = j_stmt, j_hold, j_reply
         # sold out now means sold out at the snapshot (stock only falls): skip the walk
-        step = self.connect_sold_out if self.plain and (sku < self.hot or sku in self.gone) else self.connect
+        step = self.connect_sold_out if self.plain and sku in self.gone else self.connect
         http = self.http_half_s
         if http:
             loop, burst = self.loop, http * j_http   # Cpu.run_at, inline: two bursts per attempt

@@ -1,17 +1,20 @@
 """The hybrid model: the contended part of an open crowd event by event in SimPy, the bulk from a calendar.
 
 Covers: the same shop, crowd, step times and results as `sim.engine.simulate`, for open loads.
-Scenario: each arrival is routed when it reaches the service. To SimPy (`sim.service.checkout`, unchanged)
-    go the attempts that may wait on a row lock SimPy processes hold: a hot SKU that still has stock, and
-    every cold SKU unless the strategy is `guarded`. To the bulk (`sim.bulk`) go the rest: SKUs sold out
-    when the attempt arrives (nothing can change that: stock only falls during a run), and under `guarded`
-    every cold SKU. The loop and the pool are shared, each touch in time order (`sim.synced`), so the
-    queueing both halves see is the full model's; only the order in which step times are drawn from the
-    service stream differs, so a hybrid run is a different sample of the same distribution (with `cv=0`,
-    no draw at all, it is the full model's run, attempt by attempt).
+Scenario: each arrival is routed when it reaches the service. Under `guarded` (without the sold-out
+    memory, which the bulk does not model) every attempt goes to the bulk (`sim.bulk`), which steps
+    guarded's own statement, row lock (a FIFO per row) and EvalPlanQual re-check, hot rows included: no
+    SimPy process ever holds a row lock then. Under any other strategy SimPy (`sim.service.checkout`,
+    unchanged) takes the attempts that may wait on a row lock SimPy processes hold, and the bulk only
+    those on a hot SKU sold out when the attempt arrives (nothing can change that: stock only falls during
+    a run). The loop and the pool are shared, each touch in time order (`sim.synced`),
+    so the queueing both halves see is the full model's; only the order in which step times are drawn
+    from the service stream differs, so a hybrid run is a different sample of the same distribution (with
+    `cv=0`, no draw at all, it is the full model's run, attempt by attempt).
 
-Why: on a Prime-Day peak most attempts never wait on a lock: cold SKUs, and every deal once it has sold
-out. In SimPy each still costs a process and five or six events; in the bulk a few heap entries.
+Why: in SimPy an attempt costs a process and five or six events; in the bulk a few heap entries. Under
+`guarded` the deals while they sell (30% of a Prime-Day crowd) went to SimPy until issue 15's third
+attempt, for no reason but generality: the bulk already stepped guarded exactly for cold rows.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ class Hybrid:
         shop.pool = SyncedStation(shop.env, POOL_SIZE * loops, self.bulk)   # replaced before any use
         shop.loop = SyncedCpu(shop.env, loops, self.bulk)
         self.bulk.pool, self.bulk.loop = shop.pool, shop.loop
-        self.cold_in_bulk = shop.strategy == Strategy.GUARDED
+        #: guarded without the sold-out memory: only the bulk ever touches a row, hot ones included
+        self.all_in_bulk = shop.strategy == Strategy.GUARDED and shop.memory is None
         self.hot = scenario.catalog.hot_skus
         self.all_hot_gone: np.ndarray | None = None
         shop.env.process(self.source())
@@ -59,10 +63,14 @@ class Hybrid:
         return gone
 
     def to_bulk(self, skus: np.ndarray) -> np.ndarray:
+        if self.all_in_bulk:
+            return np.ones(len(skus), dtype=bool)
         hot = skus < self.hot
-        bulk = ~hot if self.cold_in_bulk else np.zeros(len(skus), dtype=bool)
+        bulk = np.zeros(len(skus), dtype=bool)
         if hot.any():
-            bulk[hot] = self.sold_out()[skus[hot]]
+            gone = self.sold_out()
+            bulk[hot] = gone[skus[hot]]
+            self.bulk.gone.update(np.flatnonzero(gone).tolist())   # the bulk skips their walk
         return bulk
 
     def source(self):
