@@ -36,6 +36,13 @@ from sim.synced import SyncedCpu, SyncedStation
 SLICE = 256
 
 
+def arrivals(due: np.ndarray, outbound: np.ndarray, jitter: np.ndarray) -> list[tuple]:
+    """The bulk's arrival tuples (`sim.bulk_walk.Walk`'s `a.arr`): due rows, their outbound hop, and the
+    jitter of their HTTP, statement, hold and reply steps."""
+    return list(zip(due[:, 0].tolist(), due[:, 1].astype(np.int64).tolist(), due[:, 2].astype(np.int64).tolist(),
+                    due[:, 3].tolist(), outbound.tolist(), *(jitter[:, k].tolist() for k in range(4)), strict=True))
+
+
 class Hybrid:
     def __init__(self, scenario: Scenario, calibration: Calibration | None = None, loops: int = 1):
         if scenario.load.model != "open":
@@ -74,24 +81,25 @@ class Hybrid:
         return bulk
 
     def source(self):
-        """engine.source's arrivals (same streams, same order), routed a slice at a time."""
+        """engine.source's arrivals (same streams, same order), routed a slice at a time (or, when all go to
+        the bulk, a whole batch at a time: no routing, one SimPy timeout a window instead of 47)."""
         shop = self.shop
         env, jitter, timeout = shop.env, shop.jitter, shop.env.timeout
         for due in due_in_order(shop, crowd(shop)):
             outbound = shop.outbound_s * jitter.many(len(due))
             steps = jitter.many(len(due) * 4).reshape(-1, 4)   # the bulk's http, statement, hold, reply
-            for lo in range(0, len(due), SLICE):
-                part, out, jit = due[lo:lo + SLICE], outbound[lo:lo + SLICE], steps[lo:lo + SLICE]
+            size = len(due) if self.all_in_bulk else SLICE
+            for lo in range(0, len(due), size):
+                part, out, jit = due[lo:lo + size], outbound[lo:lo + size], steps[lo:lo + size]
                 first = float(part[0, 0])
                 if first > env.now:
                     yield timeout(first - env.now)
                     self.bulk.flush(env.now)
-                skus_part = part[:, 2].astype(np.int64)
-                bulk = self.to_bulk(skus_part)
-                j = jit[bulk]
-                self.bulk.add(list(zip(part[bulk, 0].tolist(), part[bulk, 1].astype(np.int64).tolist(),
-                                       skus_part[bulk].tolist(), part[bulk, 3].tolist(), out[bulk].tolist(),
-                                       *(j[:, k].tolist() for k in range(4)), strict=True)))
+                if self.all_in_bulk:
+                    self.bulk.add(arrivals(part, out, jit))
+                    continue
+                bulk = self.to_bulk(part[:, 2].astype(np.int64))
+                self.bulk.add(arrivals(part[bulk], out[bulk], jit[bulk]))
                 for (t, i, sku, t_intended), o in zip(part[~bulk].tolist(), out[~bulk].tolist(), strict=True):
                     if t > env.now:
                         yield timeout(t - env.now)
