@@ -158,7 +158,21 @@ class Walk:
         self.walk(t, a)
 
     def finish(self, t: float, a: Attempt, row) -> None:
-        self.pool.release_at(a, t)
+        """The connection back (SyncedStation.release_at, inline: every attempt), the reply, the record."""
+        pool, t_req, since = self.pool, a.t_req, a.usage_since
+        pool.area += pool.in_system * (t - pool._t)
+        pool._t = t
+        pool.in_system -= 1
+        pool.sojourn_s += t - t_req
+        pool.served += 1
+        pool.wait_s += since - t_req
+        pool.busy_s += t - since
+        if since > t_req:
+            pool.waited += 1
+        if pool.queue:
+            pool.pass_on(t)
+        else:
+            pool.busy -= 1
         _, i, sku, t_intended, outbound, _, _, _, j_reply = a.arr
         burst = (self.reply_won_s if row is not None else self.reply_out_s) * j_reply
         if burst:                                                   # Cpu.run_at, inline

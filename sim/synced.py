@@ -102,7 +102,11 @@ class SyncedStation(Station):
         if not self.queue:
             self.busy -= 1
             return
-        nxt = self.queue.popleft()             # the connection passes straight to the first in line
+        self.pass_on(now)
+
+    def pass_on(self, now: float) -> None:
+        """A released connection passes straight to the first in line."""
+        nxt = self.queue.popleft()
         nxt.usage_since = now
         if type(nxt) is BulkClaim:
             self.bulk.granted(nxt, now)
