@@ -121,11 +121,17 @@ class Bulk(Walk):
             self.flushing = False
 
     def _flush(self, until: float) -> None:
-        """The calendar's loop, with `enter` written out for an arrival (a third of all steps)."""
+        """The calendar's loop, an arrival's step written out (`Walk`'s enter: a third of all steps), its
+        loop counters summed here and added once (the loop's free instants are shared at once)."""
         cal, arrivals, gone, pool, seq = self.cal, self.arrivals, self.gone, self.pool, self.seq
         loop, http, first, sold = self.loop, self.http_half_s, self.first, self.connect_sold_out
         free, plain = loop.free, self.plain
         ai, n, steps = self.ai, len(arrivals), 0
+        ai0, bursts, waited = ai, 0, 0
+        #: `watch` (which reads `self.ai`) runs only while a SimPy claim waits: none can start waiting
+        #: during a flush, so without one now there is none until it returns
+        track = pool.simpy_waiting
+        busy_s = wait_s = 0.0
         try:
             while True:
                 if ai < n:
@@ -135,36 +141,43 @@ class Bulk(Walk):
                         if t > until:
                             return
                         ai += 1
-                        self.ai = ai                 # `watch` may look at the next arrival
-                        steps += 1
-                        a = Attempt()                # enter(t, arr), inline
+                        a = Attempt()
                         a.arr = arr
                         step = sold if plain and arr[2] in gone else first
                         burst = http * arr[5]
                         if not burst:
+                            if track:
+                                self.ai = ai
                             step(t, a)
                             continue
                         at = free[0]
                         start = at if at > t else t
                         end = start + burst
                         heapreplace(free, end)
-                        loop.bursts += 1
-                        loop.busy_s += burst
+                        bursts += 1
+                        busy_s += burst
                         if start > t:
-                            loop.waited += 1
-                            loop.wait_s += start - t
+                            waited += 1
+                            wait_s += start - t
                         heappush(cal, (end, next(seq), step, a))
-                        if pool.simpy_waiting:
+                        if track and pool.simpy_waiting:
+                            self.ai = ai
                             self.woken(end)
                         continue
                 if not cal or cal[0][0] > until:
                     return
                 t, _, step, a = heappop(cal)
+                if track:
+                    self.ai = ai
                 step(t, a)
                 steps += 1
         finally:
             self.ai = ai
-            self.steps += steps
+            self.steps += steps + ai - ai0
+            loop.bursts += bursts
+            loop.busy_s += busy_s
+            loop.waited += waited
+            loop.wait_s += wait_s
 
     def watch(self, force: bool = False) -> None:
         """While a SimPy claim waits for a connection, wake SimPy at the bulk's next step: a release
@@ -198,24 +211,38 @@ class Bulk(Walk):
 
         self.env.timeout(0).callbacks.append(resume)
 
-    # --- the plain path: three instants an attempt (the arrival is in `_flush`) ----------------------------------------------------
+    # --- the plain path: three instants an attempt (the arrival's is in `_flush`) -------------------
     def connect_sold_out(self, t: float, a: Attempt) -> None:
         """connect + snapshot + statement for an SKU with no stock left: nothing to walk."""
-        a.t_req = t
-        if not self.pool.request_at(t, a):
+        pool = self.pool                                 # SyncedStation.request_at, inline
+        pool.area += pool.in_system * (t - pool._t)
+        pool._t = a.t_req = t
+        pool.in_system += 1
+        pool.arrivals += 1
+        if pool.busy >= pool.capacity or pool.queue:
             a.usage_since = None                         # queued: `granted` resumes it at send_snapshot
+            pool.queue.append(a)
             return
+        pool.busy += 1
+        a.usage_since = t
         t2 = t + self.stmt_s * a.arr[6]
         heappush(self.cal, (t2, next(self.seq), self.sold_out, a))
-        if self.pool.simpy_waiting:
+        if pool.simpy_waiting:
             self.woken(t2)
 
     def connect_plain(self, t: float, a: Attempt) -> None:
         """connect + snapshot + plan (`Walk`'s), when the pool grants at once and the row is free."""
-        a.t_req = t
-        if not self.pool.request_at(t, a):
+        pool = self.pool                                 # SyncedStation.request_at, inline
+        pool.area += pool.in_system * (t - pool._t)
+        pool._t = a.t_req = t
+        pool.in_system += 1
+        pool.arrivals += 1
+        if pool.busy >= pool.capacity or pool.queue:
             a.usage_since = None
+            pool.queue.append(a)
             return
+        pool.busy += 1
+        a.usage_since = t
         sku = a.arr[2]
         rows = self.stock.rows.get(sku) or self.rows(sku)
         seen = [r.on_hand - r.reserved for r in rows]
