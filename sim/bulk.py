@@ -85,6 +85,9 @@ class Bulk(Walk):
         #: no driver CPU and no per-strategy extra between the snapshot and the walk: the plain path
         self.plain = not shop.driver_s and not shop.extra_s
         self.first = self.connect_plain if self.plain else self.connect
+        #: the pool's size when only the bulk uses it (the hybrid sets it then): a sold-out attempt may then
+        #: skip its connection's step (`_flush`)
+        self.merge_room = 0
 
     # --- the calendar -------------------------------------------------------------------------------
     def add(self, rows: list[tuple]) -> None:
@@ -128,6 +131,8 @@ class Bulk(Walk):
         free, plain = loop.free, self.plain
         ai, n, steps = self.ai, len(arrivals), 0
         ai0, bursts, waited = ai, 0, 0
+        records, room, stmt_s, refuse = self.records, self.merge_room, self.stmt_s, self.refuse
+        entered0 = self.attempts - n             # attempts entered before this flush, minus its `ai` start
         #: `watch` (which reads `self.ai`) runs only while a SimPy claim waits: none can start waiting
         #: during a flush, so without one now there is none until it returns
         track = pool.simpy_waiting
@@ -159,6 +164,16 @@ class Bulk(Walk):
                         if start > t:
                             waited += 1
                             wait_s += start - t
+                        if step is sold and room:
+                            # sold out, and at most `free_conns` more arrivals before its connection:
+                            # the pool cannot run out meanwhile, so it is granted at `end` whatever
+                            # happens; counted busy from now, it steps once, at its release
+                            free_conns = room - (entered0 + ai - len(records))
+                            if free_conns > 0 and ai + free_conns < n and arrivals[ai + free_conns][0] > end:
+                                pool.busy += 1
+                                a.t_req = a.usage_since = end
+                                heappush(cal, (end + stmt_s * arr[6], next(seq), refuse, a))
+                                continue
                         heappush(cal, (end, next(seq), step, a))
                         if track and pool.simpy_waiting:
                             self.ai = ai

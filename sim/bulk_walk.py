@@ -173,6 +173,26 @@ class Walk:
             pool.pass_on(t)
         else:
             pool.busy -= 1
+        self.reply(t, a, row)
+
+    def refuse(self, t: float, a: Attempt) -> None:
+        """A sold-out attempt whose connection the pool counted from its arrival (`Bulk._flush`: nobody
+        could have queued for one meanwhile), at its release: its claim's counters at once, the reply."""
+        pool, t_req = self.pool, a.t_req
+        held = t - t_req
+        pool.area += held                          # in the system from t_req to t: its share of the area
+        pool.arrivals += 1
+        pool.served += 1
+        pool.sojourn_s += held
+        pool.busy_s += held
+        if pool.queue:
+            pool.pass_on(t)
+        else:
+            pool.busy -= 1
+        self.reply(t, a, None)
+
+    def reply(self, t: float, a: Attempt, row) -> None:
+        """The reply's burst on the loop, the trip back, the record."""
         _, i, sku, t_intended, outbound, _, _, _, j_reply = a.arr
         burst = (self.reply_won_s if row is not None else self.reply_out_s) * j_reply
         if burst:                                                   # Cpu.run_at, inline

@@ -54,6 +54,8 @@ class Hybrid:
         self.bulk.pool, self.bulk.loop = shop.pool, shop.loop
         #: guarded without the sold-out memory: only the bulk ever touches a row, hot ones included
         self.all_in_bulk = shop.strategy == Strategy.GUARDED and shop.memory is None
+        if self.all_in_bulk:
+            self.bulk.merge_room = shop.pool.capacity
         self.hot = scenario.catalog.hot_skus
         self.all_hot_gone: np.ndarray | None = None
         shop.env.process(self.source())
