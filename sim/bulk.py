@@ -92,10 +92,13 @@ class Bulk(Walk):
     # --- the calendar -------------------------------------------------------------------------------
     def add(self, rows: list[tuple]) -> None:
         """Arrivals reaching the service, sorted, none before an arrival already added."""
-        if self.ai > TRIM:
-            del self.arrivals[:self.ai]
-            self.ai = 0
-        self.arrivals += rows
+        if self.ai == len(self.arrivals):
+            self.arrivals, self.ai = rows, 0
+        else:
+            if self.ai > TRIM:
+                del self.arrivals[:self.ai]
+                self.ai = 0
+            self.arrivals += rows
         self.attempts += len(rows)
         self.watch()
 
@@ -131,7 +134,8 @@ class Bulk(Walk):
         free, plain = loop.free, self.plain
         ai, n, steps = self.ai, len(arrivals), 0
         ai0, bursts, waited = ai, 0, 0
-        records, room, stmt_s, refuse = self.records, self.merge_room, self.stmt_s, self.refuse
+        records, room = self.records, self.merge_room
+        stmt_s, finish = self.stmt_s, self.finish
         entered0 = self.attempts - n             # attempts entered before this flush, minus its `ai` start
         #: `watch` (which reads `self.ai`) runs only while a SimPy claim waits: none can start waiting
         #: during a flush, so without one now there is none until it returns
@@ -165,14 +169,17 @@ class Bulk(Walk):
                             waited += 1
                             wait_s += start - t
                         if step is sold and room:
-                            # sold out, and at most `free_conns` more arrivals before its connection:
-                            # the pool cannot run out meanwhile, so it is granted at `end` whatever
-                            # happens; counted busy from now, it steps once, at its release
+                            # sold out, and at most the pool's free connections' worth of arrivals come
+                            # before its connection: the pool cannot run out meanwhile, so it is granted at
+                            # `end` whatever happens, and nothing else it does reads shared state. Its
+                            # connection's step runs now, with its own time `end` (counted busy from now);
+                            # it steps once, at its release
                             free_conns = room - (entered0 + ai - len(records))
                             if free_conns > 0 and ai + free_conns < n and arrivals[ai + free_conns][0] > end:
+                                pool.arrivals += 1                   # connect_sold_out(end, a), inline
                                 pool.busy += 1
                                 a.t_req = a.usage_since = end
-                                heappush(cal, (end + stmt_s * arr[6], next(seq), refuse, a))
+                                heappush(cal, (end + stmt_s * arr[6], next(seq), finish, a))
                                 continue
                         heappush(cal, (end, next(seq), step, a))
                         if track and pool.simpy_waiting:
@@ -230,9 +237,7 @@ class Bulk(Walk):
     def connect_sold_out(self, t: float, a: Attempt) -> None:
         """connect + snapshot + statement for an SKU with no stock left: nothing to walk."""
         pool = self.pool                                 # SyncedStation.request_at, inline
-        pool.area += pool.in_system * (t - pool._t)
-        pool._t = a.t_req = t
-        pool.in_system += 1
+        a.t_req = t
         pool.arrivals += 1
         if pool.busy >= pool.capacity or pool.queue:
             a.usage_since = None                         # queued: `granted` resumes it at send_snapshot
@@ -241,16 +246,14 @@ class Bulk(Walk):
         pool.busy += 1
         a.usage_since = t
         t2 = t + self.stmt_s * a.arr[6]
-        heappush(self.cal, (t2, next(self.seq), self.sold_out, a))
+        heappush(self.cal, (t2, next(self.seq), self.finish, a))
         if pool.simpy_waiting:
             self.woken(t2)
 
     def connect_plain(self, t: float, a: Attempt) -> None:
         """connect + snapshot + plan (`Walk`'s), when the pool grants at once and the row is free."""
-        pool = self.pool                                 # SyncedStation.request_at, inline
-        pool.area += pool.in_system * (t - pool._t)
-        pool._t = a.t_req = t
-        pool.in_system += 1
+        pool = self.pool
+        a.t_req = t
         pool.arrivals += 1
         if pool.busy >= pool.capacity or pool.queue:
             a.usage_since = None
@@ -265,7 +268,7 @@ class Bulk(Walk):
         t2 = t + self.stmt_s * a.arr[6]
         if best < self.qty:
             a.order, a.seen = rows, seen
-            self.push(t2, self.sold_out, a)
+            self.push(t2, self.finish, a)
             return
         row = rows[seen.index(best)]                     # fullest first, then by name: the walk's first
         a.row, a.i = row, 0

@@ -33,9 +33,6 @@ class Walk:
     """The steps; `a.arr` is the attempt's arrival: (at_service, id, sku, t_intended, outbound, j_http,
     j_stmt, j_hold, j_reply), its step times' jitter drawn with the crowd."""
 
-    def sold_out(self, t: float, a: Attempt) -> None:
-        self.finish(t, a, None)
-
     def connect(self, t: float, a: Attempt) -> None:
         a.t_req, a.usage_since = t, None
         if self.pool.request_at(t, a):
@@ -70,7 +67,7 @@ class Walk:
         while i < len(seen) and seen[i] < qty:
             i += 1
         if i == len(seen):
-            self.push(t2, self.sold_out, a)
+            self.push(t2, self.finish, a)            # sold out: nothing to walk
             return
         a.i, row = i, a.order[i]
         a.row = row
@@ -157,14 +154,14 @@ class Walk:
         a.i += 1
         self.walk(t, a)
 
-    def finish(self, t: float, a: Attempt, row) -> None:
-        """The connection back (SyncedStation.release_at, inline: every attempt), the reply, the record."""
+    def finish(self, t: float, a: Attempt, row=None) -> None:
+        """The connection back (SyncedStation.release_at, inline: every attempt), the reply, the record;
+        a step by itself for an attempt that found nothing (no row)."""
         pool, t_req, since = self.pool, a.t_req, a.usage_since
-        pool.area += pool.in_system * (t - pool._t)
-        pool._t = t
-        pool.in_system -= 1
-        pool.sojourn_s += t - t_req
-        pool.served += 1
+        held = t - t_req
+        pool.area += held                    # in the system from t_req to t: its share of the area (SimPy's
+        pool.sojourn_s += held               # claims tick `in_system` instead; a bulk claim's times may be
+        pool.served += 1                     # set ahead of the clock, see Bulk._flush)
         pool.wait_s += since - t_req
         pool.busy_s += t - since
         if since > t_req:
@@ -174,22 +171,6 @@ class Walk:
         else:
             pool.busy -= 1
         self.reply(t, a, row)
-
-    def refuse(self, t: float, a: Attempt) -> None:
-        """A sold-out attempt whose connection the pool counted from its arrival (`Bulk._flush`: nobody
-        could have queued for one meanwhile), at its release: its claim's counters at once, the reply."""
-        pool, t_req = self.pool, a.t_req
-        held = t - t_req
-        pool.area += held                          # in the system from t_req to t: its share of the area
-        pool.arrivals += 1
-        pool.served += 1
-        pool.sojourn_s += held
-        pool.busy_s += held
-        if pool.queue:
-            pool.pass_on(t)
-        else:
-            pool.busy -= 1
-        self.reply(t, a, None)
 
     def reply(self, t: float, a: Attempt, row) -> None:
         """The reply's burst on the loop, the trip back, the record."""

@@ -54,8 +54,8 @@ class Hybrid:
         self.bulk.pool, self.bulk.loop = shop.pool, shop.loop
         #: guarded without the sold-out memory: only the bulk ever touches a row, hot ones included
         self.all_in_bulk = shop.strategy == Strategy.GUARDED and shop.memory is None
-        if self.all_in_bulk:
-            self.bulk.merge_room = shop.pool.capacity
+        if self.all_in_bulk and self.bulk.plain:    # the bulk alone uses the pool, a connection's step
+            self.bulk.merge_room = shop.pool.capacity    # touches nothing else shared (`Bulk._flush`)
         self.hot = scenario.catalog.hot_skus
         self.all_hot_gone: np.ndarray | None = None
         shop.env.process(self.source())
@@ -96,7 +96,7 @@ class Hybrid:
                 first = float(part[0, 0])
                 if first > env.now:
                     yield timeout(first - env.now)
-                    self.bulk.flush(env.now)
+                self.bulk.flush(env.now)             # every arrival before this batch has entered
                 if self.all_in_bulk:
                     self.bulk.add(arrivals(part, out, jit))
                     continue

@@ -63,11 +63,10 @@ class SyncedStation(Station):
         return claim
 
     def request_at(self, now: float, claim) -> bool:
-        """Queue `claim` at `now`; True when granted at once (Station.request's bookkeeping, its `_tick`
-        inline: two calls an attempt in the bulk's hot path)."""
-        self.area += self.in_system * (now - self._t)
-        self._t = now
-        self.in_system += 1
+        """Queue `claim` at `now`; True when granted at once (Station.request's bookkeeping). A bulk
+        claim adds its whole time in the system to the area at its release (`Walk.finish`)."""
+        if type(claim) is Claim:
+            self._tick(now, 1)
         self.arrivals += 1
         if self.busy < self.capacity and not self.queue:
             self.busy += 1
@@ -85,9 +84,8 @@ class SyncedStation(Station):
         self.release_at(claim, now)
 
     def release_at(self, claim, now: float) -> None:
-        self.area += self.in_system * (now - self._t)      # Station._tick(now, -1), inline
-        self._t = now
-        self.in_system -= 1
+        """A SimPy claim's release (the bulk's are `Walk.finish`)."""
+        self._tick(now, -1)
         self.sojourn_s += now - claim.t_req
         if claim.usage_since is None:          # a SimPy claim withdrawn while queued
             self.queue.remove(claim)
