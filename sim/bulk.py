@@ -24,6 +24,8 @@ from __future__ import annotations
 import itertools
 from heapq import heappop, heappush, heapreplace
 
+import numpy as np
+
 from scenarios.results import Outcome
 from sim.bulk_walk import Walk, fullest_first
 from sim.stock import sku_name
@@ -80,6 +82,9 @@ class Bulk(Walk):
         self.records, self.stock = shop.records, shop.stock
         self.http_half_s, self.win_s, self.qty = shop.http_half_s, shop.win_s, shop.qty
         self.stmt_s, self.hold_s = shop.stmt_s, shop.stmt_s + shop.commit_s   # guarded's UPDATE + commit
+        #: an arrival's HTTP, statement and hold step times and its reply's jitter are drawn with the crowd
+        #: (`sim.hybrid.arrivals`): these times the jitter (the reply's mean depends on its outcome)
+        self.step_times = np.array([shop.http_half_s, self.stmt_s, self.hold_s, 1.0])
         self.strategy_name = shop.strategy_name
         self.reply_won_s, self.reply_out_s = shop.http_half_s + shop.win_s, shop.http_half_s
         #: no driver CPU and no per-strategy extra between the snapshot and the walk: the plain path
@@ -130,12 +135,12 @@ class Bulk(Walk):
         """The calendar's loop, an arrival's step written out (`Walk`'s enter: a third of all steps), its
         loop counters summed here and added once (the loop's free instants are shared at once)."""
         cal, arrivals, gone, pool, seq = self.cal, self.arrivals, self.gone, self.pool, self.seq
-        loop, http, first, sold = self.loop, self.http_half_s, self.first, self.connect_sold_out
+        loop, first, sold = self.loop, self.first, self.connect_sold_out
         free, plain = loop.free, self.plain
         ai, n, steps = self.ai, len(arrivals), 0
         ai0, bursts, waited = ai, 0, 0
         records, room = self.records, self.merge_room
-        stmt_s, finish = self.stmt_s, self.finish
+        finish = self.finish
         entered0 = self.attempts - n             # attempts entered before this flush, minus its `ai` start
         #: `watch` (which reads `self.ai`) runs only while a SimPy claim waits: none can start waiting
         #: during a flush, so without one now there is none until it returns
@@ -153,7 +158,7 @@ class Bulk(Walk):
                         a = Attempt()
                         a.arr = arr
                         step = sold if plain and arr[2] in gone else first
-                        burst = http * arr[5]
+                        burst = arr[5]
                         if not burst:
                             if track:
                                 self.ai = ai
@@ -179,7 +184,7 @@ class Bulk(Walk):
                                 pool.arrivals += 1                   # connect_sold_out(end, a), inline
                                 pool.busy += 1
                                 a.t_req = a.usage_since = end
-                                heappush(cal, (end + stmt_s * arr[6], next(seq), finish, a))
+                                heappush(cal, (end + arr[6], next(seq), finish, a))
                                 continue
                         heappush(cal, (end, next(seq), step, a))
                         if track and pool.simpy_waiting:
@@ -245,7 +250,7 @@ class Bulk(Walk):
             return
         pool.busy += 1
         a.usage_since = t
-        t2 = t + self.stmt_s * a.arr[6]
+        t2 = t + a.arr[6]
         heappush(self.cal, (t2, next(self.seq), self.finish, a))
         if pool.simpy_waiting:
             self.woken(t2)
@@ -265,7 +270,7 @@ class Bulk(Walk):
         rows = self.stock.rows.get(sku) or self.rows(sku)
         seen = [r.on_hand - r.reserved for r in rows]
         best = max(seen)
-        t2 = t + self.stmt_s * a.arr[6]
+        t2 = t + a.arr[6]
         if best < self.qty:
             a.order, a.seen = rows, seen
             self.push(t2, self.finish, a)
@@ -281,7 +286,7 @@ class Bulk(Walk):
         busy[row] = ()
         self.planned[row] = a
         a.t_lock = t2
-        t3 = a.t3 = t2 + self.hold_s * a.arr[7]
+        t3 = a.t3 = t2 + a.arr[7]
         heappush(self.cal, (t3, next(self.seq), self.commit_planned, a))
         if self.pool.simpy_waiting:
             self.woken(t3)

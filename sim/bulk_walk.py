@@ -30,8 +30,9 @@ def fullest_first(rows: list, seen: list[int]) -> tuple[list, list[int]]:
 
 
 class Walk:
-    """The steps; `a.arr` is the attempt's arrival: (at_service, id, sku, t_intended, outbound, j_http,
-    j_stmt, j_hold, j_reply), its step times' jitter drawn with the crowd."""
+    """The steps; `a.arr` is the attempt's arrival: (at_service, id, sku, t_intended, outbound, http_s,
+    stmt_s, hold_s, j_reply): its HTTP burst, statement and hold (UPDATE + commit) times and its reply's
+    jitter, drawn with the crowd."""
 
     def connect(self, t: float, a: Attempt) -> None:
         a.t_req, a.usage_since = t, None
@@ -52,7 +53,7 @@ class Walk:
         rows = self.rows(a.arr[2])
         a.order, a.seen = fullest_first(rows, [r.on_hand - r.reserved for r in rows])
         a.i = 0
-        t2 = t + self.shop.stmt_s * a.arr[6]
+        t2 = t + a.arr[6]
         if self.plain:
             self.plan(t2, a)
         else:
@@ -77,7 +78,7 @@ class Walk:
         self.busy[row] = ()
         self.planned[row] = a
         a.t_lock = t2
-        a.t3 = t2 + self.hold_s * a.arr[7]
+        a.t3 = t2 + a.arr[7]
         self.push(a.t3, self.commit_planned, a)
 
     def after_statement(self, t: float, a: Attempt) -> None:
@@ -128,7 +129,7 @@ class Walk:
     def locked(self, t: float, a: Attempt) -> None:
         s, row = self.shop, a.row
         if row.on_hand - row.reserved >= s.qty:                   # EvalPlanQual on the winner's row
-            self.push(t + self.hold_s * a.arr[7], self.committed, a)
+            self.push(t + a.arr[7], self.committed, a)
         else:
             self.unlock(t, row)
             self.push(t + s.stmt_s * s.jitter(), self.next_row, a)
@@ -155,28 +156,30 @@ class Walk:
         self.walk(t, a)
 
     def finish(self, t: float, a: Attempt, row=None) -> None:
-        """The connection back (SyncedStation.release_at, inline: every attempt), the reply, the record;
-        a step by itself for an attempt that found nothing (no row)."""
+        """The connection back (SyncedStation.release_at, inline: every attempt), the reply's burst on the
+        loop (Cpu.run_at, inline), the trip back, the record; a step by itself for an attempt that found
+        nothing (no row)."""
         pool, t_req, since = self.pool, a.t_req, a.usage_since
         held = t - t_req
         pool.area += held                    # in the system from t_req to t: its share of the area (SimPy's
         pool.sojourn_s += held               # claims tick `in_system` instead; a bulk claim's times may be
         pool.served += 1                     # set ahead of the clock, see Bulk._flush)
-        pool.wait_s += since - t_req
-        pool.busy_s += t - since
         if since > t_req:
             pool.waited += 1
+            pool.wait_s += since - t_req
+            pool.busy_s += t - since
+        else:
+            pool.busy_s += held
         if pool.queue:
             pool.pass_on(t)
         else:
             pool.busy -= 1
-        self.reply(t, a, row)
-
-    def reply(self, t: float, a: Attempt, row) -> None:
-        """The reply's burst on the loop, the trip back, the record."""
         _, i, sku, t_intended, outbound, _, _, _, j_reply = a.arr
-        burst = (self.reply_won_s if row is not None else self.reply_out_s) * j_reply
-        if burst:                                                   # Cpu.run_at, inline
+        if row is None:
+            burst, wh, outcome = self.reply_out_s * j_reply, None, OUT_OF_STOCK
+        else:
+            burst, wh, outcome = self.reply_won_s * j_reply, row.warehouse, WON
+        if burst:
             loop = self.loop
             free = loop.free
             at = free[0]
@@ -188,5 +191,4 @@ class Walk:
                 loop.waited += 1
                 loop.wait_s += start - t
             t = start + burst
-        self.records.append((i, sku, row.warehouse if row is not None else None, t_intended, t + outbound,
-                             WON if row is not None else OUT_OF_STOCK, 0))
+        self.records.append((i, sku, wh, t_intended, t + outbound, outcome, 0))

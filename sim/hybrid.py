@@ -36,11 +36,11 @@ from sim.synced import SyncedCpu, SyncedStation
 SLICE = 256
 
 
-def arrivals(due: np.ndarray, outbound: np.ndarray, jitter: np.ndarray) -> list[tuple]:
+def arrivals(due: np.ndarray, outbound: np.ndarray, steps: np.ndarray) -> list[tuple]:
     """The bulk's arrival tuples (`sim.bulk_walk.Walk`'s `a.arr`): due rows, their outbound hop, and the
-    jitter of their HTTP, statement, hold and reply steps."""
+    times of their HTTP, statement and hold steps and the jitter of their reply (`Bulk.step_times`)."""
     return list(zip(due[:, 0].tolist(), due[:, 1].astype(np.int64).tolist(), due[:, 2].astype(np.int64).tolist(),
-                    due[:, 3].tolist(), outbound.tolist(), *(jitter[:, k].tolist() for k in range(4)), strict=True))
+                    due[:, 3].tolist(), outbound.tolist(), *(steps[:, k].tolist() for k in range(4)), strict=True))
 
 
 class Hybrid:
@@ -89,7 +89,8 @@ class Hybrid:
         env, jitter, timeout = shop.env, shop.jitter, shop.env.timeout
         for due in due_in_order(shop, crowd(shop)):
             outbound = shop.outbound_s * jitter.many(len(due))
-            steps = jitter.many(len(due) * 4).reshape(-1, 4)   # the bulk's http, statement, hold, reply
+            # the bulk's http, statement, hold and reply: mean times jitter, a vector at a time
+            steps = jitter.many(len(due) * 4).reshape(-1, 4) * self.bulk.step_times
             size = len(due) if self.all_in_bulk else SLICE
             for lo in range(0, len(due), size):
                 part, out, jit = due[lo:lo + size], outbound[lo:lo + size], steps[lo:lo + size]
