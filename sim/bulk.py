@@ -268,7 +268,9 @@ class Bulk(Walk):
         a.usage_since = t
         sku = a.arr[2]
         rows = self.stock.rows.get(sku) or self.rows(sku)
-        seen = [r.on_hand - r.reserved for r in rows]
+        seen = []                                        # a loop, not a comprehension: no function
+        for r in rows:                                   # object and frame per snapshot (Python 3.11)
+            seen.append(r.on_hand - r.reserved)
         best = max(seen)
         t2 = t + a.arr[6]
         if best < self.qty:
