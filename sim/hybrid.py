@@ -55,7 +55,7 @@ class Hybrid:
         #: guarded without the sold-out memory: only the bulk ever touches a row, hot ones included
         self.all_in_bulk = shop.strategy == Strategy.GUARDED and shop.memory is None
         if self.all_in_bulk and self.bulk.plain:    # the bulk alone uses the pool, a connection's step
-            self.bulk.merge_room = shop.pool.capacity    # touches nothing else shared (`Bulk._flush`)
+            self.bulk.solo_pool = shop.pool.capacity    # touches nothing else shared (`Bulk._flush`)
         self.hot = scenario.catalog.hot_skus
         self.all_hot_gone: np.ndarray | None = None
         shop.env.process(self.source())

@@ -6,6 +6,9 @@ and the bulk touches the same resource at its own step's time (`*_at`). The even
 waiters: its arithmetic is exact whoever calls first, as long as calls come in time order. The pool has
 waiters: a SimPy claim waiting on a connection a bulk attempt holds must be woken at the instant it is
 released, so while one waits the bulk asks for a wake-up at each of its next step times (`Bulk.watch`).
+The pool's time-average (its area) counts a SimPy claim by ticks, a bulk claim by its whole stay, added
+at its release: when only the bulk uses the pool, a sold-out attempt's certain grant is booked at its
+arrival, ahead of the clock (`Bulk._flush`), which ticks could not do.
 """
 
 from __future__ import annotations
