@@ -1,8 +1,9 @@
-"""An idempotent consumer of the bus: one consumer group per service, several events at once, each order's
-events in the order they came.
+"""An idempotent consumer of the bus: one consumer group per service, on its own stream (the relays append
+there only the topics it handles, `reference_impl.topics`), several events at once, each order's events in
+the order they came.
 
 - One blocking XREADGROUP per batch (no CPU while nothing comes; an event wakes it at once); an event of a
-  topic this consumer does not handle is acked with the rest, never dispatched.
+  topic this consumer does not handle (one routed to it with no handler) is acked, never dispatched.
 - Events are spread over `lanes` by a hash of their order id: a lane runs its events one after another,
   the lanes run side by side. So a slow event (a label that takes 300 ms, a provider call) holds up only
   the orders that share its lane, never the whole stream, and one order's events keep their order.
@@ -10,7 +11,9 @@ events in the order they came.
   id) in the very statement or transaction of its database effect (`bus.Dedup`), so a redelivery finds the
   id and changes nothing: effects happen once. No transaction is opened for it here: most handlers' effect
   is one statement (the mark, the change and its outbox event together), which saves three round trips.
-- Acks go out in batches (one pipeline per burst). An event whose handler failed is not acked: it stays
+- Acks ride with the next read (XACK and XREADGROUP in one pipeline: one round trip, where each delivery
+  used to cost a read and an ack); what finished while the reader is blocked goes out after ACK_LINGER_S
+  on its own. An event whose handler failed is not acked: it stays
   pending and is reclaimed (XAUTOCLAIM, on a timer) once idle RECLAIM_IDLE_MS, as is everything a
   consumer that died had read. Entries this process is still working on are never started twice here.
 - A Redis that restarted without the group (NOGROUP) gets it made again, from the stream's start: the
@@ -29,6 +32,7 @@ import orjson
 from redis.exceptions import ResponseError
 
 from reference_impl.infra import bus
+from reference_impl.topics import ROUTES
 from scenarios.policy import CONSUMER_PAUSE_S, RECLAIM_EVERY_S, RECLAIM_IDLE_MS
 
 #: A consumer blocks this long in XREADGROUP per call (no CPU while it waits); an event wakes it at once.
@@ -37,6 +41,9 @@ BLOCK_MS = 2000
 #: Events read per call, and at most this many read and not yet finished per process (back pressure).
 READ_COUNT = 64
 MAX_IN_FLIGHT = 128
+#: Acks wait this long for a read to ride with before going out alone: under load the next read comes
+#: sooner (an event every few ms), idle they go out at once after it; far below RECLAIM_IDLE_MS.
+ACK_LINGER_S = 0.05
 log = logging.getLogger("lastunit.consumer")
 
 
@@ -49,9 +56,18 @@ def _entry_order(entry_id: bytes) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def unrouted(group: str, handlers: dict, routes: dict) -> list[str]:
+    """Topics `handlers` handles that the routes never send to `group`: a handler that would never run."""
+    return sorted(t for t in handlers if group not in routes.get(t, ()))
+
+
 class Consumer:
-    def __init__(self, pool, redis, group: str, handlers: dict, lanes: int = 8):
+    def __init__(self, pool, redis, group: str, handlers: dict, lanes: int = 8, routes: dict = ROUTES):
+        if missing := unrouted(group, handlers, routes):
+            raise ValueError(f"consumer {group!r} handles {', '.join(missing)}, which the bus does not route to "
+                             f"it: add the group to those topics in reference_impl/topics.py")
         self.pool, self.redis, self.group, self.handlers = pool, redis, group, handlers
+        self.stream = bus.stream(group)
         self.me = f"{group}-{os.getpid()}"
         self.lanes = [asyncio.Queue() for _ in range(max(1, lanes))]
         self.in_flight: set[bytes] = set()
@@ -61,7 +77,7 @@ class Consumer:
 
     async def _ensure_group(self) -> None:
         with contextlib.suppress(Exception):   # BUSYGROUP: it exists
-            await self.redis.xgroup_create(bus.STREAM, self.group, id="0", mkstream=True)
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
 
     async def run(self) -> None:
         await self._ensure_group()
@@ -79,8 +95,12 @@ class Consumer:
             try:
                 await self.room.acquire()            # wait for room for at least one more event
                 self.room.release()
-                got = await self.redis.xreadgroup(self.group, self.me, {bus.STREAM: ">"}, count=READ_COUNT,
-                                                  block=BLOCK_MS)
+                acks, self.acks = self.acks, []
+                try:
+                    got = await self._read(acks)
+                except BaseException:
+                    self.acks[:0] = acks                 # not sent: they go with the next try
+                    raise
                 await self._dispatch([e for _, es in got or [] for e in es])
             except asyncio.CancelledError:
                 raise
@@ -91,11 +111,20 @@ class Consumer:
                     log.exception("consumer %s: read failed; retrying", self.group)
                 await asyncio.sleep(CONSUMER_PAUSE_S)
 
+    async def _read(self, acks: list[bytes]):
+        if not acks:
+            return await self.redis.xreadgroup(self.group, self.me, {self.stream: ">"}, count=READ_COUNT,
+                                               block=BLOCK_MS)
+        async with self.redis.pipeline(transaction=False) as p:
+            p.xack(self.stream, self.group, *acks)
+            p.xreadgroup(self.group, self.me, {self.stream: ">"}, count=READ_COUNT, block=BLOCK_MS)
+            return (await p.execute())[1]
+
     async def _reclaim_forever(self) -> None:
         while True:
             await asyncio.sleep(RECLAIM_EVERY_S)
             try:
-                _, claimed, _ = await self.redis.xautoclaim(bus.STREAM, self.group, self.me, RECLAIM_IDLE_MS,
+                _, claimed, _ = await self.redis.xautoclaim(self.stream, self.group, self.me, RECLAIM_IDLE_MS,
                                                             "0-0", count=READ_COUNT)
                 await self._dispatch(claimed)
             except asyncio.CancelledError:
@@ -139,20 +168,23 @@ class Consumer:
         self.ack_due.set()
 
     async def _acker(self) -> None:
-        """Acks in batches: whatever finished while the last batch was on its way goes in the next."""
+        """Acks no read took along within ACK_LINGER_S, in one batch."""
         while True:
             await self.ack_due.wait()
+            await asyncio.sleep(ACK_LINGER_S)
             self.ack_due.clear()
             acks, self.acks = self.acks, []
+            if not acks:
+                continue
             try:
-                await self.redis.xack(bus.STREAM, self.group, *acks)
+                await self.redis.xack(self.stream, self.group, *acks)
             except asyncio.CancelledError:
                 raise
             except Exception:   # noqa: BLE001 - unacked entries are reclaimed and found already processed
                 log.exception("consumer %s: ack failed", self.group)
 
 
-async def consume_forever(pool, redis, group: str, handlers: dict) -> None:
-    """Run `handlers[topic](conn, payload, dedup)` for each event (each handler records `dedup` with its
-    effect); as many events at once as the pool has connections, each order's in order."""
-    await Consumer(pool, redis, group, handlers, lanes=pool.get_max_size()).run()
+async def consume_forever(pool, redis, group: str, handlers: dict, routes: dict = ROUTES) -> None:
+    """Run `handlers[topic](conn, payload, dedup)` for each event routed to `group` (each handler records
+    `dedup` with its effect); as many events at once as the pool has connections, each order's in order."""
+    await Consumer(pool, redis, group, handlers, lanes=pool.get_max_size(), routes=routes).run()

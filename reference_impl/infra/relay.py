@@ -1,4 +1,5 @@
-"""The outbox relay: each database's outbox (PostgreSQL) onto the Redis Stream, in outbox order.
+"""The outbox relay: each database's outbox (PostgreSQL) onto the Redis Streams of the groups that handle
+each event (`reference_impl.topics`), in outbox order.
 
 One relay per database leads (a session advisory lock on its own connection; the others, in a service's
 other processes, stand by and try again every IDLE_FALLBACK_S, so a leader that dies is replaced within
@@ -8,7 +9,7 @@ published and read the next batch (sql/relay.sql `relay_round`), and XADDs the b
 Marking a batch only in the round after its XADD costs nothing when events keep coming, and a crash in
 between sends the batch again: at-least-once, which the consumers' de-duplication makes exactly-once in
 effect. Every PRUNE_EVERY_S it prunes the outbox and the de-duplication table past the retention
-(`bus.prune_on`) and trims the stream (`bus.trim_stream`: only entries every group acked). Awake, it asks
+(`bus.prune_on`) and trims the streams (`bus.trim_streams`: only entries every group acked). Awake, it asks
 every EPOCH_CHECK_S whether Redis restarted (`bus.redis_epoch_on`: what a new run of Redis did not keep
 goes out again); for a while after it last published it wakes that often even with nothing to send.
 """
@@ -84,7 +85,7 @@ class Relay:
             if now - last_prune > PRUNE_EVERY_S:
                 last_prune = now
                 await bus.prune_on(conn)
-                await bus.trim_stream(self.redis)
+                await bus.trim_streams(self.redis)
             if now - last_check > EPOCH_CHECK_S:
                 last_check, was = now, epoch
                 epoch = await bus.redis_epoch_on(conn, self.redis, epoch)

@@ -6,6 +6,7 @@ answered NOGROUP forever, stranding every order past the payment."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import signal
 from importlib import resources
@@ -23,6 +24,11 @@ from reference_impl.infra.procs import free_port, port_open, spawn_detached, sto
 from reference_impl.infra.servers import redis as rd
 from reference_impl.infra.settings import database_url
 from tests.conftest import STACK
+
+#: Bounds a consumer that never gets every event (the failure this test looks for): it waits on the event.
+CONSUME_WAIT_S = 10.0
+#: The test's own topic, routed to its own group (the shop's routes are reference_impl/topics.py).
+ROUTES = {"Tested": ("tests",)}
 
 pytestmark = STACK
 
@@ -76,13 +82,13 @@ async def _republished(db_url: str, r: Redis, n: int) -> tuple[int, int]:
             for i in range(n):
                 await bus.publish(conn, "Tested", {"n": i})
         epoch = await bus.redis_epoch(pool, client, None)
-        assert await bus.relay_once(pool, client, "test", epoch) == n
+        assert await bus.relay_once(pool, client, "test", epoch, ROUTES) == n
         r.kill()
         r.start()
         await client.connection_pool.disconnect()
         epoch = await bus.redis_epoch(pool, client, epoch)    # a new run of Redis: what did it lose?
-        republished = await bus.relay_once(pool, client, "test", epoch)
-        return republished, await client.xlen(bus.STREAM)
+        republished = await bus.relay_once(pool, client, "test", epoch, ROUTES)
+        return republished, await client.xlen(bus.stream("tests"))
     finally:
         await client.aclose()
         await pool.close()
@@ -93,14 +99,17 @@ async def _consumed_after_restart(db_url: str, r: Redis, n: int) -> list[int]:
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
     client = aioredis.from_url(r.server.url)
     seen: list[int] = []
+    all_seen = asyncio.Event()
 
     async def handler(conn, payload, dedup):
         if await bus.first_time(conn, dedup):            # the handler records the event id with its effect
             seen.append(payload["n"])
+            if len(seen) >= n:
+                all_seen.set()
 
-    consumer = asyncio.create_task(consume_forever(pool, client, "tests", {"Tested": handler}))
+    consumer = asyncio.create_task(consume_forever(pool, client, "tests", {"Tested": handler}, routes=ROUTES))
     try:
-        while not await client.exists(bus.STREAM):
+        while not await client.exists(bus.stream("tests")):
             await asyncio.sleep(0.01)
         r.kill()
         r.start()
@@ -108,11 +117,9 @@ async def _consumed_after_restart(db_url: str, r: Redis, n: int) -> list[int]:
         async with pool.acquire() as conn:
             for i in range(n):
                 await bus.publish(conn, "Tested", {"n": i})
-        await bus.relay_once(pool, client, "test")
-        for _ in range(200):
-            if len(seen) >= n:
-                break
-            await asyncio.sleep(0.05)
+        await bus.relay_once(pool, client, "test", routes=ROUTES)
+        with contextlib.suppress(TimeoutError):       # what arrived by then is the answer
+            await asyncio.wait_for(all_seen.wait(), CONSUME_WAIT_S)
         return seen
     finally:
         consumer.cancel()

@@ -47,7 +47,8 @@ def two_processes(lab):
     env = os.environ | service_env(state, state["services"]["urls"])
     port = free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "reference_impl.infra.serve", SERVICES["inventory"],
-                               "--port", str(port)], env=env, stdin=subprocess.DEVNULL) for _ in range(2)]
+                               "--port", str(port), "--reuse-port"], env=env, stdin=subprocess.DEVNULL)
+             for _ in range(2)]
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: port_open(port), 60, "inventory on two processes")

@@ -29,31 +29,36 @@ SELECT id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at
 
 -- name: commit_reservation^
 -- The sale: held units leave reserved and on_hand together and are counted as sold, in one statement.
--- A line of a group is settled only with its group (sql/lines.sql: settle_group), never alone.
+-- A line of a group is settled only with its group (sql/lines.sql: settle_group), never alone. Returns the
+-- settled reservation as get_reservation reads it (the answer, without a second round trip).
 WITH r AS (
     UPDATE reservations
        SET state = 'committed', settled_at = clock_timestamp()
      WHERE id = :id AND state = 'held' AND group_id IS NULL
-    RETURNING sku, warehouse, qty, strategy
+    RETURNING id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at, expires_at, settled_at,
+              group_id
 )
 UPDATE stock s
    SET reserved = s.reserved - r.qty, on_hand = s.on_hand - r.qty, sold = s.sold + r.qty
   FROM r
  WHERE s.sku = r.sku AND s.warehouse = r.warehouse
-RETURNING r.sku, r.warehouse, r.qty, r.strategy;
+RETURNING r.id, r.sku, r.warehouse, r.qty, r.state, r.strategy, r.attempt_id, r.retries, r.created_at,
+          r.expires_at, r.settled_at, r.group_id;
 
 -- name: release_reservation^
 WITH r AS (
     UPDATE reservations
        SET state = 'released', settled_at = clock_timestamp()
      WHERE id = :id AND state = 'held' AND group_id IS NULL
-    RETURNING sku, warehouse, qty, strategy
+    RETURNING id, sku, warehouse, qty, state, strategy, attempt_id, retries, created_at, expires_at, settled_at,
+              group_id
 )
 UPDATE stock s
    SET reserved = GREATEST(s.reserved - r.qty, 0)
   FROM r
  WHERE s.sku = r.sku AND s.warehouse = r.warehouse
-RETURNING r.sku, r.warehouse, r.qty, r.strategy;
+RETURNING r.id, r.sku, r.warehouse, r.qty, r.state, r.strategy, r.attempt_id, r.retries, r.created_at,
+          r.expires_at, r.settled_at, r.group_id;
 
 -- name: expire_due
 -- The sweeper: held reservations past their TTL give their units back. SKIP LOCKED lets several sweepers
