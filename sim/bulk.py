@@ -269,13 +269,13 @@ class Bulk(Walk):
             return
         pool.busy += 1
         a.usage_since = t
-        sku = a.arr[2]
-        rows = self.stock.rows.get(sku) or self.rows(sku)
+        arr = a.arr
+        rows = self.stock.rows.get(arr[2]) or self.rows(arr[2])
         seen = []                                        # a loop, not a comprehension: no function
         for r in rows:                                   # object and frame per snapshot (Python 3.11)
             seen.append(r.on_hand - r.reserved)
         best = max(seen)
-        t2 = t + a.arr[6]
+        t2 = t + arr[6]
         if best < self.qty:
             a.order, a.seen = rows, seen
             self.push(t2, self.finish, a)
@@ -291,16 +291,16 @@ class Bulk(Walk):
         busy[row] = ()
         self.planned[row] = a
         a.t_lock = t2
-        t3 = a.t3 = t2 + a.arr[7]
+        t3 = a.t3 = t2 + arr[7]
         heappush(self.cal, (t3, next(self.seq), self.commit_planned, a))
-        if self.pool.simpy_waiting:
+        if pool.simpy_waiting:
             self.woken(t3)
 
     def commit_planned(self, t: float, a: Attempt) -> None:
         """A lock taken ahead, at its commit: Walk.committed and its unlock, inline."""
         if a.t3 != t:
             return                               # cancelled: someone asked for the row first
-        row, qty, stock = a.row, self.qty, self.stock
+        row, qty, stock, busy = a.row, self.qty, self.stock, self.busy
         del self.planned[row]
         row.reserved += qty                      # rowlock.commit + Stockroom.promise, inline
         row.writes += 1
@@ -310,10 +310,10 @@ class Bulk(Walk):
         row.strategies.add(self.strategy_name)
         if row.on_hand - row.reserved < qty and all(r.on_hand - r.reserved < qty for r in a.order):
             self.gone.add(a.arr[2])              # its last unit: sold out from now on
-        if self.busy[row]:
+        if busy[row]:
             self.unlock(t, row)                  # the lock passes to the first in line
         else:
-            del self.busy[row]
+            del busy[row]
         self.finish(t, a, row)
 
     def rows(self, sku: int) -> list:
