@@ -6,6 +6,9 @@ and the bulk touches the same resource at its own step's time (`*_at`). The even
 waiters: its arithmetic is exact whoever calls first, as long as calls come in time order. The pool has
 waiters: a SimPy claim waiting on a connection a bulk attempt holds must be woken at the instant it is
 released, so while one waits the bulk asks for a wake-up at each of its next step times (`Bulk.watch`).
+The pool's time-average (its area) counts a SimPy claim by ticks, a bulk claim by its whole stay, added
+at its release: when only the bulk uses the pool, a sold-out attempt's certain grant is booked at its
+arrival, ahead of the clock (`Bulk._flush`), which ticks could not do.
 """
 
 from __future__ import annotations
@@ -43,8 +46,7 @@ class SyncedCpu(Cpu):
 class BulkClaim:
     """A bulk attempt, which is its own request for a connection (granted at once, or resumed by
     `Bulk.granted`): one object per attempt, not two."""
-    __slots__ = ("t_req", "usage_since", "id", "sku", "t_intended", "outbound", "j_stmt", "j_hold", "j_reply",
-                 "order", "seen", "i", "row", "t_lock", "t3")
+    __slots__ = ("t_req", "usage_since", "arr", "order", "seen", "i", "row", "t_lock", "t3")
 
 
 class SyncedStation(Station):
@@ -64,8 +66,10 @@ class SyncedStation(Station):
         return claim
 
     def request_at(self, now: float, claim) -> bool:
-        """Queue `claim` at `now`; True when granted at once (Station.request's bookkeeping)."""
-        self._tick(now, 1)
+        """Queue `claim` at `now`; True when granted at once (Station.request's bookkeeping). A bulk
+        claim adds its whole time in the system to the area at its release (`Walk.finish`)."""
+        if type(claim) is Claim:
+            self._tick(now, 1)
         self.arrivals += 1
         if self.busy < self.capacity and not self.queue:
             self.busy += 1
@@ -83,6 +87,7 @@ class SyncedStation(Station):
         self.release_at(claim, now)
 
     def release_at(self, claim, now: float) -> None:
+        """A SimPy claim's release (the bulk's are `Walk.finish`)."""
         self._tick(now, -1)
         self.sojourn_s += now - claim.t_req
         if claim.usage_since is None:          # a SimPy claim withdrawn while queued
@@ -98,7 +103,11 @@ class SyncedStation(Station):
         if not self.queue:
             self.busy -= 1
             return
-        nxt = self.queue.popleft()             # the connection passes straight to the first in line
+        self.pass_on(now)
+
+    def pass_on(self, now: float) -> None:
+        """A released connection passes straight to the first in line."""
+        nxt = self.queue.popleft()
         nxt.usage_since = now
         if type(nxt) is BulkClaim:
             self.bulk.granted(nxt, now)

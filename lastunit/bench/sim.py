@@ -1,9 +1,10 @@
 """How fast the model runs: a Prime-Day peak at full rate over a big catalog, for a wall-clock budget.
 
 Covers: simulated attempts per wall-clock second (`ops_s`), per strategy, for the hybrid model (the
-    contended part in SimPy, the bulk from a calendar: `sim.hybrid`) and for the full event model, beside a
-    baseline run in the same process (plain SimPy's M/M/1, half before and half after, so a machine whose
-    speed drifts is measured alike), and how long a whole peak hour would take at that speed.
+    contended part in SimPy, the bulk from a calendar, under guarded every attempt: `sim.hybrid`) and for
+    the full event model, beside a baseline run in the same process (plain SimPy's M/M/1, half before and
+    half after, so a machine whose speed drifts is measured alike), and how long a whole peak hour would
+    take at that speed.
 Scenario: PEAK_RATE checkouts per second (HOT_FRACTION of them on HOT_SKUS last-unit races, the rest Zipf
     over a CATALOG_SKUS catalog) in WAREHOUSES warehouses, run until the wall-clock budget is spent, on as
     many service workers as keep their loops at UTILIZATION (placeholder step times, so the bench does not
