@@ -30,6 +30,8 @@ EPILOG = """examples:
   lastunit bench reserve                        hot-row throughput vs raw pgbench
   lastunit bench checkout                       the highest checkout rate with p99 < 500 ms
   lastunit bench idle                           what the stack burns while nobody uses it
+  LAB_RETENTION_S=60 lastunit up && lastunit bench soak --rate 56 --minutes 10
+                                                a long run: throughput drift and table growth
   LAB_WORKERS=2 lastunit up                     every service as two processes on its port
   lastunit serve orders --port 8001             one service alone, from its environment
   lastunit down                                 stop what `up` started
@@ -159,11 +161,13 @@ def build() -> Parser:
     recs.add_argument("--json", action="store_true")
 
     bench = sub.add_parser("bench", help="measured performance, as ratios to a baseline in the same run")
-    bench.add_argument("name", choices=("reserve", "checkout", "sim", "idle"), help="reserve: hot-row reservations per "
-                       "strategy through the service vs raw pgbench on the same SQL; checkout: the highest open-model "
-                       "checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's simulated "
-                       "checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1; idle: the idle stack's "
-                       "CPU (percent of one core, per process) over 30 s, beside the whole machine's")
+    bench.add_argument("name", choices=("reserve", "checkout", "sim", "idle", "soak"), help="reserve: hot-row "
+                       "reservations per strategy through the service vs raw pgbench on the same SQL; checkout: the "
+                       "highest open-model checkout rate with p99 < 500 ms vs the reservation alone; sim: the model's "
+                       "simulated checkouts per wall second on a Prime-Day peak vs plain SimPy's M/M/1; idle: the idle "
+                       "stack's CPU (percent of one core, per process) over 30 s, beside the whole machine's; soak: "
+                       "one checkout rate for --minutes, the last minute's throughput vs the first and the pruned "
+                       "tables' row counts (start the stack with LAB_RETENTION_S=60)")
     bench.add_argument("--clients", default="1,16,64,256,1024",
                        help="reserve: concurrent clients, comma separated (default 1,16,64,256,1024)")
     bench.add_argument("--rows", choices=("stocked", "sold-out", "both"), default="both",
@@ -173,6 +177,9 @@ def build() -> Parser:
     bench.add_argument("--strategy", default="all", help="one strategy or all")
     bench.add_argument("--rates", default="20,40,80,120,160,200,240,320",
                        help="checkout: the ladder of arrival rates /s")
+    bench.add_argument("--rate", type=float, default=56.0,
+                       help="soak: checkouts per second (default 56: 70%% of the 80/s knee measured here)")
+    bench.add_argument("--minutes", type=int, default=10, help="soak: how long (default 10)")
     bench.add_argument("--json", action="store_true")
 
     cal = sub.add_parser("calibrate", help="measure the real stack briefly and fit the model's step times",

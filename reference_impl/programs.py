@@ -15,6 +15,7 @@ from reference_impl.infra.procs import free_port, pid_alive, port_open, stop_pid
 from reference_impl.infra.servers import redis as rd
 from reference_impl.services import SERVICES, workers
 from scenarios.paths import lab_home
+from scenarios.policy import retention_s
 
 #: Eleven services import FastAPI, asyncpg and aiosql at once: ~6 s alone, over 30 s with the two cores
 #: busy (a suite beside other stacks); a bound, not a wait: `up` returns as soon as every port answers.
@@ -57,6 +58,8 @@ def service_env(state: dict, urls: dict[str, str]) -> dict[str, str]:
     env |= {f"LAB_{name.upper()}_URL": url for name, url in urls.items()}
     if "payment" in urls:
         env["LAB_PSP_WEBHOOK_URL"] = urls["payment"] + "/webhooks/psp"
+    if os.environ.get("LAB_RETENTION_S"):           # recorded in the supervisor's config: `bench soak` reads it
+        env["LAB_RETENTION_S"] = str(retention_s(os.environ["LAB_RETENTION_S"]))
     return env
 
 

@@ -109,7 +109,20 @@ RETRY_FLOOR_S = 0.5
 #: came later would run its effect again. Sequence diagrams and post-mortems read the outboxes, so an hour.
 #: `LAB_RETENTION_S` sets it (a soak uses 60); never below MIN_RETENTION_S.
 MIN_RETENTION_S = 30.0
-RETENTION_S = max(MIN_RETENTION_S, float(os.environ.get("LAB_RETENTION_S", "3600")))
+DEFAULT_RETENTION_S = 3600.0
+
+
+def retention_s(value: str | None) -> float:
+    """`LAB_RETENTION_S` as seconds (unset: an hour); a value that is not a number is refused by name."""
+    if value is None or value == "":
+        return DEFAULT_RETENTION_S
+    try:
+        return max(MIN_RETENTION_S, float(value))
+    except ValueError:
+        raise ValueError(f"LAB_RETENTION_S={value!r}: expected seconds, e.g. 60") from None
+
+
+RETENTION_S = retention_s(os.environ.get("LAB_RETENTION_S"))
 #: Pruning runs this often: a quarter of the retention, at most a minute apart.
 PRUNE_EVERY_S = min(60.0, RETENTION_S / 4)
 

@@ -145,6 +145,13 @@ def checkout(args, progress: Progress) -> list[dict]:
     return rows
 
 
+def _plain(value):
+    """numpy scalars (a measurement's arithmetic can hand them back) as the Python values JSON knows."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def main(args) -> int:
     if args.seconds is None:
         from lastunit.bench.idle import SECONDS as IDLE_SECONDS  # noqa: PLC0415
@@ -159,6 +166,14 @@ def main(args) -> int:
         rows = [measure(args.seconds, progress)]
     elif args.name == "checkout":
         rows = checkout(args, progress)
+    elif args.name == "soak":
+        from lastunit.bench.soak import soak  # noqa: PLC0415
+
+        if args.strategy == "all":
+            args.strategy = "guarded"
+        if not 0 < args.rate <= 2000 or not 1 <= args.minutes <= 60:
+            raise ValueError("soak: --rate between 0 and 2000 per second, --minutes between 1 and 60")
+        rows = [soak(args.rate, args.minutes, parse(args.strategy).value, progress)]
     elif args.name == "sim":
         from lastunit.bench.sim import run as sim_bench  # noqa: PLC0415
 
@@ -168,15 +183,30 @@ def main(args) -> int:
     out = results_home() / "bench"
     out.mkdir(parents=True, exist_ok=True)
     stem = results.new_run_id(args.name)
-    pd.DataFrame(rows).to_csv(out / f"{stem}.csv", index=False)
-    (out / f"{stem}.json").write_text(json.dumps(rows, indent=2))
+    if args.name == "soak":                     # tidy tables a notebook loads: one row per minute, per sample
+        from lastunit.bench.soak import figure  # noqa: PLC0415
+        from lastunit.plots import save  # noqa: PLC0415
+
+        pd.DataFrame(rows[0]["samples"]).to_csv(out / f"{stem}-samples.csv", index=False)
+        save(figure(rows[0]), out / f"{stem}.png")
+        pd.DataFrame(rows[0]["per_minute"]).to_csv(out / f"{stem}.csv", index=False)
+    else:
+        pd.DataFrame(rows).to_csv(out / f"{stem}.csv", index=False)
+    (out / f"{stem}.json").write_text(json.dumps(rows, indent=2, default=_plain))
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2, default=_plain))
     elif args.name == "idle":
         r = rows[0]
         print(f"idle stack: {r['cpu_pct_of_one_core']:.2f}% of one core over {r['seconds']:g} s "
               f"(the whole machine: {r['machine_cpu_pct_of_one_core']:.0f}%)")
         print_table([{"process": k, "cpu_pct": v} for k, v in r["cpu_pct_by_process"].items()], ("process", "cpu_pct"))
+    elif args.name == "soak":
+        r = rows[0]
+        print_table(r["per_minute"], ("minute", "checkouts", "answers_s", "p99_ms"))
+        print(f"last minute / first: {r['throughput_ratio']} (steady: {r['throughput_steady']}); bounded tables and "
+              f"streams after {r['warmup_s']:g} s: flat {r['bounded_flat']} "
+              + ", ".join(f"{k} x{v}" for k, v in r["growth_after_warmup"].items()))
+        print(f"audit {'clean' if r['audit_ok'] else 'BROKEN'}, unfinished orders {r['unfinished']}")
     elif args.name == "checkout":
         print_table([st | {"strategy": r["strategy"]} for r in rows for st in r["steps"]], STEP_COLUMNS)
         print_table(rows, CHECKOUT_COLUMNS)

@@ -49,7 +49,7 @@ def by_service(per: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
 
 
-def _settle(server: str, keys: list[str]) -> tuple[int, float | None]:
+def settle(server: str, keys: list[str]) -> tuple[int, float | None]:
     """Wait until every order of the rung is final (or SETTLE_S): (still open, when the last step was logged)."""
     deadline = time.monotonic() + SETTLE_S
     while (left := orders_progress.open_orders(server, keys)) and time.monotonic() < deadline:
@@ -67,7 +67,7 @@ def rung(strategy: str, rate: float, seconds: float, tag: str, idle: dict[str, f
     with installed(sc, run_id):
         t0, before = time.monotonic(), proc.snapshot(roots)
         rows = run_sync(run_load(sc, stack.service_url("orders"), run_id, skus))
-        open_left, last_final = _settle(server, [r["attempt_id"] for r in rows])
+        open_left, last_final = settle(server, [r["attempt_id"] for r in rows])
         after, wall = proc.snapshot(roots), time.monotonic() - t0
     lat = [(r["t_end"] - r["t_intended"]) * 1000 for r in rows]
     first, last_reply = min(r["t_intended"] for r in rows), max(r["t_end"] for r in rows)

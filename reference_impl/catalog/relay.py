@@ -33,8 +33,6 @@ SLOT = os.environ.get("LAB_CATALOG_SLOT", "lastunit_catalog_search")
 BATCH_ROWS = int(os.environ.get("LAB_CATALOG_BATCH_ROWS", "2000"))
 #: What the products trigger notifies (schema.sql).
 CHANNEL = "lastunit_catalog"
-#: Waiting for a woken change's WAL to be flushed (see `_flushed`), look this often.
-FLUSH_POLL_S = 0.02
 #: Back off after an error (the database restarting, or a second relay holding the slot), doubling up to
 #: RETRY_MAX_S while the error persists (wal_level not logical is permanent until a restart).
 RETRY_S, RETRY_MAX_S = 0.5, 5.0
@@ -92,11 +90,9 @@ class Relay:
         return batch
 
     async def _flushed(self, conn) -> None:
-        """Wait until the WAL written so far is flushed, so the next peek sees the change that woke us (with
-        synchronous_commit off, the WAL writer flushes it within a few hundred ms)."""
-        lsn = await CDC.insert_lsn(conn)
-        while not await CDC.flushed_past(conn, lsn=lsn):
-            await asyncio.sleep(FLUSH_POLL_S)
+        """Flush the WAL written so far, so the next peek sees the change that woke us (with
+        synchronous_commit off, the WAL writer would flush it only within a few hundred ms)."""
+        await CDC.flush_wal(conn)
 
     def _maybe_crash(self, point: str) -> None:
         if self.crash_at == point:

@@ -26,14 +26,13 @@ from reference_impl.gateway.ratelimit import Limiter
 from reference_impl.gateway.upstream import Upstream, pass_headers
 from reference_impl.infra.headers import IdempotencyKey, documented, key_doc, require_key
 from reference_impl.infra.http import ApiError, install_error_handlers
-from reference_impl.infra.jsontypes import WholeNumber
+from reference_impl.infra.jsontypes import Sku, WholeNumber
 from reference_impl.infra.openapi import EVERYWHERE, UuidPath, errors
 from reference_impl.infra.service import lifespan
 from reference_impl.orders.models import CheckoutBody
 from scenarios.policy import CHECKOUT_KEY_MAX_LEN
 
 UserId = Annotated[str, StringConstraints(pattern=auth.USER_ID.pattern)]
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 #: The gateway's database holds only accounts; a login reads one row, so a few connections suffice.
 POOL_SIZE = 4
 

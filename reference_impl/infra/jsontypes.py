@@ -12,7 +12,10 @@ import re
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints, WithJsonSchema
+
+from scenarios.policy import SKU_MAX_LEN
+from scenarios.strategies import Strategy, parse
 
 
 def _number(v):
@@ -40,9 +43,17 @@ def _text(v):
     return v
 
 
+def _strategy(v):
+    return parse(v) if isinstance(v, str) else v
+
+
 WholeNumber = Annotated[int, BeforeValidator(_whole)]
 Number = Annotated[float, BeforeValidator(_number)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
+#: A SKU as every service spells it: letters, digits and `._:-`, at most SKU_MAX_LEN.
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=SKU_MAX_LEN, pattern=r"^[A-Za-z0-9._:-]+$")]
+#: A strategy by name, case and spaces forgiven; an unknown one lists the valid names (scenarios.strategies).
+StrategyName = Annotated[Strategy, BeforeValidator(_strategy)]
 #: An RFC 3339 time with its zone, as text: a bare number (`0`) or a zone-less time is refused, not guessed.
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text)]
 

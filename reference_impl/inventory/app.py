@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from reference_impl.infra.body_limit import BodyLimit
 from reference_impl.infra.fastlane import FastLane, Route, response
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
-from reference_impl.infra.jsontypes import Number, Timestamp, WholeNumber
+from reference_impl.infra.jsontypes import Number, Sku, StrategyName, Timestamp, WholeNumber
 from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.infra.run_config import RunConfig
 from reference_impl.infra.service import lifespan, until_due
@@ -33,7 +33,6 @@ from scenarios.strategies import NAIVE_WINDOW_MS, SoldOut, Starved, Strategy, pa
 MAX_QTY = 10_000
 DEFAULT_TTL_S = 900.0
 
-Sku = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
 Warehouse = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -45,18 +44,13 @@ class ReserveBody(Strict):
     sku: Sku
     qty: WholeNumber = Field(ge=1, le=MAX_QTY)
     warehouse: Warehouse | None = None
-    strategy: Strategy | None = None
+    strategy: StrategyName | None = None
     attempt_id: str | None = Field(default=None, min_length=1, max_length=200)
     ttl_s: Number = Field(default=DEFAULT_TTL_S, gt=0, le=7 * 86400)
     naive_window_ms: WholeNumber = Field(default=NAIVE_WINDOW_MS, ge=0, le=5000)
     naive_race: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")
     naive_racers: WholeNumber = Field(default=0, ge=0, le=1_000_000)
     sold_out: SoldOut | None = None    # the sold-out short-circuit; None: the strategy's default
-
-    @field_validator("strategy", mode="before")
-    @classmethod
-    def _known(cls, v):
-        return parse(v) if isinstance(v, str) else v
 
     @field_validator("sold_out", mode="before")
     @classmethod

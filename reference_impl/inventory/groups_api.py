@@ -17,14 +17,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reference_impl.infra.http import ApiError, DropReply
-from reference_impl.infra.jsontypes import Number, WholeNumber
+from reference_impl.infra.jsontypes import Number, Sku, StrategyName, WholeNumber
 from reference_impl.infra.openapi import UuidPath, errors
 from reference_impl.inventory import groups
 from reference_impl.inventory.lines import Deadlocked, Line, LinesAsk, Unsupported, reserve_lines
 from reference_impl.inventory.reserve import UnknownStock
 from scenarios.faults import FaultPoint
 from scenarios.policy import OUTAGE_RETRY_AFTER_S
-from scenarios.strategies import MAX_LINES, LockOrder, Starved, Strategy, parse, parse_lock_order
+from scenarios.strategies import MAX_LINES, LockOrder, Starved, parse_lock_order
 
 router = APIRouter()
 #: Mirrors app.py's bounds for one line (MAX_QTY, the TTL's ceiling); a basket is lines of those.
@@ -34,7 +34,7 @@ SKU = r"^[A-Za-z0-9._:-]+$"
 
 class LineBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sku: str = Field(min_length=1, max_length=128, pattern=SKU)
+    sku: Sku
     qty: WholeNumber = Field(ge=1, le=MAX_QTY)
     warehouse: str | None = Field(default=None, min_length=1, max_length=64, pattern=SKU)
 
@@ -42,17 +42,12 @@ class LineBody(BaseModel):
 class GroupBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lines: list[LineBody] = Field(min_length=1, max_length=MAX_LINES)
-    strategy: Strategy | None = None
+    strategy: StrategyName | None = None
     lock_order: LockOrder = LockOrder.SORTED
     attempt_id: str | None = Field(default=None, min_length=1, max_length=200)
     ttl_s: Number = Field(default=900.0, gt=0, le=7 * 86400)
     lock_race: str | None = Field(default=None, min_length=1, max_length=200, pattern=SKU)
     lock_racers: WholeNumber = Field(default=0, ge=0, le=1_000_000)
-
-    @field_validator("strategy", mode="before")
-    @classmethod
-    def _known(cls, v):
-        return parse(v) if isinstance(v, str) else v
 
     @field_validator("lock_order", mode="before")
     @classmethod

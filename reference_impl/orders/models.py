@@ -6,15 +6,12 @@ order of several (a cart). `order_lines()` gives both as lines, so the rest of t
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-
-from reference_impl.infra.jsontypes import WholeNumber
-from scenarios.policy import DEFAULT_UNIT_PRICE, SKU_MAX_LEN
+from reference_impl.infra.jsontypes import Sku, WholeNumber
+from scenarios.policy import DEFAULT_UNIT_PRICE
 from scenarios.strategies import MAX_LINES
 
-Sku = Annotated[str, StringConstraints(min_length=1, max_length=SKU_MAX_LEN, pattern=r"^[A-Za-z0-9._:-]+$")]
 #: One line's quantity bound (what one buyer may take of one SKU at once).
 MAX_LINE_QTY = 100
 #: A unit's price bound in cents (100,000.00): beyond it, a typo rather than a price.

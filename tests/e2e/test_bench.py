@@ -67,6 +67,12 @@ def test_bench_idle_reads_every_process_of_the_stack_beside_the_machine():
     assert row["machine_cpu_pct_of_one_core"] >= 0
 
 
+def test_bench_soak_on_a_stack_that_keeps_events_an_hour_says_how_to_start_one_that_prunes():
+    r = lastunit("bench", "soak", "--minutes", "2")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "LAB_RETENTION_S=60 lastunit up" in r.stderr
+
+
 @pytest.mark.parametrize("args", [("--rates", "fast"), ("--rates", "0"), ("--clients", "x")])
 def test_bad_bench_options_are_one_line(args):
     r = lastunit("bench", "checkout" if args[0] == "--rates" else "reserve", *args)
