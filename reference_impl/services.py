@@ -19,9 +19,9 @@ SERVICES: dict[str, str] = {
     "cart": "reference_impl.cart.app:app",
     "recommendation": "reference_impl.recommendation.app:app",
     "gateway": "reference_impl.gateway.app:app",
-    "psp": "reference_impl.psp.app:app",
-    "payment": "reference_impl.payment.app:app",
-    "orders": "reference_impl.orders.app:app",
+    "psp": "reference_impl.psp.app:asgi",
+    "payment": "reference_impl.payment.app:asgi",
+    "orders": "reference_impl.orders.app:asgi",
     "shipping": "reference_impl.shipping.app:app",
     "notification": "reference_impl.notification.app:app",
 }

@@ -59,11 +59,18 @@ def _allowed(request: Request) -> str:
     return ", ".join(sorted({m for r in matching if r.path == best for m in r.methods}))
 
 
-async def _disconnected(request: Request) -> None:
+async def _disconnected(receive) -> None:
     """Until the caller hangs up: the server hands `http.disconnect` to `receive` when it does (a body not
     yet read comes first and is skipped), so a held reply sleeps instead of asking every 50 ms."""
-    while (await request.receive())["type"] != "http.disconnect":
+    while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def hold(receive) -> None:
+    """A dropped reply (DropReply): hold the connection until the caller hangs up, or DROP_HOLD_S. The
+    FastAPI handler below and the fast lane (fastlane.py) both hold with it, then answer 499 to nobody."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_disconnected(receive), DROP_HOLD_S)
 
 
 def install_error_handlers(app: FastAPI, everywhere: tuple[int, ...] = EVERYWHERE,
@@ -77,8 +84,7 @@ def install_error_handlers(app: FastAPI, everywhere: tuple[int, ...] = EVERYWHER
 
     @app.exception_handler(DropReply)
     async def _drop(request: Request, _: DropReply):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_disconnected(request), DROP_HOLD_S)
+        await hold(request.receive)
         return Response(status_code=499)   # nobody is listening any more
 
     @app.exception_handler(RequestValidationError)

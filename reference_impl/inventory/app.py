@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from reference_impl.infra.body_limit import BodyLimit
-from reference_impl.infra.fastlane import FastLane
+from reference_impl.infra.fastlane import FastLane, Route, response
 from reference_impl.infra.http import ApiError, DropReply, install_error_handlers
 from reference_impl.infra.jsontypes import Number, Sku, StrategyName, Timestamp, WholeNumber
 from reference_impl.infra.openapi import UuidPath, errors
@@ -152,8 +151,7 @@ async def reserve_answer(body: ReserveBody) -> tuple[int, dict]:
 @app.post("/reservations", status_code=201, responses=errors(404, 409)
           | {200: {"description": "A replay: this attempt_id already reserved; the reservation as it stands"}})
 async def make_reservation(body: ReserveBody):
-    status, payload = await reserve_answer(body)
-    return JSONResponse(payload, status_code=status)
+    return response(await reserve_answer(body))
 
 
 async def _raise_unknown(conn, body: ReserveBody):
@@ -163,16 +161,22 @@ async def _raise_unknown(conn, body: ReserveBody):
     raise ApiError(404, "unknown_sku", f"no stock for SKU {body.sku!r}{where}")
 
 
-@app.get("/reservations/{reservation_id}", responses=errors(400, 404))
-async def get_reservation(reservation_id: UuidPath):
+async def reservation_answer(reservation_id: str) -> tuple[int, dict]:
+    """GET /reservations/{id}, for the FastAPI route and the fast lane."""
     async with app.state.pool.acquire() as conn:
         row = await lifecycle.Q.get_reservation(conn, id=_uuid(reservation_id))
     if row is None:
         raise ApiError(404, "unknown_reservation", f"no reservation {reservation_id}")
-    return _jsonable(dict(row))
+    return 200, _jsonable(dict(row))
 
 
-async def _settle(reservation_id: str, action: str):
+@app.get("/reservations/{reservation_id}", responses=errors(400, 404))
+async def get_reservation(reservation_id: UuidPath):
+    return response(await reservation_answer(reservation_id))
+
+
+async def settle_answer(reservation_id: str, action: str) -> tuple[int, dict]:
+    """POST /reservations/{id}/commit or /release, for the FastAPI routes and the fast lane."""
     rid = _uuid(reservation_id)
     drop = action == "commit" and await app.state.faults.at(FaultPoint.INVENTORY_BEFORE_COMMIT, defer_drop=True)
     async with app.state.pool.acquire() as conn:
@@ -193,17 +197,17 @@ async def _settle(reservation_id: str, action: str):
                        f"(POST /reservation-groups/{row['group_id']}/{action})", group_id=str(row["group_id"]))
     if done is None and row["state"] != want:   # idempotent: repeating the same settlement is fine
         raise ApiError(409, "not_held", f"reservation is {row['state']}, cannot {action}", state=row["state"])
-    return _jsonable(dict(row))
+    return 200, _jsonable(dict(row))
 
 
 @app.post("/reservations/{reservation_id}/commit", responses=errors(400, 404, 409))
 async def commit(reservation_id: UuidPath):
-    return await _settle(reservation_id, "commit")
+    return response(await settle_answer(reservation_id, "commit"))
 
 
 @app.post("/reservations/{reservation_id}/release", responses=errors(400, 404, 409))
 async def release(reservation_id: UuidPath):
-    return await _settle(reservation_id, "release")
+    return response(await settle_answer(reservation_id, "release"))
 
 
 @app.post("/admin/sweep")
@@ -221,6 +225,13 @@ def _jsonable(row: dict) -> dict:
     return out
 
 
-#: What uvicorn serves: the hot route on the fast lane (infra/fastlane.py), everything else through FastAPI;
-#: the body cap in front of both, as FastAPI has it in front of its routes.
-asgi = BodyLimit(FastLane(app, {("POST", "/reservations"): (ReserveBody, reserve_answer)}))
+#: What uvicorn serves: the checkout's routes on the fast lane (infra/fastlane.py), everything else through
+#: FastAPI; the body cap in front of both, as FastAPI has it in front of its routes.
+asgi = BodyLimit(FastLane(app, [
+    Route("POST", "/reservations", lambda call: reserve_answer(call.body), body=ReserveBody),
+    Route("GET", "/reservations/{reservation_id}", lambda call: reservation_answer(call.params["reservation_id"])),
+    Route("POST", "/reservations/{reservation_id}/commit",
+          lambda call: settle_answer(call.params["reservation_id"], "commit")),
+    Route("POST", "/reservations/{reservation_id}/release",
+          lambda call: settle_answer(call.params["reservation_id"], "release")),
+]))

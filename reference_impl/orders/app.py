@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
 from reference_impl.infra import bus, consumer, relay
+from reference_impl.infra.body_limit import BodyLimit
 from reference_impl.infra.client import ServiceClient, Unknown
+from reference_impl.infra.fastlane import FastLane, Route, response
 from reference_impl.infra.headers import (
     USER_ID_MAX_LEN,
     IdempotencyKey,
@@ -86,6 +87,11 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
     several, reserved all-or-nothing. `amount` = the sum of qty x unit_price. A retry (same key) must
     send the same lines (SKU and qty; listed in any order, since a cart need not list them alike twice); its
     prices do not reprice the order."""
+    return response(await checkout_answer(body, idempotency_key, x_user_id))
+
+
+async def checkout_answer(body: CheckoutBody, idempotency_key: str | None, x_user_id: str | None) -> tuple[int, dict]:
+    """POST /checkouts as (status, payload), for the FastAPI route and the fast lane."""
     idempotency_key = require_key(idempotency_key, ORDER_KEY_MAX_LEN)
     if not x_user_id or len(x_user_id) > USER_ID_MAX_LEN:
         raise ApiError(401, "unauthenticated", "X-User-Id missing or too long (the gateway sets it)")
@@ -100,7 +106,7 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
                     (sorted((ln["sku"], ln["qty"]) for ln in asked), x_user_id):
                 raise ApiError(409, "idempotency_key_reused", "this key was used for a different checkout")
             if order["status"] != OrderStatus.PENDING:
-                return JSONResponse(_public(order, lines), status_code=200)
+                return 200, _public(order, lines)
             order = await Q.take_lease(conn, id=order["id"], lease_s=LEASE_S)
             if order is None:
                 raise ApiError(409, "checkout_in_progress", "this checkout is still running; retry shortly")
@@ -110,14 +116,14 @@ async def checkout(body: CheckoutBody, idempotency_key: IdempotencyKey = None, x
         now = await _view(order["id"])
         if now["status"] == OrderStatus.PENDING:
             await recovery.wake(app.state.pool)
-        return JSONResponse({"error": stop.error, "detail": stop.detail, "order": now}, status_code=stop.code)
+        return stop.code, {"error": stop.error, "detail": stop.detail, "order": now}
     except Unknown as exc:
         await recovery.wake(app.state.pool)
-        return JSONResponse({"error": "pending", "detail": str(exc)}, status_code=202)
+        return 202, {"error": "pending", "detail": str(exc)}
     except Exception:
         await recovery.wake(app.state.pool)   # left pending by a fault or an error: recovery's turn
         raise
-    return JSONResponse(_public(order, lines), status_code=201)
+    return 201, _public(order, lines)
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -159,3 +165,11 @@ async def saga_log(order_id: UuidPath):
     if not rows:
         raise ApiError(404, "unknown_order", f"no saga for order {order_id}")
     return {"order_id": order_id, "steps": [{**r, "at": r["at"].isoformat()} for r in rows]}
+
+
+#: What uvicorn serves: the checkout on the fast lane (infra/fastlane.py), everything else through FastAPI;
+#: the body cap in front of both.
+asgi = BodyLimit(FastLane(app, [
+    Route("POST", "/checkouts", lambda call: checkout_answer(call.body, call.header("Idempotency-Key"),
+                                                             call.header("X-User-Id")), body=CheckoutBody),
+]))

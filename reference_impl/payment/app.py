@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from reference_impl.infra import consumer, relay
+from reference_impl.infra.body_limit import BodyLimit
 from reference_impl.infra.client import ServiceClient
+from reference_impl.infra.fastlane import FastLane, Route, response
 from reference_impl.infra.headers import IdempotencyKey, documented, key_doc, require_key
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.jsontypes import WholeNumber
@@ -60,18 +61,23 @@ add_healthz(app, "payment")
 async def authorize(body: AuthorizeBody, idempotency_key: IdempotencyKey = None):
     """201 authorized, 402 declined, 422 `provider_refused` (the provider refused it for good: never charged);
     the same key replays the stored answer."""
+    return response(await authorize_answer(body, idempotency_key))
+
+
+async def authorize_answer(body: AuthorizeBody, idempotency_key: str | None) -> tuple[int, dict]:
+    """POST /payments/authorize as (status, payload), for the FastAPI route and the fast lane."""
     idempotency_key = require_key(idempotency_key, PAYMENT_KEY_MAX_LEN)
     request = body.model_dump()
     got = await auth.begin(app.state.pool, idempotency_key, request)
     if isinstance(got[0], int):                 # stored response: a replay
-        return JSONResponse(got[1], status_code=got[0])
+        return got[0], got[1]
     try:
         code, payload = await auth.drive(app.state.pool, app.state.psp, app.state.faults, idempotency_key, *got,
                                          request if got[0] == "started" else None)
     except Exception:
         await auth.wake(app.state.pool)   # the key may be left unfinished: the completer's turn
         raise
-    return JSONResponse(payload, status_code=code)
+    return code, payload
 
 
 @app.get("/payments/{payment_id:uuid}", responses=errors(404))
@@ -91,5 +97,19 @@ async def get_payment(payment_id: uuid.UUID):
               "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "data": {"type": "object"}}}}}}})
 async def psp_webhook(request: Request):
     """The provider's signed event. Unsigned, stale or malformed events get 400 and change nothing."""
-    event = webhooks.verify(await request.body(), request.headers.get("psp-signature"))
-    return await webhooks.apply(app.state.pool, event)
+    return response(await webhook_answer(await request.body(), request.headers.get("psp-signature")))
+
+
+async def webhook_answer(raw: bytes, signature: str | None) -> tuple[int, dict]:
+    """POST /webhooks/psp as (status, payload), for the FastAPI route and the fast lane: the signature is
+    over the raw body, so both hand over the bytes as received."""
+    return 200, await webhooks.apply(app.state.pool, webhooks.verify(raw, signature))
+
+
+#: What uvicorn serves: the checkout's routes on the fast lane (infra/fastlane.py), everything else through
+#: FastAPI; the body cap in front of both.
+asgi = BodyLimit(FastLane(app, [
+    Route("POST", "/payments/authorize", lambda call: authorize_answer(call.body, call.header("Idempotency-Key")),
+          body=AuthorizeBody),
+    Route("POST", "/webhooks/psp", lambda call: webhook_answer(call.raw, call.header("psp-signature")), raw=True),
+]))

@@ -11,9 +11,10 @@ import os
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from reference_impl.infra.body_limit import BodyLimit
+from reference_impl.infra.fastlane import FastLane, Route, response
 from reference_impl.infra.headers import IdempotencyKey, documented, key_doc
 from reference_impl.infra.http import ApiError, install_error_handlers
 from reference_impl.infra.jsontypes import Flag, WholeNumber
@@ -66,10 +67,10 @@ app = FastAPI(title="lastunit psp (payment provider fake)", lifespan=lifespan("p
 install_error_handlers(app)
 
 
-def _answer(reply: idempotency.Reply) -> JSONResponse:
+def _answer(reply: idempotency.Reply) -> tuple[int, dict, dict]:
     app.state.deliverer.wake.set()   # a new outbox event may be waiting
     headers = {"Idempotent-Replayed": "true"} if reply.replayed else {}
-    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+    return reply.status, reply.body, headers
 
 
 @app.get("/healthz")
@@ -81,6 +82,11 @@ async def healthz():
 
 @app.post("/v1/charges", **KEYED)
 async def create_charge(body: ChargeBody, idempotency_key: KeyHeader = None):
+    return response(await charge_answer(body, idempotency_key))
+
+
+async def charge_answer(body: ChargeBody, idempotency_key: str | None) -> tuple[int, dict, dict]:
+    """POST /v1/charges as (status, payload, headers), for the FastAPI route and the fast lane."""
     key = idempotency.check_key(idempotency_key)
     fp = idempotency.fingerprint("POST", "/v1/charges", body.model_dump())
     knobs = await app.state.knobs.get()
@@ -92,7 +98,8 @@ async def create_charge(body: ChargeBody, idempotency_key: KeyHeader = None):
     return _answer(await idempotency.run(app.state.pool, key, fp, work))
 
 
-async def _move(charge_id: str, action: str, idempotency_key: str | None) -> JSONResponse:
+async def move_answer(charge_id: str, action: str, idempotency_key: str | None) -> tuple[int, dict, dict]:
+    """POST /v1/charges/{id}/capture, /void or /refund, for the FastAPI routes and the fast lane."""
     key = idempotency.check_key(idempotency_key)
     fp = idempotency.fingerprint("POST", f"/v1/charges/{charge_id}/{action}", None)
     knobs = await app.state.knobs.get()
@@ -105,17 +112,17 @@ async def _move(charge_id: str, action: str, idempotency_key: str | None) -> JSO
 
 @app.post("/v1/charges/{charge_id}/capture", **KEYED | {"responses": errors(400, 404, 409)})
 async def capture(charge_id: str, idempotency_key: KeyHeader = None):
-    return await _move(charge_id, "capture", idempotency_key)
+    return response(await move_answer(charge_id, "capture", idempotency_key))
 
 
 @app.post("/v1/charges/{charge_id}/void", **KEYED | {"responses": errors(400, 404, 409)})
 async def void(charge_id: str, idempotency_key: KeyHeader = None):
-    return await _move(charge_id, "void", idempotency_key)
+    return response(await move_answer(charge_id, "void", idempotency_key))
 
 
 @app.post("/v1/charges/{charge_id}/refund", **KEYED | {"responses": errors(400, 404, 409)})
 async def refund(charge_id: str, idempotency_key: KeyHeader = None):
-    return await _move(charge_id, "refund", idempotency_key)
+    return response(await move_answer(charge_id, "refund", idempotency_key))
 
 
 @app.get("/v1/charges/{charge_id}", responses=errors(404))
@@ -159,3 +166,17 @@ async def webhook_log(charge_id: Annotated[str, Query(min_length=1, max_length=2
     async with app.state.pool.acquire() as conn:
         rows = [dict(r) async for r in Q.event_log(conn, charge_id=charge_id)]
     return {"data": [r | {"at": r["at"].isoformat()} for r in rows]}
+
+
+def _moving(action: str) -> Route:
+    return Route("POST", f"/v1/charges/{{charge_id}}/{action}",
+                 lambda call: move_answer(call.params["charge_id"], action, call.header("Idempotency-Key")))
+
+
+#: What uvicorn serves: the charge and its moves on the fast lane (infra/fastlane.py), everything else
+#: through FastAPI; the body cap in front of both.
+asgi = BodyLimit(FastLane(app, [
+    Route("POST", "/v1/charges", lambda call: charge_answer(call.body, call.header("Idempotency-Key")),
+          body=ChargeBody),
+    *(_moving(action) for action in ("capture", "void", "refund")),
+]))

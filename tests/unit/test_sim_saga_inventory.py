@@ -1,4 +1,4 @@
-"""inventory.before_commit in the model, as reference_impl/inventory/app.py's `_settle` does it: what each
+"""inventory.before_commit in the model, as reference_impl/inventory/app.py's `settle_answer` does it: what each
 action leaves sold, what the orders handler hears, and that the saga still ends clean."""
 
 from __future__ import annotations
