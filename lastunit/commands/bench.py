@@ -119,6 +119,9 @@ def checkout(args, progress: Progress) -> list[dict]:
     progress.step(f"idle background, {checkout_rung.IDLE_S:g} s")
     idle = checkout_rung.idle_rates()
     progress.done(f"{sum(idle.values()) * 100:.2f}% of one core")
+    progress.step(f"warm-up, {strategies[0].value} at {rates[0]:g}/s for {checkout_rung.WARMUP_S:g} s (not measured)")
+    checkout_rung.rung(strategies[0].value, rates[0], checkout_rung.WARMUP_S, f"{tag}-warmup", {})
+    progress.done("done")
     rows = []
     for s in strategies:
         say = lambda m: progress.done(m) if progress.enabled else None  # noqa: E731

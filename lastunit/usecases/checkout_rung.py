@@ -31,6 +31,10 @@ SETTLE_S = 60.0
 SETTLE_POLL_S = 0.2
 #: The quiet window before the first rung that measures the idle background subtracted from every rung.
 IDLE_S = 3.0
+#: An unmeasured rung first: a stack idle for 5 minutes has closed its pools' spare connections (asyncpg's
+#: inactive lifetime) and lost their prepared statements, and the first strategy's first rung paid for them
+#: (pessimistic at 80/s: p99 528 ms cold, 117 ms warm, the same day).
+WARMUP_S = 3.0
 
 
 def idle_rates() -> dict[str, float]:
