@@ -256,13 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg  # noqa: PLC0415
     import redis  # noqa: PLC0415
 
+    from loadtests.race import SeedError  # noqa: PLC0415
     from reference_impl.infra.servers.postgres import PostgresError  # noqa: PLC0415
     from reference_impl.infra.servers.redis import RedisError  # noqa: PLC0415
     from reference_impl.stack import StackError  # noqa: PLC0415
     from scenarios.spec import ScenarioError  # noqa: PLC0415
 
     known = (ScenarioError, StackError, PostgresError, RedisError, FileNotFoundError, ValueError, TimeoutError,
-             psycopg.OperationalError, redis.ConnectionError)
+             psycopg.OperationalError, redis.ConnectionError, SeedError)
     try:
         return _dispatch(args)
     except known as exc:

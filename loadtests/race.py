@@ -62,13 +62,18 @@ def classify(status: int, body: dict) -> Outcome:
     return Outcome.UNKNOWN      # a 5xx we cannot explain: may have been applied
 
 
+class SeedError(RuntimeError):
+    """The inventory service refused to receive a run's stock (its answer in the message): the run cannot
+    start, and the CLI says so in one line."""
+
+
 async def seed(base: str, sku: str, units: int, warehouses: int) -> list[tuple[str, int]]:
     plan = spread(units, warehouses)
     async with aiohttp.ClientSession(base) as s:
         for wh, qty in plan:
             async with s.post("/stock/receipts", json={"sku": sku, "warehouse": wh, "qty": qty}) as r:
                 if r.status != 201:
-                    raise RuntimeError(f"seeding {sku} failed: {r.status} {await r.text()}")
+                    raise SeedError(f"seeding {sku} failed: {r.status} {await r.text()}")
     return plan
 
 
