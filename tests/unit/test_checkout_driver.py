@@ -15,6 +15,7 @@ from aiohttp import web
 from loadtests.checkouts import checkout
 from scenarios.policy import CLIENT_RETRIES
 from scenarios.results import Outcome
+from tests.local_http import serving
 
 
 async def _drive(answers: list, status_page=None, patience_s: float = 0.0) -> tuple[tuple, list[str]]:
@@ -30,20 +31,9 @@ async def _drive(answers: list, status_page=None, patience_s: float = 0.0) -> tu
         assert request.match_info["key"] == "run-1-0" and request.headers["X-User-Id"] == "user-0"
         return (status_page or _text_500)()
 
-    app = web.Application()
-    app.router.add_post("/checkouts", handler)
-    app.router.add_get("/checkouts/{key}", status)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-            got = await checkout(s, f"http://127.0.0.1:{port}", "run-1-0", "user-0", "sku-1", 1,
-                                 patience_s=patience_s)
-    finally:
-        await runner.cleanup()
+    async with serving(web.post("/checkouts", handler), web.get("/checkouts/{key}", status)) as base, \
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
+        got = await checkout(s, base, "run-1-0", "user-0", "sku-1", 1, patience_s=patience_s)
     return got, keys
 
 

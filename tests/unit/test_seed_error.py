@@ -10,6 +10,7 @@ from aiohttp import web
 
 from lastunit import cli
 from loadtests.race import SeedError, seed
+from tests.local_http import serving
 
 
 def test_a_refused_receipt_is_a_seed_error_naming_the_answer():
@@ -17,18 +18,9 @@ def test_a_refused_receipt_is_a_seed_error_naming_the_answer():
         return web.json_response({"error": "redis_unavailable", "detail": "Redis is unavailable"}, status=503)
 
     async def go():
-        app = web.Application()
-        app.router.add_post("/stock/receipts", refused)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        try:
+        async with serving(web.post("/stock/receipts", refused)) as base:
             with pytest.raises(SeedError, match="503.*redis_unavailable"):
-                await seed(f"http://127.0.0.1:{port}", "sku-1", 1, 1)
-        finally:
-            await runner.cleanup()
+                await seed(base, "sku-1", 1, 1)
     asyncio.run(go())
 
 
